@@ -1,0 +1,23 @@
+// Command secylab is a link-encryption lab: a userspace IEEE 802.1AE MACsec
+// engine, MKA, BGP/BFD and IPsec in network namespaces that stand for an
+// Azure ExpressRoute Direct deployment.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+func main() {
+	err := newRootCmd().Execute()
+	if err == nil {
+		return
+	}
+	fmt.Fprintln(os.Stderr, "secylab:", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		os.Exit(2)
+	}
+	os.Exit(1)
+}

@@ -11,10 +11,13 @@ import (
 const CMACSize = aes.BlockSize
 
 // cmac is AES-CMAC (RFC 4493, NIST SP 800-38B) with its subkeys computed
-// once, so a MAC over a contiguous message allocates nothing.
+// once and its working blocks kept, so a MAC allocates nothing (buffers
+// handed to the cipher.Block interface would escape to the heap). It is not
+// safe for concurrent use.
 type cmac struct {
 	block  cipher.Block
 	k1, k2 [aes.BlockSize]byte
+	x, m   [aes.BlockSize]byte
 }
 
 func newCMAC(key []byte) (*cmac, error) {
@@ -41,7 +44,8 @@ func dbl(dst, src *[aes.BlockSize]byte) {
 
 // sum returns the tag over the concatenation of parts.
 func (c *cmac) sum(parts ...[]byte) [CMACSize]byte {
-	var x, m [aes.BlockSize]byte
+	x, m := &c.x, &c.m
+	clear(x[:])
 	n := 0 // bytes buffered in m
 	for _, p := range parts {
 		for len(p) > 0 {
@@ -66,7 +70,8 @@ func (c *cmac) sum(parts ...[]byte) [CMACSize]byte {
 	}
 	subtle.XORBytes(x[:], x[:], m[:])
 	c.block.Encrypt(x[:], x[:])
-	return x
+	clear(m[:])
+	return *x
 }
 
 // CMAC returns AES-CMAC(key, msg) as defined in RFC 4493; key is 16 or 32

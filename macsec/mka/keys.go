@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/secylab/secylab/macsec"
 )
 
 // CKN length limits: 802.1X allows 1..32 octets; Azure takes an even number
@@ -52,6 +54,20 @@ func ParseCKN(s string) (CKN, error) {
 	}
 	b, _ := hex.DecodeString(s)
 	return CKN(b), nil
+}
+
+// ParseCAK parses a CAK for suite as Azure accepts it: 32 hex digits for
+// the -128 suites, 64 for the -256 suites; a shorter value is padded on the
+// right with '0' digits to the full length, as Azure does.
+func ParseCAK(s string, suite macsec.CipherSuite) (CAK, error) {
+	if !suite.Valid() {
+		return CAK{}, fmt.Errorf("CAK: unknown cipher suite %#016x", uint64(suite))
+	}
+	cak, err := ParseCAKHex(s, suite.KeyLen())
+	if err != nil {
+		return CAK{}, fmt.Errorf("%w (%s)", err, suite)
+	}
+	return cak, nil
 }
 
 // ParseCAKHex parses a CAK of keyLen octets (16 or 32) as Azure accepts it:

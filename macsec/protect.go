@@ -49,8 +49,8 @@ func (y *SecY) Protect(buf []byte, off, n int) ([]byte, error) {
 	copy(buf[start:start+addrLen], buf[off:off+addrLen])
 	SecTAG{TCI: y.tci, AN: sa.an, SL: shortLen(n - addrLen), PN: uint32(pn), SCI: y.cfg.SCI}.put(buf[start+addrLen:])
 
-	var iv [12]byte
-	sa.iv(&iv, y.cfg.SCI, pn)
+	iv := y.getIV()
+	sa.iv(iv, y.cfg.SCI, pn)
 	userData := n - addrLen
 	if y.cfg.IntegrityOnly {
 		sa.aead.Seal(buf[end:end], iv[:], nil, buf[start:end])
@@ -64,5 +64,6 @@ func (y *SecY) Protect(buf []byte, off, n int) ([]byte, error) {
 		y.tx.stats.pktsEncrypted.Add(1)
 		y.tx.stats.octetsEncrypted.Add(uint64(userData))
 	}
+	y.ivs.Put(iv)
 	return buf[start : end+ICVLen], nil
 }

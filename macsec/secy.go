@@ -119,7 +119,13 @@ type SecY struct {
 	rxSCs atomic.Pointer[[]*rxSC] // copy on write, read lock-free by Validate
 
 	stats secyCounters
+
+	// ivs holds IV scratch: a [12]byte on the stack escapes through the
+	// cipher.AEAD interface and would cost an allocation per frame.
+	ivs sync.Pool
 }
+
+func (y *SecY) getIV() *[12]byte { return y.ivs.Get().(*[12]byte) }
 
 type txSC struct {
 	encoding atomic.Uint32
@@ -157,6 +163,7 @@ func New(cfg Config) (*SecY, error) {
 		y.tci |= TCIE | TCIC
 	}
 	y.rxSCs.Store(new([]*rxSC))
+	y.ivs.New = func() any { return new([12]byte) }
 	return y, nil
 }
 

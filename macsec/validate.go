@@ -168,8 +168,8 @@ func (y *SecY) Validate(buf []byte, off, n int) ([]byte, Result) {
 	userData := n - addrLen - tag.Len() - ICVLen
 	valid := false
 	if changed || y.cfg.ValidateFrames != Disabled {
-		var iv [12]byte
-		sa.iv(&iv, sc.sci, pn)
+		iv := y.getIV()
+		sa.iv(iv, sc.sci, pn)
 		hdr := addrLen + tag.Len()
 		var err error
 		if tciAN&TCIE != 0 {
@@ -179,6 +179,7 @@ func (y *SecY) Validate(buf []byte, off, n int) ([]byte, Result) {
 			icv := frame[n-ICVLen:]
 			_, err = sa.aead.Open(icv[:0], iv[:], icv, frame[:n-ICVLen])
 		}
+		y.ivs.Put(iv)
 		valid = err == nil
 	}
 

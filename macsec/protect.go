@@ -33,6 +33,9 @@ func (y *SecY) Protect(buf []byte, off, n int) ([]byte, error) {
 	sa := y.tx.sa[y.tx.encoding.Load()].Load()
 	if sa == nil || !sa.active.Load() {
 		y.stats.outPktsNoSA.Add(1)
+		if sa != nil && sa.exhausted() {
+			return nil, ErrPNExhausted
+		}
 		return nil, ErrNoTxSA
 	}
 	pn, ok := sa.takePN()

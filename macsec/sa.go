@@ -83,13 +83,20 @@ func (sa *txSA) takePN() (uint64, bool) {
 	for {
 		pn := sa.nextPN.Load()
 		if pn == 0 || pn > sa.maxPN {
-			sa.active.Store(false)
 			return 0, false
 		}
 		if sa.nextPN.CompareAndSwap(pn, pn+1) {
+			if pn == sa.maxPN {
+				sa.active.Store(false) // this was the last frame of the SA
+			}
 			return pn, true
 		}
 	}
+}
+
+func (sa *txSA) exhausted() bool {
+	pn := sa.nextPN.Load()
+	return pn == 0 || pn > sa.maxPN
 }
 
 // rxSA is a receive secure association.

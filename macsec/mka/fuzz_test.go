@@ -1,0 +1,71 @@
+package mka
+
+import (
+	"bytes"
+	"testing"
+)
+
+// FuzzDecodeFrame feeds arbitrary frames to the decoder: it must never
+// panic, and whatever it accepts must re-encode to a frame that decodes to
+// the same MKPDU.
+func FuzzDecodeFrame(f *testing.F) {
+	ick := testICK(f)
+	for _, m := range []*MKPDU{
+		fullMKPDU(),
+		{SCI: 1, MI: MI{1}, MN: 1, CKN: CKN{1}},
+		{SCI: 2, MI: MI{2}, MN: 2, CKN: CKN{1, 2}, HasDistributedSAK: true, DistributedSAK: DistributedSAK{KN: 1, WrappedSAK: make([]byte, 24)}},
+	} {
+		frame, err := m.AppendFrame(nil, testMAC, ick)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(frame)
+	}
+	f.Add([]byte{})
+	f.Add(bytes.Repeat([]byte{0xFF}, 64))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		var m MKPDU
+		covered, icv, err := DecodeFrame(frame, &m)
+		if err != nil {
+			return
+		}
+		if len(icv) != ICVLen || len(covered)+ICVLen > len(frame) {
+			t.Fatalf("covered %d + ICV %d octets of a %d-octet frame", len(covered), len(icv), len(frame))
+		}
+		_ = CheckICV(covered, icv, ick)
+		if len(m.CKN) == 0 || m.MACsecCapability > 3 {
+			t.Fatalf("accepted an MKPDU the encoder refuses: %+v", m)
+		}
+		re, err := m.AppendFrame(nil, testMAC, ick)
+		if err != nil {
+			return // e.g. more peers than one standard frame holds
+		}
+		var m2 MKPDU
+		if _, _, err := DecodeFrame(re, &m2); err != nil {
+			t.Fatalf("re-encoded MKPDU does not decode: %v", err)
+		}
+		normalize(&m)
+		normalize(&m2)
+		m.ICVIndicator, m2.ICVIndicator = false, false
+		// The short Distributed SAK form decodes as GCM-AES-128; KN 0 with a
+		// wrapped key re-encodes as the short form.
+		if m.DistributedSAK.KN == 0 || m.AlgorithmAgility == 0 {
+			return
+		}
+		if !equalMKPDU(&m, &m2) {
+			t.Fatalf("round trip changed the MKPDU:\n%+v\n%+v", m, m2)
+		}
+	})
+}
+
+func equalMKPDU(a, b *MKPDU) bool {
+	if a.Version != b.Version || a.KeyServerPriority != b.KeyServerPriority || a.KeyServer != b.KeyServer ||
+		a.MACsecDesired != b.MACsecDesired || a.MACsecCapability != b.MACsecCapability || a.SCI != b.SCI ||
+		a.MI != b.MI || a.MN != b.MN || a.AlgorithmAgility != b.AlgorithmAgility || !a.CKN.Equal(b.CKN) ||
+		len(a.LivePeers) != len(b.LivePeers) || len(a.PotentialPeers) != len(b.PotentialPeers) ||
+		a.HasSAKUse != b.HasSAKUse || a.SAKUse != b.SAKUse || a.HasXPN != b.HasXPN || a.XPN != b.XPN ||
+		a.HasDistributedSAK != b.HasDistributedSAK || len(a.CipherSuites) != len(b.CipherSuites) {
+		return false
+	}
+	return bytes.Equal(a.DistributedSAK.WrappedSAK, b.DistributedSAK.WrappedSAK) && a.DistributedSAK.KN == b.DistributedSAK.KN
+}

@@ -84,7 +84,7 @@ func BenchmarkValidate(b *testing.B) {
 				b.SetBytes(int64(size))
 				b.ReportAllocs()
 				for b.Loop() {
-					copy(buf, prot) // Validate decrypts in place
+					copy(buf, prot)                                                     // Validate decrypts in place
 					if _, r := rx.Validate(buf, 0, len(buf)); r != OK && r != Delayed { // the same PN again: Delayed after the first
 						b.Fatal(r)
 					}

@@ -1,0 +1,10 @@
+// Package dataplane moves Ethernet frames between a node's controlled port
+// (a TAP in its namespace, where its IP stack lives) and the wire (an
+// AF_PACKET socket on a veth), through a MACsec SecY when the link has one.
+//
+// I/O is batched (recvmmsg/sendmmsg on the wire, non-blocking reads on the
+// TAP until the queue is empty) and buffers are allocated once per port, so
+// the forwarding path allocates nothing per frame. Each port runs two
+// goroutines that park in the Go netpoller, so many ports share a process
+// without one blocking another.
+package dataplane

@@ -1,0 +1,273 @@
+package dataplane
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/secylab/secylab/macsec"
+)
+
+// EtherTypeEAPOL carries MKA: it belongs to the uncontrolled port.
+const EtherTypeEAPOL = 0x888E
+
+// Tap receives a copy of the frames that pass one side of a port, for
+// capture. It must not keep frame after returning.
+type Tap interface {
+	Capture(ts time.Time, frame []byte)
+}
+
+// Side names where a Tap listens.
+type Side int
+
+const (
+	Wire  Side = iota // the veth: ciphertext once MACsec is on
+	Clear             // the controlled port: what the node's IP stack sees
+)
+
+// PortStats counts frames through a port.
+type PortStats struct {
+	TxFrames     uint64 // controlled port → wire
+	TxDropped    uint64 // not sent: the SecY refused (no SA, PN exhausted, too long)
+	RxFrames     uint64 // wire → controlled port
+	RxDropped    uint64 // received and not delivered (see the SecY counters for why)
+	KaYRxFrames  uint64 // EAPOL frames handed to the key agreement
+	KaYTxFrames  uint64
+	Impair       ImpairStats
+	WireTruncate uint64 // frames too long for the receive buffers
+}
+
+// Port joins a controlled port to the wire through a SecY.
+type Port struct {
+	name   string
+	ctrl   Device
+	wire   Device
+	wireMu sync.Mutex // the forwarder, the shaper and the KaY all send on the wire
+	secy   atomic.Pointer[macsec.SecY]
+	kay    atomic.Pointer[func([]byte)]
+	taps   [2]atomic.Pointer[Tap]
+	shaper *shaper
+
+	txFrames, txDropped, rxFrames, rxDropped, kayRx, kayTx atomic.Uint64
+}
+
+// NewPort joins ctrl (the TAP) and wire (the veth). secy may be nil: MACsec
+// off, frames pass unchanged. seed makes impairment losses reproducible.
+func NewPort(name string, ctrl, wire Device, secy *macsec.SecY, seed uint64) *Port {
+	p := &Port{name: name, ctrl: ctrl, wire: wire}
+	p.secy.Store(secy)
+	p.shaper = newShaper(lockedWriter{p}, MaxFrame, seed)
+	return p
+}
+
+// lockedWriter serialises writes to the wire.
+type lockedWriter struct{ p *Port }
+
+func (w lockedWriter) WriteBatch(frames [][]byte) (int, error) {
+	w.p.wireMu.Lock()
+	defer w.p.wireMu.Unlock()
+	return w.p.wire.WriteBatch(frames)
+}
+func (w lockedWriter) ReadBatch([][]byte, []int, int) (int, error) { panic("write only") }
+func (w lockedWriter) Name() string                                 { return w.p.wire.Name() }
+func (w lockedWriter) Close() error                                 { return nil }
+
+// Name names the port.
+func (p *Port) Name() string { return p.name }
+
+// SecY returns the SecY in use, or nil when MACsec is off.
+func (p *Port) SecY() *macsec.SecY { return p.secy.Load() }
+
+// SetSecY switches MACsec on (with a new SecY) or off (nil) while traffic
+// flows.
+func (p *Port) SetSecY(y *macsec.SecY) { p.secy.Store(y) }
+
+// SetKaY sets the receiver of EAPOL frames from the wire; nil drops them.
+// The function must not keep the frame after returning.
+func (p *Port) SetKaY(f func(frame []byte)) {
+	if f == nil {
+		p.kay.Store(nil)
+		return
+	}
+	p.kay.Store(&f)
+}
+
+// SendKaY transmits a frame of the key agreement on the wire, outside the
+// SecY (and outside the impairments' queue, but not their loss and cuts).
+func (p *Port) SendKaY(frame []byte) error {
+	frames := [][]byte{frame}
+	frames = p.shaper.filter(frames)
+	if len(frames) == 0 {
+		return nil
+	}
+	if _, err := (lockedWriter{p}).WriteBatch(frames); err != nil {
+		return fmt.Errorf("port %s: send MKPDU: %w", p.name, err)
+	}
+	p.kayTx.Add(1)
+	return nil
+}
+
+// SetImpairment changes what the wire does to frames this port sends.
+func (p *Port) SetImpairment(im Impairment) { p.shaper.set(im) }
+
+// Impairment returns the impairment in force.
+func (p *Port) Impairment() Impairment { return *p.shaper.cfg.Load() }
+
+// SetTap starts (t != nil) or stops capturing one side of the port.
+func (p *Port) SetTap(side Side, t Tap) {
+	if t == nil {
+		p.taps[side].Store(nil)
+		return
+	}
+	p.taps[side].Store(&t)
+}
+
+func (p *Port) capture(side Side, frame []byte) {
+	if t := p.taps[side].Load(); t != nil {
+		(*t).Capture(time.Now(), frame)
+	}
+}
+
+// Stats returns the port's counters.
+func (p *Port) Stats() PortStats {
+	s := PortStats{
+		TxFrames: p.txFrames.Load(), TxDropped: p.txDropped.Load(),
+		RxFrames: p.rxFrames.Load(), RxDropped: p.rxDropped.Load(),
+		KaYRxFrames: p.kayRx.Load(), KaYTxFrames: p.kayTx.Load(),
+		Impair: p.shaper.stats(),
+	}
+	if ps, ok := p.wire.(*PacketSocket); ok {
+		s.WireTruncate = ps.Truncated()
+	}
+	return s
+}
+
+// Run forwards frames both ways until ctx ends or a device fails. It
+// closes both devices when it returns.
+func (p *Port) Run(ctx context.Context) error {
+	stop := make(chan struct{})
+	errc := make(chan error, 2)
+	go func() { errc <- p.transmit() }()
+	go func() { errc <- p.receive() }()
+	go p.shaper.run(stop)
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	close(stop)
+	p.ctrl.Close()
+	p.wire.Close()
+	<-errc // the other loop ends on its closed device
+	if err == nil || errors.Is(err, ctx.Err()) || closedErr(err) {
+		return nil
+	}
+	return fmt.Errorf("port %s: %w", p.name, err)
+}
+
+func closedErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, errClosed) || isClosed(err)
+}
+
+var errClosed = errors.New("closed")
+
+// newBatch allocates a port direction's buffers once.
+func newBatch(size int) (bufs [][]byte, sizes []int, out [][]byte) {
+	backing := make([]byte, BatchSize*size)
+	bufs = make([][]byte, BatchSize)
+	for i := range bufs {
+		bufs[i] = backing[i*size : (i+1)*size : (i+1)*size]
+	}
+	return bufs, make([]int, BatchSize), make([][]byte, 0, BatchSize)
+}
+
+// transmit moves frames from the controlled port to the wire, protecting
+// them when MACsec is on.
+func (p *Port) transmit() error {
+	bufs, sizes, out := newBatch(macsec.Headroom + MaxFrame + macsec.ICVLen)
+	for {
+		n, err := p.ctrl.ReadBatch(bufs, sizes, macsec.Headroom)
+		if err != nil {
+			return err
+		}
+		out = out[:0]
+		y := p.secy.Load()
+		for i := 0; i < n; i++ {
+			frame := bufs[i][macsec.Headroom : macsec.Headroom+sizes[i]]
+			p.capture(Clear, frame)
+			if y != nil {
+				if frame, err = y.Protect(bufs[i], macsec.Headroom, sizes[i]); err != nil {
+					p.txDropped.Add(1)
+					continue
+				}
+			}
+			p.capture(Wire, frame)
+			out = append(out, frame)
+		}
+		if out = p.shaper.filter(out); len(out) == 0 {
+			continue
+		}
+		sent, err := lockedWriter{p}.WriteBatch(out)
+		p.txFrames.Add(uint64(sent))
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// receive moves frames from the wire to the controlled port, validating
+// them when MACsec is on, and hands EAPOL frames to the key agreement.
+func (p *Port) receive() error {
+	bufs, sizes, out := newBatch(MaxFrame)
+	for {
+		n, err := p.wire.ReadBatch(bufs, sizes, 0)
+		if err != nil {
+			return err
+		}
+		out = out[:0]
+		y := p.secy.Load()
+		for i := 0; i < n; i++ {
+			frame := bufs[i][:sizes[i]]
+			p.capture(Wire, frame)
+			if len(frame) >= 14 && binary.BigEndian.Uint16(frame[12:]) == EtherTypeEAPOL {
+				if kay := p.kay.Load(); kay != nil {
+					p.kayRx.Add(1)
+					(*kay)(frame)
+					continue
+				}
+				if y != nil {
+					continue // MKA without a KaY goes nowhere
+				}
+			}
+			if y != nil {
+				var r macsec.Result
+				frame, r = y.Validate(bufs[i], 0, sizes[i])
+				if r == macsec.KaY {
+					if kay := p.kay.Load(); kay != nil {
+						p.kayRx.Add(1)
+						(*kay)(frame)
+					}
+					continue
+				}
+				if !r.Delivered() {
+					p.rxDropped.Add(1)
+					continue
+				}
+			}
+			p.capture(Clear, frame)
+			out = append(out, frame)
+		}
+		if len(out) == 0 {
+			continue
+		}
+		sent, err := p.ctrl.WriteBatch(out)
+		p.rxFrames.Add(uint64(sent))
+		if err != nil {
+			return err
+		}
+	}
+}

@@ -32,6 +32,7 @@ MACsec, rotating keys or mismatching keys does.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
+	root.AddCommand(newBenchCmd())
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print the version of secylab",

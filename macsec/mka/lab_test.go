@@ -67,6 +67,8 @@ type node struct {
 	sent, delivered, dropped int // data frames: protected and sent, delivered, refused by Protect
 	seqTx, seqRx             uint32
 	outOfOrder               int
+	gaps                     gapMeter
+	now                      *time.Time
 }
 
 type frame struct {
@@ -93,7 +95,7 @@ type nodeOpts struct {
 }
 
 func newNode(l *lab, name string, mac byte, suite macsec.CipherSuite, o nodeOpts, seed uint64) *node {
-	n := &node{name: name, mac: net.HardwareAddr{0x02, 0, 0, 0, 0, mac}}
+	n := &node{name: name, mac: net.HardwareAddr{0x02, 0, 0, 0, 0, mac}, now: &l.now}
 	n.sci = macsec.NewSCI(n.mac, 1)
 	y, err := macsec.New(macsec.Config{
 		Suite: suite, SCI: n.sci, ValidateFrames: macsec.Strict, ReplayProtect: true,
@@ -102,14 +104,19 @@ func newNode(l *lab, name string, mac byte, suite macsec.CipherSuite, o nodeOpts
 	})
 	require.NoError(l.t, err)
 	n.secy = &recordingSecY{SecY: y, tx: map[uint8]macsec.Key{}, rx: map[uint8]macsec.Key{}}
-	n.p, err = NewParticipant(Config{
+	n.p = l.newParticipant(n, suite, o, seed)
+	return n
+}
+
+func (l *lab) newParticipant(n *node, suite macsec.CipherSuite, o nodeOpts, seed uint64) *Participant {
+	p, err := NewParticipant(Config{
 		PSK: o.psk, Suite: suite, SCI: n.sci, KeyServerPriority: o.priority,
 		HelloTime: o.hello, LifeTime: o.life, PNThreshold: o.pnThreshold,
 		Rand: newTestRand(seed), SecY: n.secy,
 		Send: func(f []byte) { l.put(n.peer, false, f) },
 	})
 	require.NoError(l.t, err)
-	return n
+	return p
 }
 
 func testPSK(t testing.TB, ckn, cak string, suite macsec.CipherSuite) PSK {
@@ -171,13 +178,13 @@ func (l *lab) sendData(from *node) {
 	copy(f, from.peer.mac)
 	copy(f[6:], from.mac)
 	binary.BigEndian.PutUint16(f[12:], 0x88B5) // local experimental EtherType
-	from.seqTx++
-	binary.BigEndian.PutUint32(f[14:], from.seqTx)
+	binary.BigEndian.PutUint32(f[14:], from.seqTx+1)
 	out, err := from.secy.Protect(buf, macsec.Headroom, 100)
 	if err != nil {
 		from.dropped++
 		return
 	}
+	from.seqTx++
 	from.sent++
 	l.put(from.peer, true, append([]byte(nil), out...))
 }
@@ -200,9 +207,10 @@ func (n *node) receiveData(b []byte) {
 		return
 	}
 	n.delivered++
+	n.gaps.saw(*n.now)
 	seq := binary.BigEndian.Uint32(out[14:])
-	if seq != n.seqRx+1 {
-		n.outOfOrder++
+	if seq <= n.seqRx {
+		n.outOfOrder++ // reordered or duplicated
 	}
 	n.seqRx = seq
 }
@@ -213,3 +221,17 @@ func (l *lab) traffic() { l.sendData(l.a); l.sendData(l.b) }
 
 // up reports whether both SecYs transmit with an agreed SAK.
 func (l *lab) up() bool { return l.a.p.Status().Secured && l.b.p.Status().Secured }
+
+// deliveries records when data frames arrive, to measure outages.
+type gapMeter struct {
+	last   time.Time
+	maxGap time.Duration
+	gapEnd time.Time
+}
+
+func (g *gapMeter) saw(now time.Time) {
+	if !g.last.IsZero() && now.Sub(g.last) > g.maxGap {
+		g.maxGap, g.gapEnd = now.Sub(g.last), now
+	}
+	g.last = now
+}

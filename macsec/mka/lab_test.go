@@ -79,6 +79,7 @@ type frame struct {
 }
 
 type lab struct {
+	mu   sync.Mutex // Send may be called from several goroutines
 	t    testing.TB
 	now  time.Time
 	wire []frame
@@ -135,6 +136,8 @@ func newLab(t testing.TB, suite macsec.CipherSuite, oa, ob nodeOpts) *lab {
 }
 
 func (l *lab) put(to *node, data bool, b []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if !data {
 		l.mkpdus = append(l.mkpdus, b)
 	}

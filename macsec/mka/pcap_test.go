@@ -7,9 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/secylab/secylab/macsec"
 )
 
 // writePcap writes Ethernet frames to a classic pcap file.
@@ -78,5 +81,29 @@ func TestTsharkDissectsMKPDUs(t *testing.T) {
 	assert.Equal(t, 3, strings.Count(out, "Basic Parameter set"))
 	if t.Failed() {
 		t.Log(out)
+	}
+}
+
+// TestTsharkDissectsSession dissects every MKPDU of a real XPN session with
+// a rekey: all recognised, none malformed.
+func TestTsharkDissectsSession(t *testing.T) {
+	suite := macsec.GCMAESXPN256
+	o := nodeOpts{psk: testPSK(t, cknHex, cak256, suite), priority: 16}
+	l := newLab(t, suite, o, o)
+	l.advance(3*time.Second, 0, nil)
+	require.NoError(t, l.a.p.Rekey(l.now))
+	l.advance(5*time.Second, 0, nil)
+	require.True(t, l.up())
+	out := dissect(t, l.mkpdus)
+	assert.Equal(t, len(l.mkpdus), strings.Count(out, "MACsec Key Agreement\n"))
+	for _, want := range []string{
+		"Live Peer List Parameter set", "Potential Peer List Parameter set", "MACsec SAK Use parameter set",
+		"Distributed SAK parameter set", "Announcement parameter set", "Extended Packet Numbering set",
+		"MACsec Cipher Suite: GCM-AES-XPN-256",
+	} {
+		assert.Contains(t, out, want)
+	}
+	for _, bad := range []string{"Malformed", "Undecoded", "Unexpected", "Unknown parameter set", "Expert Info"} {
+		assert.NotContains(t, out, bad)
 	}
 }

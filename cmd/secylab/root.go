@@ -41,5 +41,6 @@ MACsec, rotating keys or mismatching keys does.`,
 			fmt.Fprintln(cmd.OutOrStdout(), version.String())
 		},
 	})
+	root.AddCommand(newFrameCmd())
 	return root
 }

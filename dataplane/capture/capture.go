@@ -1,0 +1,258 @@
+// Package capture reads and writes Ethernet frames in pcap and pcapng files,
+// in pure Go (gopacket's pcapgo, no libpcap), so captures open in Wireshark
+// and tshark.
+package capture
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// Format is a capture file format.
+type Format uint8
+
+const (
+	PCAP   Format = iota // libpcap, microsecond timestamps
+	PCAPNG               // pcapng, nanosecond timestamps
+)
+
+func (f Format) String() string {
+	if f == PCAPNG {
+		return "pcapng"
+	}
+	return "pcap"
+}
+
+// FormatFor chooses the format from a file name: pcapng when it ends in
+// .pcapng, pcap otherwise.
+func FormatFor(name string) Format {
+	if strings.EqualFold(filepath.Ext(name), ".pcapng") {
+		return PCAPNG
+	}
+	return PCAP
+}
+
+// snapLen is libpcap's MAXIMUM_SNAPLEN: every frame is written whole.
+const snapLen = 262144
+
+// Packet is one captured frame.
+type Packet struct {
+	Timestamp time.Time
+	Data      []byte
+	// Length is the frame's length on the wire; more than len(Data) when
+	// the capture cut the frame at its snap length.
+	Length int
+}
+
+// Truncated reports whether the capture holds only part of the frame.
+func (p Packet) Truncated() bool { return p.Length > len(p.Data) }
+
+// ErrNotCapture is returned for input that is neither pcap nor pcapng.
+var ErrNotCapture = errors.New("not a pcap or pcapng file (unknown magic number)")
+
+// Magic numbers, as the first four octets of the file.
+var (
+	pcapMagics = [][4]byte{
+		{0xd4, 0xc3, 0xb2, 0xa1}, {0xa1, 0xb2, 0xc3, 0xd4}, // microseconds, LE and BE
+		{0x4d, 0x3c, 0xb2, 0xa1}, {0xa1, 0xb2, 0x3c, 0x4d}, // nanoseconds, LE and BE
+	}
+	pcapngMagic = [4]byte{0x0a, 0x0d, 0x0d, 0x0a} // section header block type
+)
+
+// packetReader is what pcapgo's two readers have in common.
+type packetReader interface {
+	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+}
+
+// Reader reads Ethernet frames from a pcap or pcapng stream.
+type Reader struct {
+	format Format
+	r      packetReader
+}
+
+// NewReader detects the format from the magic number and reads the file
+// header. Captures of a link type other than Ethernet are refused.
+func NewReader(r io.Reader) (*Reader, error) {
+	br := bufio.NewReader(r)
+	head, err := br.Peek(4)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: %d octets", ErrNotCapture, len(head))
+		}
+		return nil, err
+	}
+	magic := [4]byte(head)
+	switch {
+	case magic == pcapngMagic:
+		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{ErrorOnMismatchingLinkType: true})
+		if err != nil {
+			return nil, fmt.Errorf("pcapng header: %w", err)
+		}
+		if lt := ng.LinkType(); lt != layers.LinkTypeEthernet {
+			return nil, fmt.Errorf("pcapng link type %v: only Ethernet is supported", lt)
+		}
+		return &Reader{format: PCAPNG, r: ng}, nil
+	case isPCAP(magic):
+		p, err := pcapgo.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("pcap header: %w", err)
+		}
+		if lt := p.LinkType(); lt != layers.LinkTypeEthernet {
+			return nil, fmt.Errorf("pcap link type %v: only Ethernet is supported", lt)
+		}
+		return &Reader{format: PCAP, r: p}, nil
+	}
+	return nil, fmt.Errorf("%w: % x", ErrNotCapture, magic)
+}
+
+func isPCAP(magic [4]byte) bool {
+	for _, m := range pcapMagics {
+		if magic == m {
+			return true
+		}
+	}
+	return false
+}
+
+// Format is the format of the stream being read.
+func (r *Reader) Format() Format { return r.format }
+
+// Next returns the next frame, or io.EOF after the last one. A record cut
+// short by the end of the file is io.ErrUnexpectedEOF, not io.EOF.
+func (r *Reader) Next() (Packet, error) {
+	data, ci, err := r.r.ReadPacketData()
+	if err != nil {
+		return Packet{}, err
+	}
+	return Packet{Timestamp: ci.Timestamp, Data: data, Length: max(ci.Length, len(data))}, nil
+}
+
+// Read reads every frame of a pcap or pcapng stream.
+func Read(r io.Reader) ([]Packet, Format, error) {
+	cr, err := NewReader(r)
+	if err != nil {
+		return nil, 0, err
+	}
+	var pkts []Packet
+	for {
+		p, err := cr.Next()
+		if errors.Is(err, io.EOF) {
+			return pkts, cr.format, nil
+		}
+		if err != nil {
+			return nil, cr.format, fmt.Errorf("record %d: %w", len(pkts)+1, err)
+		}
+		pkts = append(pkts, p)
+	}
+}
+
+// ReadFile reads every frame of a pcap or pcapng file.
+func ReadFile(name string) ([]Packet, Format, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	pkts, format, err := Read(f)
+	if err != nil {
+		return nil, format, fmt.Errorf("%s: %w", name, err)
+	}
+	return pkts, format, nil
+}
+
+// Writer writes Ethernet frames as pcap or pcapng.
+type Writer struct {
+	bw   *bufio.Writer
+	pcap *pcapgo.Writer
+	ng   *pcapgo.NgWriter
+}
+
+// NewWriter writes the file header of an Ethernet capture in format f.
+// Call Flush when done.
+func NewWriter(w io.Writer, f Format) (*Writer, error) {
+	if f == PCAPNG {
+		intf := pcapgo.DefaultNgInterface
+		intf.LinkType = layers.LinkTypeEthernet
+		opts := pcapgo.DefaultNgWriterOptions
+		opts.SectionInfo.Application = "secylab"
+		ng, err := pcapgo.NewNgWriterInterface(w, intf, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &Writer{ng: ng}, nil
+	}
+	bw := bufio.NewWriter(w)
+	p := pcapgo.NewWriter(bw)
+	if err := p.WriteFileHeader(snapLen, layers.LinkTypeEthernet); err != nil {
+		return nil, err
+	}
+	return &Writer{bw: bw, pcap: p}, nil
+}
+
+// Write appends one frame.
+func (w *Writer) Write(p Packet) error {
+	if len(p.Data) > snapLen {
+		return fmt.Errorf("frame of %d octets: longer than the snap length %d", len(p.Data), snapLen)
+	}
+	ci := gopacket.CaptureInfo{Timestamp: p.Timestamp, CaptureLength: len(p.Data), Length: max(p.Length, len(p.Data))}
+	if w.ng != nil {
+		return w.ng.WritePacket(ci, p.Data)
+	}
+	return w.pcap.WritePacket(ci, p.Data)
+}
+
+// Flush writes out buffered data.
+func (w *Writer) Flush() error {
+	if w.ng != nil {
+		return w.ng.Flush()
+	}
+	return w.bw.Flush()
+}
+
+// Write writes pkts as a capture in format f.
+func Write(w io.Writer, f Format, pkts []Packet) error {
+	cw, err := NewWriter(w, f)
+	if err != nil {
+		return err
+	}
+	for i, p := range pkts {
+		if err := cw.Write(p); err != nil {
+			return fmt.Errorf("record %d: %w", i+1, err)
+		}
+	}
+	return cw.Flush()
+}
+
+// WriteFile writes pkts to the named file, pcapng if the name ends in
+// .pcapng, else pcap. It writes a temporary file in the same directory and
+// renames it, so a failure never leaves a partial capture behind. The file
+// is 0600: a capture of decrypted frames holds what the encryption protected.
+func WriteFile(name string, pkts []Packet) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := Write(tmp, FormatFor(name), pkts); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), name)
+}

@@ -3,55 +3,22 @@ package dataplane
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
-	"os"
-	"os/exec"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/secylab/secylab/internal/netnsx"
+	"github.com/secylab/secylab/internal/nettest"
 	"github.com/secylab/secylab/macsec"
 )
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces, veth and TAP devices")
-	}
-}
-
-var testSeq atomic.Int32
-
-func run(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	require.NoError(t, err, "%s: %s", strings.Join(args, " "), out)
-	return string(out)
-}
 
 // twoNodes makes namespaces a and b joined by a veth pair named wire in
 // both, removed when the test ends.
 func twoNodes(t *testing.T) (a, b string) {
-	id := fmt.Sprintf("%d-%d", os.Getpid()%100000, testSeq.Add(1))
-	a, b = "sl-dpt-a"+id, "sl-dpt-b"+id
-	for _, ns := range []string{a, b} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	}
-	tmp := "sldpt" + strings.ReplaceAll(id, "-", "")
-	run(t, "ip", "link", "add", tmp+"a", "mtu", "1600", "type", "veth", "peer", "name", tmp+"b", "mtu", "1600")
-	for ns, end := range map[string]string{a: tmp + "a", b: tmp + "b"} {
-		run(t, "ip", "link", "set", end, "netns", ns)
-		run(t, "ip", "-n", ns, "link", "set", end, "name", "wire")
-		run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.wire.disable_ipv6=1")
-		run(t, "ip", "-n", ns, "link", "set", "wire", "up")
-	}
+	a, b = nettest.Namespace(t, "dpa"), nettest.Namespace(t, "dpb")
+	nettest.Wire(t, a, b, "wire", 1600)
 	return a, b
 }
 
@@ -66,9 +33,9 @@ func openPort(t *testing.T, ns, addr string, y *macsec.SecY) *Port {
 		wire, err = OpenPacket("wire")
 		return err
 	}))
-	run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.er1.disable_ipv6=1")
-	run(t, "ip", "-n", ns, "addr", "add", addr, "dev", "er1")
-	run(t, "ip", "-n", ns, "link", "set", "er1", "up")
+	nettest.Run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.er1.disable_ipv6=1")
+	nettest.Run(t, "ip", "-n", ns, "addr", "add", addr, "dev", "er1")
+	nettest.Run(t, "ip", "-n", ns, "link", "set", "er1", "up")
 	return NewPort(ns, tap, wire, y, 1)
 }
 
@@ -80,14 +47,6 @@ func startPorts(t *testing.T, ports ...*Port) {
 		go func() { defer wg.Done(); require.NoError(t, p.Run(ctx)) }()
 	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
-}
-
-func ping(ns, addr string, count int) error {
-	out, err := exec.Command("ip", "netns", "exec", ns, "ping", "-c", fmt.Sprint(count), "-i", "0.05", "-W", "1", addr).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ping %s from %s: %w\n%s", addr, ns, err, out)
-	}
-	return nil
 }
 
 type etherTypes struct {
@@ -107,7 +66,7 @@ func (e *etherTypes) Capture(_ time.Time, f []byte) {
 }
 
 func TestNamespacesPingOverMACsec(t *testing.T) {
-	needRoot(t)
+	nettest.NeedRoot(t)
 	a, b := twoNodes(t)
 	ya, yb := secyPair(t, 1, 1)
 	// The SecYs' SCIs must follow the TAPs' MACs only for ES; SC=0, ES=0
@@ -118,7 +77,7 @@ func TestNamespacesPingOverMACsec(t *testing.T) {
 	pa.SetTap(Wire, &wire)
 	startPorts(t, pa, pb)
 
-	require.NoError(t, ping(a, "192.168.100.130", 5))
+	require.NoError(t, nettest.Ping(a, "192.168.100.130", 5))
 	wire.mu.Lock()
 	defer wire.mu.Unlock()
 	require.NotZero(t, wire.seen[macsec.EtherType])
@@ -127,14 +86,14 @@ func TestNamespacesPingOverMACsec(t *testing.T) {
 }
 
 func TestNamespacesKeyMismatch(t *testing.T) {
-	needRoot(t)
+	nettest.NeedRoot(t)
 	a, b := twoNodes(t)
 	ya, yb := secyPair(t, 1, 2)
 	pa := openPort(t, a, "192.168.100.129/30", ya)
 	pb := openPort(t, b, "192.168.100.130/30", yb)
 	startPorts(t, pa, pb)
 
-	require.Error(t, ping(a, "192.168.100.130", 2))
+	require.Error(t, nettest.Ping(a, "192.168.100.130", 2))
 	require.Zero(t, pb.Stats().RxFrames, "nothing reaches B's stack")
 	require.Zero(t, pa.Stats().RxFrames, "nothing reaches A's stack")
 	require.Equal(t, pb.Stats().RxDropped, yb.Status().RxSCs[0].Stats.InPktsNotValid)

@@ -1,0 +1,79 @@
+package topology
+
+import (
+	"crypto/rand"
+	"fmt"
+	"strings"
+)
+
+const (
+	// MaxLabName keeps sl-<lab>-<node> short and leaves room for the lab
+	// prefix in temporary interface names.
+	MaxLabName = 10
+	// MaxNodeName keeps namespace names readable in ip netns list.
+	MaxNodeName = 15
+	// MaxIfName is Linux's IFNAMSIZ-1: ports and links are interface names.
+	MaxIfName = 15
+
+	// NamespacePrefix starts every namespace secylab makes.
+	NamespacePrefix = "sl-"
+	// tempPrefix starts every temporary veth name in the root namespace.
+	tempPrefix = "sl"
+)
+
+// NamespaceName is the network namespace of node in lab: sl-<lab>-<node>,
+// under /run/netns.
+func NamespaceName(lab, node string) string { return NamespacePrefix + lab + "-" + node }
+
+// TempLinkName returns a fresh name sl<lab4><rand6> (at most 12 bytes) for a
+// veth end while it is still in the root namespace. The lab part makes a
+// leftover traceable to its lab; the random part avoids clashes between
+// concurrent runs.
+func TempLinkName(lab string) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return tempPrefix + lab[:min(4, len(lab))] + string(b[:])
+}
+
+// checkName reports why s is not a name of at most maxLen bytes made of
+// lower-case letters, digits and inner hyphens, starting with a letter.
+func checkName(s string, maxLen int) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("missing: want a name of 1 to %d characters [a-z0-9-]", maxLen)
+	case len(s) > maxLen:
+		return fmt.Errorf("%q is %d bytes, longer than %d (interface and namespace names derive from it)", s, len(s), maxLen)
+	case s[0] < 'a' || s[0] > 'z':
+		return fmt.Errorf("%q must start with a lower-case letter", s)
+	case strings.HasSuffix(s, "-"):
+		return fmt.Errorf("%q must not end with '-'", s)
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return fmt.Errorf("%q has %q: only a-z, 0-9 and '-' are allowed", s, r)
+		}
+	}
+	return nil
+}
+
+// CheckLabName reports whether lab is a valid lab name.
+func CheckLabName(lab string) error {
+	if err := checkName(lab, MaxLabName); err != nil {
+		return fmt.Errorf("lab name %w", err)
+	}
+	return nil
+}
+
+// Rename gives the lab another name, so that one topology file can run as
+// several labs side by side (secylab lab up --name).
+func (t *Topology) Rename(lab string) error {
+	if err := CheckLabName(lab); err != nil {
+		return fmt.Errorf("topology %s: %w", t.Source, err)
+	}
+	t.Name = lab
+	return nil
+}

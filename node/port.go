@@ -1,0 +1,241 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/secylab/secylab/dataplane"
+	"github.com/secylab/secylab/internal/netnsx"
+	"github.com/secylab/secylab/macsec"
+	"github.com/secylab/secylab/macsec/mka"
+)
+
+// MACsecConfig is a port's MACsec setting: the SecY and its MKA participant.
+type MACsecConfig struct {
+	Suite             macsec.CipherSuite
+	IncludeSCI        bool // Azure "SCI state Enabled"
+	ReplayProtect     bool
+	ReplayWindow      uint32
+	KeyServerPriority uint8
+	PSK               mka.PSK
+	HelloTime         time.Duration // 0: 2 s
+	LifeTime          time.Duration // 0: 6 s
+	PNThreshold       uint64        // 0: the suite's default
+}
+
+// PortConfig says where a port lives and what it does.
+type PortConfig struct {
+	Node, Name string
+	Namespace  string // the node's network namespace
+	TAP        string // controlled port interface
+	Wire       string // uncontrolled port: the veth end
+	MACsec     *MACsecConfig
+	Impairment dataplane.Impairment
+	Seed       uint64
+	Logger     *slog.Logger
+}
+
+// Port is one running port of a node.
+type Port struct {
+	cfg PortConfig
+	dp  *dataplane.Port
+	mac net.HardwareAddr
+	log *slog.Logger
+
+	mu  sync.Mutex
+	mc  *MACsecConfig
+	kay *mka.Participant // nil when MACsec is off
+}
+
+// OpenPort opens the TAP and the wire socket inside the node's namespace.
+func OpenPort(cfg PortConfig) (*Port, error) {
+	var tap dataplane.Device
+	var wire *dataplane.PacketSocket
+	var mac net.HardwareAddr
+	err := netnsx.Do(cfg.Namespace, func() error {
+		t, err := dataplane.OpenTAP(cfg.TAP)
+		if err != nil {
+			return err
+		}
+		ifi, err := net.InterfaceByName(cfg.TAP)
+		if err != nil {
+			t.Close()
+			return err
+		}
+		mac = ifi.HardwareAddr
+		if wire, err = dataplane.OpenPacket(cfg.Wire); err != nil {
+			t.Close()
+			return err
+		}
+		tap = t
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s:%s: %w", cfg.Node, cfg.Name, err)
+	}
+	p := &Port{cfg: cfg, mac: mac, log: cfg.Logger}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.log = p.log.With("port", cfg.Node+":"+cfg.Name)
+	p.dp = dataplane.NewPort(cfg.Node+":"+cfg.Name, tap, wire, nil, cfg.Seed)
+	p.dp.SetImpairment(cfg.Impairment)
+	if err := p.SetMACsec(cfg.MACsec); err != nil {
+		p.dp.Run(canceled()) // closes the devices
+		return nil, err
+	}
+	return p, nil
+}
+
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+// SCI is the port's SCI: the controlled port's MAC with port number 1.
+func (p *Port) SCI() macsec.SCI { return macsec.NewSCI(p.mac, 1) }
+
+// Dataplane returns the forwarder, for impairments and capture.
+func (p *Port) Dataplane() *dataplane.Port { return p.dp }
+
+// SetMACsec turns MACsec on with mc (a fresh SecY and MKA participant:
+// until MKA agrees a SAK nothing passes, never cleartext), or off (nil:
+// frames pass unchanged).
+func (p *Port) SetMACsec(mc *MACsecConfig) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.kay != nil {
+		p.dp.SetKaY(nil)
+		p.kay.Stop()
+		p.kay = nil
+	}
+	p.mc = mc
+	if mc == nil {
+		p.dp.SetSecY(nil)
+		return nil
+	}
+	var kay *mka.Participant
+	y, err := macsec.New(macsec.Config{
+		Suite: mc.Suite, SCI: p.SCI(), IncludeSCI: mc.IncludeSCI,
+		ReplayProtect: mc.ReplayProtect, ReplayWindow: mc.ReplayWindow,
+		PNThreshold:   mc.PNThreshold,
+		OnPNThreshold: func(an uint8, pn uint64) { kay.PNThresholdReached(an, pn) },
+	})
+	if err != nil {
+		return fmt.Errorf("%s:%s: %w", p.cfg.Node, p.cfg.Name, err)
+	}
+	kay, err = mka.NewParticipant(mka.Config{
+		PSK: mc.PSK, Suite: mc.Suite, SCI: p.SCI(), KeyServerPriority: mc.KeyServerPriority,
+		HelloTime: mc.HelloTime, LifeTime: mc.LifeTime, PNThreshold: mc.PNThreshold,
+		Rand: rand.Reader, SecY: y, Logger: p.log,
+		Send: func(frame []byte) {
+			if err := p.dp.SendKaY(frame); err != nil {
+				p.log.Warn("MKPDU not sent", "err", err)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("%s:%s: %w", p.cfg.Node, p.cfg.Name, err)
+	}
+	p.kay = kay
+	p.dp.SetSecY(y)
+	p.dp.SetKaY(func(frame []byte) { kay.Receive(time.Now(), frame) })
+	kay.Tick(time.Now())
+	return nil
+}
+
+// Run forwards frames and drives MKA until ctx ends.
+func (p *Port) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.driveMKA(ctx)
+	}()
+	err := p.dp.Run(ctx)
+	<-done
+	p.mu.Lock()
+	if p.kay != nil {
+		p.kay.Stop()
+	}
+	p.mu.Unlock()
+	return err
+}
+
+// driveMKA calls the participant's Tick on time. Received MKPDUs are
+// answered at once by Receive; the poll bound catches timers they moved.
+func (p *Port) driveMKA(ctx context.Context) {
+	const maxSleep = 100 * time.Millisecond
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		kay := p.kay
+		p.mu.Unlock()
+		wait := maxSleep
+		if kay != nil {
+			now := time.Now()
+			kay.Tick(now)
+			if d := kay.NextTick().Sub(now); d < wait {
+				wait = max(d, time.Millisecond)
+			}
+		}
+		t.Reset(wait)
+	}
+}
+
+// Rekey makes the port's participant distribute a new SAK if it is the key
+// server.
+func (p *Port) Rekey() error {
+	p.mu.Lock()
+	kay := p.kay
+	p.mu.Unlock()
+	if kay == nil {
+		return fmt.Errorf("%s:%s: MACsec is off", p.cfg.Node, p.cfg.Name)
+	}
+	return kay.Rekey(time.Now())
+}
+
+// PortStatus is a snapshot for display.
+type PortStatus struct {
+	Node, Name string
+	TAP, Wire  string
+	SCI        macsec.SCI
+	MACsec     bool
+	Suite      macsec.CipherSuite `json:",omitempty"`
+	Impairment string
+	Dataplane  dataplane.PortStats
+	SecY       *macsec.Status `json:",omitempty"`
+	MKA        *mka.Status    `json:",omitempty"`
+	MKACounter *mka.Counters  `json:",omitempty"`
+}
+
+// Status takes a snapshot of the port.
+func (p *Port) Status() PortStatus {
+	s := PortStatus{
+		Node: p.cfg.Node, Name: p.cfg.Name, TAP: p.cfg.TAP, Wire: p.cfg.Wire, SCI: p.SCI(),
+		Impairment: p.dp.Impairment().String(), Dataplane: p.dp.Stats(),
+	}
+	p.mu.Lock()
+	kay, mc := p.kay, p.mc
+	p.mu.Unlock()
+	if y := p.dp.SecY(); y != nil && mc != nil {
+		st := y.Status()
+		s.MACsec, s.Suite, s.SecY = true, mc.Suite, &st
+	}
+	if kay != nil {
+		ms, mcnt := kay.Status(), kay.Counters()
+		s.MKA, s.MKACounter = &ms, &mcnt
+	}
+	return s
+}

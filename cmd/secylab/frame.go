@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,8 +20,12 @@ import (
 	"github.com/secylab/secylab/macsec"
 )
 
-// minFrameLen is an Ethernet header: destination and source MAC, EtherType.
-const minFrameLen = 14
+// Frame layout: DA, SA, then the EtherType, which is the SecTAG's start in
+// a MACsec frame.
+const (
+	macAddrsLen = 12
+	minFrameLen = macAddrsLen + 2
+)
 
 const frameExamples = `  # Protect a hex frame with GcmAesXpn128, SCI omitted as on ExpressRoute
   # (the SAK in hex in the environment variable SAK):
@@ -42,7 +47,8 @@ not at all.`
 
 const keyHelp = `The SAK comes from --sak, --sak-file (mode 0600 or stricter) or --sak-env;
 it is never printed, only its fingerprint. The XPN suites also need --ssci
-and --salt; the others refuse them.`
+(the SSCI of the SecY that sends the frames) and --salt; the other suites
+refuse them.`
 
 func newFrameCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -102,12 +108,7 @@ func (f *inputFlags) frames(stdin io.Reader, args []string) ([]frame, error) {
 		frames = append(frames, frame{src: src, ts: now.Add(time.Duration(len(frames)) * time.Microsecond), data: b})
 		return nil
 	}
-	stdinRead := false
-	readStdin := func(flag string) error {
-		if stdinRead {
-			return usagef("%s: stdin (-) can be read only once", flag)
-		}
-		stdinRead = true
+	readStdin := func() error {
 		sc := bufio.NewScanner(stdin)
 		sc.Buffer(nil, 1<<20)
 		for line := 1; sc.Scan(); line++ {
@@ -115,32 +116,34 @@ func (f *inputFlags) frames(stdin io.Reader, args []string) ([]frame, error) {
 			if text == "" || strings.HasPrefix(text, "#") {
 				continue
 			}
-			if err := add(fmt.Sprintf("%s stdin line %d", flag, line), text); err != nil {
+			if err := add(fmt.Sprintf("stdin line %d", line), text); err != nil {
 				return err
 			}
 		}
 		if err := sc.Err(); err != nil {
-			return usagef("%s: reading stdin: %v", flag, err)
+			return usagef("-: reading stdin: %v", err)
 		}
 		return nil
 	}
+	type hexArg struct{ src, text string }
+	var hexArgs []hexArg
 	for i, h := range f.hex {
-		var err error
-		if h == "-" {
-			err = readStdin("--hex")
-		} else {
-			err = add(fmt.Sprintf("--hex #%d", i+1), h)
-		}
-		if err != nil {
-			return nil, err
-		}
+		hexArgs = append(hexArgs, hexArg{fmt.Sprintf("--hex #%d", i+1), h})
 	}
 	for i, a := range args {
+		hexArgs = append(hexArgs, hexArg{fmt.Sprintf("frame argument %d", i+1), a})
+	}
+	stdinRead := false
+	for _, a := range hexArgs {
 		var err error
-		if a == "-" {
-			err = readStdin("-")
-		} else {
-			err = add(fmt.Sprintf("frame argument %d", i+1), a)
+		switch {
+		case a.text != "-":
+			err = add(a.src, a.text)
+		case stdinRead:
+			err = usagef("%s: stdin (-) can be read only once", a.src)
+		default:
+			stdinRead = true
+			err = readStdin()
 		}
 		if err != nil {
 			return nil, err
@@ -186,11 +189,14 @@ func checkFrameLen(f frame) error {
 // checkTagLen refuses a MACsec frame too short to hold its SecTAG and ICV:
 // that is a damaged input, not a frame to judge.
 func checkTagLen(f frame) error {
-	t, err := macsec.ParseSecTAG(f.data)
-	if errors.Is(err, macsec.ErrNotMACsec) {
+	if binary.BigEndian.Uint16(f.data[macAddrsLen:]) != macsec.EtherType {
 		return nil
 	}
-	if need := 12 + t.Len() + macsec.ICVLen; err != nil || len(f.data) < need {
+	need := macAddrsLen + 8 + macsec.ICVLen
+	if len(f.data) > minFrameLen && f.data[minFrameLen]&macsec.TCISC != 0 {
+		need += 8 // the SCI
+	}
+	if len(f.data) < need {
 		return usagef("%s: truncated MACsec frame of %d octets: its SecTAG and ICV need at least %d", f.src, len(f.data), need)
 	}
 	return nil
@@ -223,28 +229,48 @@ type saFlags struct {
 func (f *saFlags) register(fs *pflag.FlagSet, sciHelp, pnHelp string) {
 	fs.StringVar(&f.cipher, "cipher", "", "cipher `suite`: GCM-AES-128, GCM-AES-256, GCM-AES-XPN-128, GCM-AES-XPN-256 (or GcmAesXpn128, gcm-aes-xpn-128, …)")
 	f.sak = newKeyFlags(fs, "sak", "the SAK", "32 (…-128) or 64 (…-256)")
-	fs.StringVar(&f.ssci, "ssci", "", "XPN only: the sender's SSCI, 8 hex digits")
-	fs.StringVar(&f.salt, "salt", "", "XPN only: the SA's salt, 24 hex digits")
+	fs.StringVar(&f.ssci, "ssci", "", "XPN only: the sending SecY's SSCI, 8 `hex` digits")
+	fs.StringVar(&f.salt, "salt", "", "XPN only: the SA's salt, 24 `hex` digits")
 	fs.StringVar(&f.sci, "sci", "", sciHelp)
-	fs.Uint8Var(&f.an, "an", 0, "association number of the SA, 0..3")
+	fs.Uint8Var(&f.an, "an", 0, "association number of the SA, `AN` 0..3")
 	fs.Uint64Var(&f.pn, "pn", 1, pnHelp)
 }
 
 // sa is what saFlags resolve to.
 type sa struct {
-	suite  macsec.CipherSuite
-	key    macsec.Key
-	sci    macsec.SCI
-	sciSet bool
+	suite       macsec.CipherSuite
+	key         macsec.Key
+	fingerprint string // of the SAK, which is cleared once installed
+	sci         macsec.SCI
+	sciSet      bool
+	an          uint8
 }
 
 // header describes the SA without its key.
 func (s *sa) header() string {
-	h := fmt.Sprintf("%s SAK fingerprint %s SCI %s", s.suite, macsec.Fingerprint(s.key.SAK), s.sci)
+	h := fmt.Sprintf("%s SAK fingerprint %s SCI %s AN %d", s.suite, s.fingerprint, s.sci, s.an)
 	if s.suite.XPN() {
 		h += fmt.Sprintf(" SSCI %08x", uint32(s.key.SSCI))
 	}
 	return h
+}
+
+// saReport is the header of the JSON reports of protect and validate.
+type saReport struct {
+	Command        string `json:"command"`
+	Suite          string `json:"suite"`
+	SAKFingerprint string `json:"sak_fingerprint"`
+	SCI            string `json:"sci"`
+	SSCI           string `json:"ssci,omitempty"`
+	AN             uint8  `json:"an"`
+}
+
+func (s *sa) report(command string) saReport {
+	r := saReport{Command: command, Suite: s.suite.String(), SAKFingerprint: s.fingerprint, SCI: s.sci.String(), AN: s.an}
+	if s.suite.XPN() {
+		r.SSCI = fmt.Sprintf("%08x", uint32(s.key.SSCI))
+	}
+	return r
 }
 
 func parseSuite(name string) (macsec.CipherSuite, error) {
@@ -258,14 +284,29 @@ func parseSuite(name string) (macsec.CipherSuite, error) {
 	return s, nil
 }
 
-// resolve checks every parameter and loads the key. The caller clears
-// key.SAK once the SA is installed.
+// resolve checks every parameter and loads the key, last, so that no error
+// path holds it. The caller clears key.SAK once the SA is installed.
 func (f *saFlags) resolve() (*sa, error) {
 	suite, err := parseSuite(f.cipher)
 	if err != nil {
 		return nil, err
 	}
-	s := &sa{suite: suite}
+	s := &sa{suite: suite, an: f.an}
+	if err := f.resolveXPN(s); err != nil {
+		return nil, err
+	}
+	if f.sci != "" {
+		if s.sci, err = macsec.ParseSCI(f.sci); err != nil {
+			return nil, usagef("--sci: %v", err)
+		}
+		s.sciSet = true
+	}
+	if f.an > 3 {
+		return nil, usagef("--an %d: the association number is 0..3", f.an)
+	}
+	if f.pn == 0 || f.pn > suite.MaxPN() {
+		return nil, usagef("--pn %d: %s packet numbers are 1..%d (%#x)", f.pn, suite, suite.MaxPN(), suite.MaxPN())
+	}
 	if s.key.SAK, err = f.sak.load(); err != nil {
 		return nil, err
 	}
@@ -273,25 +314,7 @@ func (f *saFlags) resolve() (*sa, error) {
 		clear(s.key.SAK)
 		return nil, usagef("%s: the SAK has %d octets; %s needs %d (%d hex digits)", f.sak.source(), n, suite, suite.KeyLen(), 2*suite.KeyLen())
 	}
-	if err := f.resolveXPN(s); err != nil {
-		clear(s.key.SAK)
-		return nil, err
-	}
-	if f.sci != "" {
-		if s.sci, err = macsec.ParseSCI(f.sci); err != nil {
-			clear(s.key.SAK)
-			return nil, usagef("--sci: %v", err)
-		}
-		s.sciSet = true
-	}
-	if f.an > 3 {
-		clear(s.key.SAK)
-		return nil, usagef("--an %d: the association number is 0..3", f.an)
-	}
-	if f.pn == 0 || f.pn > suite.MaxPN() {
-		clear(s.key.SAK)
-		return nil, usagef("--pn %d: %s packet numbers are 1..%d (%#x)", f.pn, suite, suite.MaxPN(), suite.MaxPN())
-	}
+	s.fingerprint = macsec.Fingerprint(s.key.SAK)
 	return s, nil
 }
 
@@ -446,9 +469,9 @@ func runProtect(cmd *cobra.Command, f *protectFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer clear(s.key.SAK)
+	defer clear(s.key.SAK) // on every path; the SecY keeps its own AES key schedule
 	if !s.sciSet {
-		s.sci = macsec.NewSCI(frames[0].data[6:12], macsec.PortES)
+		s.sci = macsec.NewSCI(frames[0].data[6:macAddrsLen], macsec.PortES)
 	}
 	if f.es && f.sendSCI {
 		return usagef("--es and --send-sci exclude each other: a SecTAG with SC=1 has ES=0 (802.1AE 9.5)")
@@ -469,13 +492,14 @@ func runProtect(cmd *cobra.Command, f *protectFlags, args []string) error {
 	if err := y.InstallTxSA(f.an, s.key, f.pn); err != nil {
 		return err
 	}
+	clear(s.key.SAK)
 	if err := y.SetEncodingSA(f.an); err != nil {
 		return err
 	}
 
 	w := cmd.OutOrStdout()
 	if !f.json {
-		fmt.Fprintf(w, "protect: %s AN %d\n", s.header(), f.an)
+		fmt.Fprintf(w, "protect: %s\n", s.header())
 	}
 	records := make([]protectedFrame, len(frames))
 	for i, fr := range frames {
@@ -505,23 +529,11 @@ func runProtect(cmd *cobra.Command, f *protectFlags, args []string) error {
 	}
 	if f.json {
 		return printJSON(w, struct {
-			Command        string           `json:"command"`
-			Suite          string           `json:"suite"`
-			SAKFingerprint string           `json:"sak_fingerprint"`
-			SCI            string           `json:"sci"`
-			SSCI           *uint32          `json:"ssci,omitempty"`
-			Frames         []protectedFrame `json:"frames"`
-		}{"protect", s.suite.String(), macsec.Fingerprint(s.key.SAK), s.sci.String(), ssciPtr(s), records})
+			saReport
+			Frames []protectedFrame `json:"frames"`
+		}{s.report("protect"), records})
 	}
 	return nil
-}
-
-func ssciPtr(s *sa) *uint32 {
-	if !s.suite.XPN() {
-		return nil
-	}
-	v := uint32(s.key.SSCI)
-	return &v
 }
 
 // validate
@@ -604,7 +616,7 @@ The non-zero SecY, SC and SA counters come last, under their names.
 
 ` + inputHelp + `
 
-` + keyHelp + ` --ssci is the SSCI of the peer that sent the frames.
+` + keyHelp + `
 
 --sci is the peer's SCI, which the IV uses for the non-XPN suites. It
 defaults to the SCI in the first MACsec frame's SecTAG, or else that frame's
@@ -643,7 +655,7 @@ func runValidate(cmd *cobra.Command, f *validateFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer clear(s.key.SAK)
+	defer clear(s.key.SAK) // on every path; the SecY keeps its own AES key schedule
 	vf, err := macsec.ParseValidateFrames(strings.ToLower(f.validate))
 	if err != nil {
 		return usagef("--validate: %v", err)
@@ -666,10 +678,11 @@ func runValidate(cmd *cobra.Command, f *validateFlags, args []string) error {
 	if err := y.InstallRxSA(s.sci, f.an, s.key, f.pn); err != nil {
 		return err
 	}
+	clear(s.key.SAK)
 
 	w := cmd.OutOrStdout()
 	if !f.json {
-		fmt.Fprintf(w, "validate: %s AN %d lowest PN %#x validateFrames %s", s.header(), f.an, f.pn, vf)
+		fmt.Fprintf(w, "validate: %s lowest PN %#x validateFrames %s", s.header(), f.pn, vf)
 		if replay {
 			fmt.Fprintf(w, " replay window %d", f.replayWindow)
 		}
@@ -730,17 +743,12 @@ func runValidate(cmd *cobra.Command, f *validateFlags, args []string) error {
 	}
 	if f.json {
 		err = printJSON(w, struct {
-			Command        string           `json:"command"`
-			Suite          string           `json:"suite"`
-			SAKFingerprint string           `json:"sak_fingerprint"`
-			SCI            string           `json:"sci"`
-			SSCI           *uint32          `json:"ssci,omitempty"`
-			Frames         []validatedFrame `json:"frames"`
-			Delivered      int              `json:"delivered"`
-			Dropped        int              `json:"dropped"`
-			Counters       validateCounters `json:"counters"`
-		}{"validate", s.suite.String(), macsec.Fingerprint(s.key.SAK), s.sci.String(), ssciPtr(s),
-			records, len(delivered), len(frames) - len(delivered), c})
+			saReport
+			Frames    []validatedFrame `json:"frames"`
+			Delivered int              `json:"delivered"`
+			Dropped   int              `json:"dropped"`
+			Counters  validateCounters `json:"counters"`
+		}{s.report("validate"), records, len(delivered), len(frames) - len(delivered), c})
 		if err != nil {
 			return err
 		}
@@ -769,10 +777,10 @@ func peerSCI(frames []frame) macsec.SCI {
 			if t.HasSCI() {
 				return t.SCI
 			}
-			return macsec.NewSCI(f.data[6:12], macsec.PortES)
+			return macsec.NewSCI(f.data[6:macAddrsLen], macsec.PortES)
 		}
 	}
-	return macsec.NewSCI(frames[0].data[6:12], macsec.PortES)
+	return macsec.NewSCI(frames[0].data[6:macAddrsLen], macsec.PortES)
 }
 
 // decode
@@ -847,7 +855,7 @@ func runDecode(cmd *cobra.Command, f *decodeFlags, args []string) error {
 	for i, fr := range frames {
 		r := decodedFrame{
 			Index: i + 1, Source: fr.src, Length: len(fr.data),
-			EtherType: fmt.Sprintf("%#04x", uint16(fr.data[12])<<8|uint16(fr.data[13])),
+			EtherType: fmt.Sprintf("%#04x", binary.BigEndian.Uint16(fr.data[macAddrsLen:])),
 		}
 		tag, err := parseTag(fr.data, xpn)
 		switch {

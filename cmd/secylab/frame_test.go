@@ -372,6 +372,8 @@ func TestFrameBadInput(t *testing.T) {
 		{"truncated frame", append([]string{"protect", "--hex", clear[:20]}, gcm...), []string{"--hex #1", "truncated", "at least 14"}},
 		{"truncated MACsec frame", append([]string{"validate", "--hex", "e20106d7cd0df0761e8dcd3d88e52c00000000"}, gcm...), []string{"--hex #1", "truncated MACsec frame"}},
 		{"truncated MACsec frame decode", []string{"decode", "--hex", "e20106d7cd0df0761e8dcd3d88e50c0000000100"}, []string{"--hex #1", "truncated MACsec frame"}},
+		{"truncated SCI", []string{"decode", "--hex", "e20106d7cd0df0761e8dcd3d88e52c00000000010203040506070801020304050607080102030405060708"}, []string{"--hex #1", "need at least 44"}},
+		{"stdin twice", append([]string{"protect", "-", "--hex", "-"}, gcm...), []string{"frame argument 1", "only once"}},
 		{"no frames", gcm, nil},
 		{"odd hex SAK", []string{"protect", clear, "--cipher", "GCM-AES-128", "--sak", sak128[1:]}, []string{"--sak", "odd number of hex digits"}},
 		{"non-hex SAK", []string{"protect", clear, "--cipher", "GCM-AES-128", "--sak", "x" + sak128[1:]}, []string{"--sak", "not a hex digit"}},

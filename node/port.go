@@ -213,7 +213,7 @@ type PortStatus struct {
 	SCI        macsec.SCI
 	MACsec     bool
 	Suite      macsec.CipherSuite `json:",omitempty"`
-	Impairment string
+	Impairment dataplane.Impairment
 	Dataplane  dataplane.PortStats
 	SecY       *macsec.Status `json:",omitempty"`
 	MKA        *mka.Status    `json:",omitempty"`
@@ -224,7 +224,7 @@ type PortStatus struct {
 func (p *Port) Status() PortStatus {
 	s := PortStatus{
 		Node: p.cfg.Node, Name: p.cfg.Name, TAP: p.cfg.TAP, Wire: p.cfg.Wire, SCI: p.SCI(),
-		Impairment: p.dp.Impairment().String(), Dataplane: p.dp.Stats(),
+		Impairment: p.dp.Impairment(), Dataplane: p.dp.Stats(),
 	}
 	p.mu.Lock()
 	kay, mc := p.kay, p.mc

@@ -1,0 +1,250 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/secylab/secylab/dataplane"
+	"github.com/secylab/secylab/dataplane/capture"
+)
+
+// The control protocol: a client connects to the lab's unix socket, sends
+// one JSON Request, and reads one JSON Response — or, for a capture, a
+// pcapng stream until it hangs up.
+
+// Request is a command for a running lab.
+type Request struct {
+	Cmd  string `json:"cmd"` // status, link-set, capture, rekey
+	Link string `json:"link,omitempty"`
+	Node string `json:"node,omitempty"`
+	// Side of a capture: "wire" (ciphertext) or "clear" (what the node sees).
+	Side string `json:"side,omitempty"`
+	// Count stops a capture after so many frames; 0: until the client
+	// hangs up.
+	Count      int                   `json:"count,omitempty"`
+	Impairment *dataplane.Impairment `json:"impairment,omitempty"`
+}
+
+// Response answers a Request.
+type Response struct {
+	Error  string     `json:"error,omitempty"`
+	Status *LabStatus `json:"status,omitempty"`
+}
+
+// LabStatus is a running lab's state.
+type LabStatus struct {
+	Name    string
+	PID     int
+	Started time.Time
+	Ports   []PortStatus
+}
+
+// Serve answers control requests on the unix socket path until ctx ends.
+func Serve(ctx context.Context, l *Lab, path string) error {
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return err
+	}
+	go func() { <-ctx.Done(); ln.Close() }()
+	started := time.Now()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		go l.handle(ctx, c, started)
+	}
+}
+
+func (l *Lab) handle(ctx context.Context, c net.Conn, started time.Time) {
+	defer c.Close()
+	var req Request
+	if err := json.NewDecoder(c).Decode(&req); err != nil {
+		json.NewEncoder(c).Encode(Response{Error: "bad request: " + err.Error()})
+		return
+	}
+	if req.Cmd == "capture" {
+		if err := l.capture(ctx, c, req); err != nil {
+			json.NewEncoder(c).Encode(Response{Error: err.Error()})
+		}
+		return
+	}
+	var resp Response
+	if err := l.do(req, &resp, started); err != nil {
+		resp.Error = err.Error()
+	}
+	json.NewEncoder(c).Encode(resp)
+}
+
+func (l *Lab) do(req Request, resp *Response, started time.Time) error {
+	switch req.Cmd {
+	case "status":
+		st := &LabStatus{Name: l.topo.Name, PID: os.Getpid(), Started: started}
+		for _, p := range l.Ports() {
+			if req.Node == "" || req.Node == p.cfg.Node {
+				st.Ports = append(st.Ports, p.Status())
+			}
+		}
+		resp.Status = st
+		return nil
+	case "link-set":
+		if req.Impairment == nil {
+			return errors.New("link-set: no impairment given")
+		}
+		ps, err := l.LinkPorts(req.Link)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			if p != nil {
+				p.dp.SetImpairment(*req.Impairment)
+			}
+		}
+		return nil
+	case "rekey":
+		ps, err := l.LinkPorts(req.Link)
+		if err != nil {
+			return err
+		}
+		var errs []error
+		for _, p := range ps {
+			if p == nil {
+				continue
+			}
+			if err := p.Rekey(); err == nil {
+				return nil
+			} else {
+				errs = append(errs, err)
+			}
+		}
+		return fmt.Errorf("rekey %s: %w", req.Link, errors.Join(errs...))
+	}
+	return fmt.Errorf("unknown command %q", req.Cmd)
+}
+
+// capture streams a pcapng of one side of a link's port to c. Frames are
+// copied off the forwarding path into a bounded queue; when the client is
+// too slow they are dropped there, never stalling the data plane.
+func (l *Lab) capture(ctx context.Context, c net.Conn, req Request) error {
+	ps, err := l.LinkPorts(req.Link)
+	if err != nil {
+		return err
+	}
+	p := ps[0]
+	if req.Node != "" || p == nil {
+		p = nil
+		for _, q := range ps {
+			if q != nil && (req.Node == "" || q.cfg.Node == req.Node) {
+				p = q
+			}
+		}
+		if p == nil {
+			return fmt.Errorf("link %s has no port on node %q", req.Link, req.Node)
+		}
+	}
+	side := dataplane.Wire
+	switch req.Side {
+	case "", "wire":
+	case "clear":
+		side = dataplane.Clear
+	default:
+		return fmt.Errorf("capture side %q: want wire or clear", req.Side)
+	}
+	q := &captureQueue{ch: make(chan capture.Packet, 4096)}
+	p.dp.SetTap(side, q)
+	defer p.dp.SetTap(side, nil)
+
+	bw := bufio.NewWriter(c)
+	w, err := capture.NewWriter(bw, capture.PCAPNG)
+	if err != nil {
+		return err
+	}
+	// The client hangs up to stop: notice it by reading.
+	gone := make(chan struct{})
+	go func() { io.Copy(io.Discard, c); close(gone) }()
+	flush := time.NewTicker(200 * time.Millisecond)
+	defer flush.Stop()
+	for n := 0; req.Count == 0 || n < req.Count; {
+		select {
+		case <-ctx.Done():
+			return w.Flush()
+		case <-gone:
+			return nil
+		case <-flush.C:
+			if err := errors.Join(w.Flush(), bw.Flush()); err != nil {
+				return nil
+			}
+		case pkt := <-q.ch:
+			if err := w.Write(pkt); err != nil {
+				return nil
+			}
+			n++
+		}
+	}
+	return errors.Join(w.Flush(), bw.Flush())
+}
+
+type captureQueue struct {
+	ch      chan capture.Packet
+	dropped atomic.Uint64
+}
+
+func (q *captureQueue) Capture(ts time.Time, frame []byte) {
+	pkt := capture.Packet{Timestamp: ts, Data: append([]byte(nil), frame...), Length: len(frame)}
+	select {
+	case q.ch <- pkt:
+	default:
+		q.dropped.Add(1)
+	}
+}
+
+// Call sends a request to the lab whose control socket is path.
+func Call(path string, req Request) (*Response, error) {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return nil, err
+	}
+	var resp Response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		return nil, fmt.Errorf("lab control: %w", err)
+	}
+	if resp.Error != "" {
+		return &resp, errors.New(resp.Error)
+	}
+	return &resp, nil
+}
+
+// Dial opens a control connection and sends req, for streaming commands
+// (capture): the caller reads the stream and closes the connection.
+func Dial(path string, req Request) (net.Conn, error) {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}

@@ -1,0 +1,220 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/secylab/secylab/dataplane"
+	"github.com/secylab/secylab/macsec"
+	"github.com/secylab/secylab/macsec/mka"
+	"github.com/secylab/secylab/topology"
+)
+
+// LabConfig describes a lab to run.
+type LabConfig struct {
+	Topology *topology.Topology
+	// KeyDir holds the CAK/CKN pairs the lab generates (0700, files 0600).
+	KeyDir string
+	// MKA timers; zero values are the standard's (2 s hello, 6 s life).
+	HelloTime, LifeTime time.Duration
+	// ConfigurePort gives a controlled port (the TAP, now open) its
+	// addresses and routes.
+	ConfigurePort func(ctx context.Context, node, port string) error
+	Logger        *slog.Logger
+}
+
+// Lab runs every controlled port of a topology.
+type Lab struct {
+	cfg   LabConfig
+	topo  *topology.Topology
+	ports map[string]*Port // "node:port"
+	wg    sync.WaitGroup
+	errMu sync.Mutex
+	err   error
+}
+
+// StartLab opens the ports of every link that needs the data plane, keys
+// them, configures their controlled ports and starts forwarding. The
+// namespaces and veths must exist. On error nothing keeps running.
+func StartLab(ctx context.Context, cfg LabConfig) (*Lab, error) {
+	t := cfg.Topology
+	l := &Lab{cfg: cfg, topo: t, ports: map[string]*Port{}}
+	if l.cfg.Logger == nil {
+		l.cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	fail := func(err error) (*Lab, error) {
+		for _, p := range l.ports {
+			p.dp.Run(canceled())
+		}
+		return nil, err
+	}
+	for _, n := range t.Nodes {
+		for _, tp := range n.Ports {
+			if !tp.Controlled {
+				continue
+			}
+			link := t.Link(tp.Link)
+			mc, err := l.macsecConfig(link, tp.End)
+			if err != nil {
+				return fail(err)
+			}
+			p, err := OpenPort(PortConfig{
+				Node: n.Name, Name: tp.Name, Namespace: topology.NamespaceName(t.Name, n.Name),
+				TAP: tp.Name, Wire: tp.Wire, MACsec: mc,
+				Impairment: impairment(link.Impairments), Seed: seed(t.Name, n.Name, tp.Name),
+				Logger: l.cfg.Logger,
+			})
+			if err != nil {
+				return fail(err)
+			}
+			l.ports[n.Name+":"+tp.Name] = p
+		}
+	}
+	for _, key := range l.portKeys() {
+		p := l.ports[key]
+		if cfg.ConfigurePort != nil {
+			if err := cfg.ConfigurePort(ctx, p.cfg.Node, p.cfg.Name); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	for _, p := range l.ports {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			if err := p.Run(ctx); err != nil {
+				l.errMu.Lock()
+				l.err = errors.Join(l.err, err)
+				l.errMu.Unlock()
+			}
+		}()
+	}
+	return l, nil
+}
+
+// Wait blocks until every port has stopped (the context given to StartLab
+// ended) and returns their errors.
+func (l *Lab) Wait() error {
+	l.wg.Wait()
+	l.errMu.Lock()
+	defer l.errMu.Unlock()
+	return l.err
+}
+
+func (l *Lab) portKeys() []string {
+	keys := make([]string, 0, len(l.ports))
+	for k := range l.ports {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Ports returns the running ports in node:port order.
+func (l *Lab) Ports() []*Port {
+	ps := make([]*Port, 0, len(l.ports))
+	for _, k := range l.portKeys() {
+		ps = append(ps, l.ports[k])
+	}
+	return ps
+}
+
+// Port returns a running port, or nil.
+func (l *Lab) Port(node, port string) *Port { return l.ports[node+":"+port] }
+
+// LinkPorts returns the running ports at the ends of a link (nil where an
+// end has no data plane).
+func (l *Lab) LinkPorts(name string) ([2]*Port, error) {
+	link := l.topo.Link(name)
+	if link == nil {
+		return [2]*Port{}, fmt.Errorf("no link %q in lab %s", name, l.topo.Name)
+	}
+	var ps [2]*Port
+	for i, e := range link.Ends {
+		ps[i] = l.Port(e.Node, e.Port)
+	}
+	if ps[0] == nil && ps[1] == nil {
+		return ps, fmt.Errorf("link %q has no userspace data plane (a plain veth): impairments and captures need a MACsec-capable link", name)
+	}
+	return ps, nil
+}
+
+// macsecConfig resolves the MACsec setting of a link's end, loading or
+// generating its CAK/CKN.
+func (l *Lab) macsecConfig(link *topology.Link, end int) (*MACsecConfig, error) {
+	m := link.MACsec
+	if !m.Enabled {
+		return nil, nil
+	}
+	e := link.Ends[end]
+	var psk mka.PSK
+	var err error
+	switch {
+	case e.Secret.Generate:
+		name := link.Name
+		if e.OwnSecret {
+			name += "-" + e.Node
+		}
+		psk, err = l.generatedKey(name, e.Cipher)
+	default:
+		psk, err = mka.LoadPSKFile(e.Secret.Path, e.Cipher)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("link %s, %s: %w", link.Name, e, err)
+	}
+	return &MACsecConfig{
+		Suite: e.Cipher, IncludeSCI: m.IncludeSCI, ReplayProtect: m.ReplayProtect,
+		ReplayWindow: m.ReplayWindow, KeyServerPriority: m.KeyServerPriority, PSK: psk,
+		HelloTime: l.cfg.HelloTime, LifeTime: l.cfg.LifeTime,
+	}, nil
+}
+
+// generatedKey returns the lab's generated pair called name, making it on
+// first use: the lab's stand-in for a Key Vault secret.
+func (l *Lab) generatedKey(name string, suite macsec.CipherSuite) (mka.PSK, error) {
+	path := filepath.Join(l.cfg.KeyDir, name+".psk")
+	if k, err := mka.LoadPSKFile(path, suite); err == nil {
+		return k, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return mka.PSK{}, err
+	}
+	if err := os.MkdirAll(l.cfg.KeyDir, 0o700); err != nil {
+		return mka.PSK{}, err
+	}
+	k, err := mka.GeneratePSK(rand.Reader, suite)
+	if err != nil {
+		return mka.PSK{}, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return mka.PSK{}, err
+	}
+	if err := errors.Join(mka.WritePSK(f, k), f.Close()); err != nil {
+		os.Remove(path)
+		return mka.PSK{}, err
+	}
+	return k, nil
+}
+
+func impairment(im topology.Impairments) dataplane.Impairment {
+	return dataplane.Impairment{Delay: im.Delay, Jitter: im.Jitter, Loss: im.Loss / 100, Rate: im.Rate, Down: im.Down}
+}
+
+// seed makes each port's impairment randomness reproducible.
+func seed(parts ...string) uint64 {
+	h := fnv.New64a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
+}

@@ -2,13 +2,17 @@ package mka
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
+	"time"
+
+	"github.com/secylab/secylab/macsec"
 )
 
-// FuzzDecodeFrame feeds arbitrary frames to the decoder: it must never
+// FuzzDecodeMKPDU feeds arbitrary frames to the decoder: it must never
 // panic, and whatever it accepts must re-encode to a frame that decodes to
 // the same MKPDU.
-func FuzzDecodeFrame(f *testing.F) {
+func FuzzDecodeMKPDU(f *testing.F) {
 	ick := testICK(f)
 	for _, m := range []*MKPDU{
 		fullMKPDU(),
@@ -68,4 +72,45 @@ func equalMKPDU(a, b *MKPDU) bool {
 		return false
 	}
 	return bytes.Equal(a.DistributedSAK.WrappedSAK, b.DistributedSAK.WrappedSAK) && a.DistributedSAK.KN == b.DistributedSAK.KN
+}
+
+// FuzzReceive signs arbitrary MKPDU bodies with the right ICK, as a member
+// that holds the CAK could, and feeds them to a participant whose channel
+// is up: whatever they say, the participant must not panic.
+func FuzzReceive(f *testing.F) {
+	suite := macsec.GCMAESXPN128
+	psk := testPSK(f, cknHex, cak128, suite)
+	for _, m := range []*MKPDU{fullMKPDU(), {SCI: 1, MI: MI{1}, MN: 1, CKN: psk.CKN}} {
+		m.CKN = psk.CKN
+		frame, err := m.AppendFrame(nil, testMAC, testICK(f))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(frame[frameHeaderLen : len(frame)-ICVLen])
+	}
+	ick, err := DeriveICK(psk.CAK, psk.CKN)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) > 1400 {
+			return
+		}
+		o := nodeOpts{psk: psk, priority: 16}
+		l := newLab(t, suite, o, o)
+		l.advance(20*time.Millisecond, 0, nil)
+		if !l.up() {
+			t.Fatal("channel not up")
+		}
+		frame := append([]byte{}, PAEGroupAddress[:]...)
+		frame = append(frame, testMAC...)
+		frame = append(frame, 0x88, 0x8E, EAPOLVersion, EAPOLTypeMKA, 0, 0)
+		frame = append(frame, body...)
+		binary.BigEndian.PutUint16(frame[16:], uint16(len(body)+ICVLen))
+		mac, _ := newCMAC(ick.Bytes())
+		icv := mac.sum(frame)
+		frame = append(frame, icv[:]...)
+		l.b.p.Receive(l.now, frame)
+		l.advance(10*time.Millisecond, 0, nil)
+	})
 }

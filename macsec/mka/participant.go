@@ -258,6 +258,7 @@ func (p *Participant) flush(now time.Time) []byte {
 	p.txNow = false
 	p.mn++
 	p.sentMN = append(p.sentMN, sentMN{p.mn, now})
+	p.pruneSentMN(now) // bounded even while no peer answers
 	p.nextTx = now.Add(p.cfg.HelloTime)
 	m := p.buildMKPDU()
 	frame, err := m.appendFrame(make([]byte, 0, 256), p.src, p.ick)

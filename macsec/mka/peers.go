@@ -93,12 +93,7 @@ func (p *Participant) handlePeer(now time.Time, m *MKPDU) {
 // listsUs reports whether m lists our MI with an MN we sent within the
 // life time: proof that the peer hears us now (802.1X-2020 9.4.3).
 func (p *Participant) listsUs(now time.Time, m *MKPDU) bool {
-	cut := now.Add(-p.cfg.LifeTime)
-	i := 0
-	for i < len(p.sentMN)-1 && p.sentMN[i].at.Before(cut) {
-		i++
-	}
-	p.sentMN = append(p.sentMN[:0], p.sentMN[i:]...)
+	p.pruneSentMN(now)
 	if len(p.sentMN) == 0 {
 		return false
 	}
@@ -111,6 +106,18 @@ func (p *Participant) listsUs(now time.Time, m *MKPDU) bool {
 		}
 	}
 	return false
+}
+
+// pruneSentMN forgets MNs sent before the life time, keeping the latest.
+func (p *Participant) pruneSentMN(now time.Time) {
+	cut := now.Add(-p.cfg.LifeTime)
+	i := 0
+	for i < len(p.sentMN)-1 && p.sentMN[i].at.Before(cut) {
+		i++
+	}
+	if i > 0 {
+		p.sentMN = append(p.sentMN[:0], p.sentMN[i:]...)
+	}
 }
 
 func (p *Participant) makeLive(pr *peer) {

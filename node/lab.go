@@ -68,7 +68,7 @@ func StartLab(ctx context.Context, cfg LabConfig) (*Lab, error) {
 				return fail(err)
 			}
 			p, err := OpenPort(PortConfig{
-				Node: n.Name, Name: tp.Name, Namespace: topology.NamespaceName(t.Name, n.Name),
+				Node: n.Name, Name: tp.Name, Link: tp.Link, Namespace: topology.NamespaceName(t.Name, n.Name),
 				TAP: tp.Name, Wire: tp.Wire, MACsec: mc,
 				Impairment: impairment(link.Impairments), Seed: seed(t.Name, n.Name, tp.Name),
 				Logger: l.cfg.Logger,

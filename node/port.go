@@ -31,6 +31,7 @@ type MACsecConfig struct {
 // PortConfig says where a port lives and what it does.
 type PortConfig struct {
 	Node, Name string
+	Link       string
 	Namespace  string // the node's network namespace
 	TAP        string // controlled port interface
 	Wire       string // uncontrolled port: the veth end
@@ -209,6 +210,7 @@ func (p *Port) Rekey() error {
 // PortStatus is a snapshot for display.
 type PortStatus struct {
 	Node, Name string
+	Link       string
 	TAP, Wire  string
 	SCI        macsec.SCI
 	MACsec     bool
@@ -223,7 +225,7 @@ type PortStatus struct {
 // Status takes a snapshot of the port.
 func (p *Port) Status() PortStatus {
 	s := PortStatus{
-		Node: p.cfg.Node, Name: p.cfg.Name, TAP: p.cfg.TAP, Wire: p.cfg.Wire, SCI: p.SCI(),
+		Node: p.cfg.Node, Name: p.cfg.Name, Link: p.cfg.Link, TAP: p.cfg.TAP, Wire: p.cfg.Wire, SCI: p.SCI(),
 		Impairment: p.dp.Impairment(), Dataplane: p.dp.Stats(),
 	}
 	p.mu.Lock()

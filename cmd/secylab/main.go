@@ -14,6 +14,10 @@ func main() {
 	if err == nil {
 		return
 	}
+	var code exitCode
+	if errors.As(err, &code) {
+		os.Exit(int(code))
+	}
 	fmt.Fprintln(os.Stderr, "secylab:", err)
 	var ue *usageError
 	if errors.As(err, &ue) {

@@ -42,5 +42,7 @@ MACsec, rotating keys or mismatching keys does.`,
 		},
 	})
 	root.AddCommand(newFrameCmd())
+	root.AddCommand(newLabCmd())
+	root.AddCommand(newKeyCmd(), newMKACmd())
 	return root
 }

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/secylab/secylab/macsec"
+	"github.com/secylab/secylab/node"
+)
+
+func newLabMACsecCmd(o *labOpts) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "macsec [NODE]",
+		Short: "Show the SecY, SAs, counters and MKA state of MACsec ports",
+		Long: `Show each MACsec port's SecY in the spirit of 'ip -s macsec show': the cipher
+suite, the transmit SC and its SAs with their next PN, the receive SCs and
+SAs, the counters (802.1AE-2018 clause 10.7, under the names Linux uses), and
+the MKA participant: key server, peers, the latest and old keys. Keys appear
+only as fingerprints. Counters that are zero are left out unless --all.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lab, err := o.target()
+			if err != nil {
+				return err
+			}
+			req := node.Request{Cmd: "status"}
+			if len(args) == 1 {
+				req.Node = args[0]
+			}
+			resp, err := node.Call(o.socket(lab), req)
+			if err != nil {
+				return fmt.Errorf("lab %s: %w", lab, err)
+			}
+			if len(resp.Status.Ports) == 0 && req.Node != "" {
+				return usagef("lab %s has no port with a data plane on node %q", lab, req.Node)
+			}
+			for _, p := range resp.Status.Ports {
+				printPortMACsec(cmd.OutOrStdout(), p, all)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "show counters that are zero too")
+	return cmd
+}
+
+func printPortMACsec(w io.Writer, p node.PortStatus, all bool) {
+	fmt.Fprintf(w, "%s:%s (link %s, TAP %s, wire %s): ", p.Node, p.Name, p.Link, p.TAP, p.Wire)
+	if !p.MACsec || p.SecY == nil {
+		fmt.Fprintln(w, "MACsec off: frames pass unchanged")
+		return
+	}
+	y := p.SecY
+	fmt.Fprintf(w, "MACsec %s (%s), SCI %s, operational %v\n", y.Suite, y.Suite.AzureName(), y.SCI, y.Operational)
+	counters(w, "    SecY:", y.Stats, all)
+	fmt.Fprintf(w, "    TXSC %s, encoding SA %d\n", y.SCI, y.EncodingSA)
+	counters(w, "      ", y.TxSC.Stats, all)
+	for _, sa := range y.TxSC.SAs {
+		fmt.Fprintf(w, "      %d: PN %d, state %s, key %s%s\n", sa.AN, sa.NextPN, onOff(sa.Active), sa.Fingerprint, ssci(y.Suite, sa.SSCI))
+		counters(w, "         ", sa.Stats, all)
+	}
+	for _, sc := range y.RxSCs {
+		fmt.Fprintf(w, "    RXSC %s\n", sc.SCI)
+		counters(w, "      ", sc.Stats, all)
+		for _, sa := range sc.SAs {
+			fmt.Fprintf(w, "      %d: PN %d (lowest acceptable %d), state %s, key %s%s\n", sa.AN, sa.NextPN, sa.LowestPN, onOff(sa.Active), sa.Fingerprint, ssci(y.Suite, sa.SSCI))
+			counters(w, "         ", sa.Stats, all)
+		}
+	}
+	if m := p.MKA; m != nil {
+		role := "member"
+		if m.KeyServer {
+			role = "key server"
+		}
+		fmt.Fprintf(w, "    MKA: CKN %s, CAK %s, MI %s, %s, secured %v\n", m.CKN, m.CAKFingerprint, m.MI, role, m.Secured)
+		for _, peer := range m.Peers {
+			state := "potential"
+			if peer.Live {
+				state = "live"
+			}
+			fmt.Fprintf(w, "      peer %s MI %s MN %d priority %d: %s\n", peer.SCI, peer.MI, peer.MN, peer.Priority, state)
+		}
+		if k := m.Latest; k != nil {
+			fmt.Fprintf(w, "      latest key KN %d AN %d rx %v tx %v SAK %s\n", k.KI.KN, k.AN, k.Rx, k.Tx, k.SAKFingerprint)
+		}
+		if k := m.Old; k != nil {
+			fmt.Fprintf(w, "      old key    KN %d AN %d rx %v tx %v SAK %s\n", k.KI.KN, k.AN, k.Rx, k.Tx, k.SAKFingerprint)
+		}
+		if c := p.MKACounter; c != nil {
+			counters(w, "      MKA:", *c, all)
+		}
+	}
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func ssci(s macsec.CipherSuite, v macsec.SSCI) string {
+	if !s.XPN() {
+		return ""
+	}
+	return fmt.Sprintf(", SSCI %d", v)
+}
+
+// counters prints the uint64 fields of a counter struct on one line.
+func counters(w io.Writer, prefix string, v any, all bool) {
+	rv := reflect.ValueOf(v)
+	var parts []string
+	for i := 0; i < rv.NumField(); i++ {
+		f := rv.Field(i)
+		if f.Kind() != reflect.Uint64 || (!all && f.Uint() == 0) {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", rv.Type().Field(i).Name, f.Uint()))
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "%s %s\n", prefix, strings.Join(parts, ", "))
+	}
+}

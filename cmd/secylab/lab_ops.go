@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/secylab/secylab/dataplane"
+	"github.com/secylab/secylab/node"
+	"github.com/secylab/secylab/topology"
+)
+
+// exitCode makes main exit with a command's own status (lab exec).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func newLabStatusCmd(o *labOpts) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "List the labs and the state of their ports",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			labs, err := topology.List(o.stateDir)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if len(labs) == 0 {
+				fmt.Fprintln(out, "no labs (start one with: secylab lab up)")
+				return nil
+			}
+			for _, ls := range labs {
+				lab := ls.Lab
+				if o.lab != "" && lab != o.lab {
+					continue
+				}
+				resp, err := node.Call(o.socket(lab), node.Request{Cmd: "status"})
+				if !ls.Healthy() || err != nil {
+					fmt.Fprintf(out, "lab %s: broken (lab process stopped: %v, namespaces missing: %v); remove it with: secylab lab down %s\n", lab, len(ls.Stopped) > 0, ls.Missing, lab)
+					continue
+				}
+				st := resp.Status
+				fmt.Fprintf(out, "lab %s: running, pid %d, up %v\n", lab, st.PID, time.Since(st.Started).Round(time.Second))
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "PORT\tMACSEC\tMKA\tKEY SERVER\tTX\tRX\tRX DROPPED\tIMPAIRMENT")
+				for _, p := range st.Ports {
+					fmt.Fprintf(tw, "%s:%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", p.Node, p.Name, macsecState(p), mkaState(p), keyServer(p),
+						p.Dataplane.TxFrames, p.Dataplane.RxFrames, p.Dataplane.RxDropped, p.Impairment)
+				}
+				tw.Flush()
+			}
+			return nil
+		},
+	}
+}
+
+func macsecState(p node.PortStatus) string {
+	if !p.MACsec {
+		return "off"
+	}
+	return p.Suite.AzureName()
+}
+
+func mkaState(p node.PortStatus) string {
+	switch {
+	case p.MKA == nil:
+		return "-"
+	case p.MKA.Secured:
+		return "secured"
+	case len(p.MKA.Peers) == 0:
+		return "no peer"
+	}
+	return "negotiating"
+}
+
+func keyServer(p node.PortStatus) string {
+	switch {
+	case p.MKA == nil || !p.MKA.KeyServerElected:
+		return "-"
+	case p.MKA.KeyServer:
+		return "self"
+	}
+	return p.MKA.KeyServerSCI.String()
+}
+
+func newLabExecCmd(o *labOpts) *cobra.Command {
+	return &cobra.Command{
+		Use:   "exec NODE -- COMMAND [ARG...]",
+		Short: "Run a command in a node's network namespace",
+		Example: `  secylab lab exec ce1 -- ping -c 3 192.168.100.130
+  secylab lab exec onprem-host -- ip route`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needRoot(); err != nil {
+				return err
+			}
+			lab, err := o.target()
+			if err != nil {
+				return err
+			}
+			ns := topology.NamespaceName(lab, args[0])
+			if _, err := os.Stat("/run/netns/" + ns); err != nil {
+				return usagef("lab %s has no node %q", lab, args[0])
+			}
+			c := exec.Command("ip", append([]string{"netns", "exec", ns}, args[1:]...)...)
+			c.Stdin, c.Stdout, c.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
+			err = c.Run()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return exitCode(ee.ExitCode())
+			}
+			return err
+		},
+	}
+}
+
+func newLabCaptureCmd(o *labOpts) *cobra.Command {
+	var side, nodeName, file string
+	var count int
+	var duration time.Duration
+	cmd := &cobra.Command{
+		Use:   "capture LINK",
+		Short: "Capture a link's frames as pcapng (ciphertext on the wire, or cleartext)",
+		Long: `Capture the frames of one port of a link as pcapng, readable by Wireshark and
+tshark. --side wire (the default) shows what travels on the fibre: MACsec
+(EtherType 0x88E5) and MKA (0x888E) frames once MACsec is on. --side clear
+shows what the node's IP stack sends and receives. Without -w the capture
+goes to stdout (not to a terminal). Stop with Ctrl-C, -c or --duration.`,
+		Example: `  secylab lab capture link1 -w link1.pcapng --duration 10s
+  secylab lab capture link1 --side clear --node msee1 | tshark -r -`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if side != "wire" && side != "clear" {
+				return usagef("--side %q: want wire or clear", side)
+			}
+			lab, err := o.target()
+			if err != nil {
+				return err
+			}
+			var w io.Writer = cmd.OutOrStdout()
+			if file != "" && file != "-" {
+				f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				w = f
+			} else if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				return usagef("the capture is binary pcapng: give -w FILE or pipe it (| tshark -r -)")
+			}
+			c, err := node.Dial(o.socket(lab), node.Request{Cmd: "capture", Link: args[0], Node: nodeName, Side: side, Count: count})
+			if err != nil {
+				return fmt.Errorf("lab %s: %w", lab, err)
+			}
+			defer c.Close()
+			if duration > 0 {
+				c.SetReadDeadline(time.Now().Add(duration))
+			}
+			br := bufio.NewReader(c)
+			if b, err := br.Peek(1); err == nil && b[0] == '{' {
+				var msg strings.Builder
+				io.Copy(&msg, br)
+				return errors.New(strings.TrimSpace(strings.TrimPrefix(strings.TrimSuffix(strings.TrimSpace(msg.String()), `"}`), `{"error":"`)))
+			}
+			_, err = io.Copy(w, br)
+			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&side, "side", "wire", "wire (ciphertext, the veth) or clear (the node's TAP)")
+	cmd.Flags().StringVar(&nodeName, "node", "", "which end of the link (default: the first)")
+	cmd.Flags().StringVarP(&file, "write", "w", "", "write the pcapng to FILE (0600) instead of stdout")
+	cmd.Flags().IntVarP(&count, "count", "c", 0, "stop after this many frames")
+	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long")
+	return cmd
+}
+
+func newLabLinkCmd(o *labOpts) *cobra.Command {
+	link := &cobra.Command{Use: "link", Short: "Change a running link: impairments, cut and restore"}
+	var loss, rate string
+	var delay, jitter time.Duration
+	var down, up, clear bool
+	set := &cobra.Command{
+		Use:   "set LINK",
+		Short: "Set a link's impairments (both directions) while the lab runs",
+		Long: `Set what the wire of a link does to frames, in both directions, in user space
+(these kernels have no netem): delay and jitter, loss, a rate limit, or a
+cut (--down, restored with --up). Flags not given keep their value; --clear
+removes every impairment first.`,
+		Example: `  secylab lab link set link1 --loss 1% --delay 5ms
+  secylab lab link set link1 --down
+  secylab lab link set link1 --clear`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lab, err := o.target()
+			if err != nil {
+				return err
+			}
+			sock := o.socket(lab)
+			resp, err := node.Call(sock, node.Request{Cmd: "status"})
+			if err != nil {
+				return fmt.Errorf("lab %s: %w", lab, err)
+			}
+			var im dataplane.Impairment
+			found := false
+			for _, p := range resp.Status.Ports {
+				if p.Link == args[0] {
+					im, found = p.Impairment, true
+					break
+				}
+			}
+			if !found {
+				return usagef("lab %s has no link %q with a userspace data plane (see secylab lab status)", lab, args[0])
+			}
+			if clear {
+				im = dataplane.Impairment{}
+			}
+			f := cmd.Flags()
+			if f.Changed("delay") {
+				im.Delay = delay
+			}
+			if f.Changed("jitter") {
+				im.Jitter = jitter
+			}
+			if f.Changed("loss") {
+				v, err := topology.ParseLoss(loss)
+				if err != nil {
+					return usagef("--loss: %v", err)
+				}
+				im.Loss = v / 100
+			}
+			if f.Changed("rate") {
+				v, err := topology.ParseRate(rate)
+				if err != nil {
+					return usagef("--rate: %v", err)
+				}
+				im.Rate = v
+			}
+			if down && up {
+				return usagef("--down and --up exclude each other")
+			}
+			if down {
+				im.Down = true
+			}
+			if up {
+				im.Down = false
+			}
+			if _, err := node.Call(sock, node.Request{Cmd: "link-set", Link: args[0], Impairment: &im}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], im)
+			return nil
+		},
+	}
+	set.Flags().StringVar(&loss, "loss", "", `frames lost, e.g. "1%"`)
+	set.Flags().StringVar(&rate, "rate", "", `rate limit, e.g. "100Mbit" ("0": unlimited)`)
+	set.Flags().DurationVar(&delay, "delay", 0, "one-way delay, e.g. 5ms")
+	set.Flags().DurationVar(&jitter, "jitter", 0, "delay varies by up to this much either way")
+	set.Flags().BoolVar(&down, "down", false, "cut the link: every frame is lost")
+	set.Flags().BoolVar(&up, "up", false, "restore a cut link")
+	set.Flags().BoolVar(&clear, "clear", false, "remove every impairment before applying the other flags")
+	link.AddCommand(set)
+	return link
+}

@@ -88,7 +88,7 @@ var Notes = []string{
 	"SecY: SCI omitted, validateFrames strict, replay protection on. Every frame is checked (Protect must succeed, Validate must return OK or Delayed), and each worker's first frame is opened by a standard-library AES-GCM with the 802.1AE IV.",
 	"Each core runs its own SecY pair and buffers: this measures crypto scaling, not contention on one shared SecY's atomics.",
 	"Validate and bare Open both copy a pre-protected frame (from a ring of 32, refreshed with new PNs each round) into the work buffer per frame, since both decrypt in place.",
-	"allocs/frame (protect/validate): runtime.MemStats around 1000 frames per worker run alone after the timed rounds; non-zero is flagged with !. JSON also has the count over the timed rounds.",
+	"allocs/frame (protect/validate): runtime.MemStats around up to 1000 frames per worker run alone after the timed rounds, the lowest of 3 tries; non-zero is flagged with !. JSON also has the count over the timed rounds, which includes the runtime's own.",
 }
 
 // ReadMachine describes this machine.

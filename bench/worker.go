@@ -216,6 +216,7 @@ func (w *worker) loop() {
 		w.run(o)
 		w.done <- struct{}{}
 	}
+	w.done <- struct{}{} // and once more on the way out
 }
 
 func (w *worker) run(o op) {

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -202,6 +204,22 @@ func checkTagLen(f frame) error {
 	return nil
 }
 
+// checkOut refuses an --out the capture could not be written to before any
+// work is done.
+func checkOut(name string) error {
+	if name == "" {
+		return nil
+	}
+	dir := filepath.Dir(name)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return usagef("--out %s: the directory %s does not exist", name, dir)
+	}
+	if fi, err := os.Stat(name); err == nil && fi.IsDir() {
+		return usagef("--out %s: is a directory; want a capture file name", name)
+	}
+	return nil
+}
+
 func writeOut(name string, frames []frame) error {
 	if name == "" {
 		return nil
@@ -319,16 +337,17 @@ func (f *saFlags) resolve() (*sa, error) {
 }
 
 func (f *saFlags) resolveXPN(s *sa) error {
-	if !s.suite.XPN() {
-		for flag, v := range map[string]string{"--ssci": f.ssci, "--salt": f.salt} {
-			if v != "" {
-				return usagef("%s: only the XPN suites (GCM-AES-XPN-128, GCM-AES-XPN-256) use an SSCI and a salt, not %s", flag, s.suite)
-			}
+	xpnFlags := []struct{ name, value string }{{"--ssci", f.ssci}, {"--salt", f.salt}}
+	for _, x := range xpnFlags {
+		switch {
+		case !s.suite.XPN() && x.value != "":
+			return usagef("%s: only the XPN suites (GCM-AES-XPN-128, GCM-AES-XPN-256) use an SSCI and a salt, not %s", x.name, s.suite)
+		case s.suite.XPN() && x.value == "":
+			return usagef("%s is required for %s: XPN builds its IV from the SSCI and the salt (--ssci and --salt)", x.name, s.suite)
 		}
-		return nil
 	}
-	if f.ssci == "" || f.salt == "" {
-		return usagef("--ssci and --salt are required for %s: XPN builds its IV from the SSCI and the salt", s.suite)
+	if !s.suite.XPN() {
+		return nil
 	}
 	ssci, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(f.ssci), "0x"), 16, 32)
 	if err != nil {
@@ -463,6 +482,9 @@ keys, frames; nothing is written); 1 for other errors.`,
 func runProtect(cmd *cobra.Command, f *protectFlags, args []string) error {
 	frames, err := f.frames(cmd.InOrStdin(), args)
 	if err != nil {
+		return err
+	}
+	if err := checkOut(f.out); err != nil {
 		return err
 	}
 	s, err := f.resolve()
@@ -650,6 +672,9 @@ func runValidate(cmd *cobra.Command, f *validateFlags, args []string) error {
 		if err := checkTagLen(fr); err != nil {
 			return err
 		}
+	}
+	if err := checkOut(f.out); err != nil {
+		return err
 	}
 	s, err := f.resolve()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,11 +133,15 @@ func TestFrameRoundTripAllSuites(t *testing.T) {
 	for _, s := range suites {
 		t.Run(s.cipher, func(t *testing.T) {
 			dir := t.TempDir()
-			clear, wire, back := filepath.Join(dir, "clear.pcap"), filepath.Join(dir, "wire.pcap"), filepath.Join(dir, "back.pcapng")
+			wireName := "wire.pcap"
+			if s.xpn {
+				wireName = "wire.pcapng"
+			}
+			clearFile, wire, back := filepath.Join(dir, "clear.pcap"), filepath.Join(dir, wireName), filepath.Join(dir, "back.pcapng")
 			want := cleartextFrames()
-			require.NoError(t, capture.WriteFile(clear, want))
+			require.NoError(t, capture.WriteFile(clearFile, want))
 
-			args := append([]string{"frame", "protect", "--in", clear, "--out", wire, "--pn", "7"}, s.keyArgs()...)
+			args := append([]string{"frame", "protect", "--in", clearFile, "--out", wire, "--pn", "7"}, s.keyArgs()...)
 			out, err := runCLI(t, "", append(args, s.extra...)...)
 			require.NoError(t, err, out)
 			require.Contains(t, out, "#5 PN 0xb AN 0")
@@ -269,6 +274,27 @@ func TestFrameTamperedNotValid(t *testing.T) {
 	require.Contains(t, stderr, "1 of 1 frames not delivered")
 }
 
+func TestFrameValidateCheckDeliversInvalid(t *testing.T) {
+	s := suites[3]
+	out, err := runCLI(t, "", append([]string{"frame", "protect", "--json", "--integrity-only", hex.EncodeToString(cleartextFrames()[2].Data)}, s.keyArgs()...)...)
+	require.NoError(t, err, out)
+	var rep struct{ Frames []struct{ Hex string } }
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	b, _ := hex.DecodeString(rep.Frames[0].Hex)
+	b[30] ^= 0x80 // the payload travels in clear: integrity only
+	tampered := hex.EncodeToString(b)
+
+	// validateFrames check delivers an integrity-only frame that fails and
+	// counts it; strict drops it.
+	stdout, stderr, status := runBin(t, nil, append([]string{"frame", "validate", "--validate", "check", tampered}, s.keyArgs()...)...)
+	require.Equal(t, 0, status, stderr)
+	require.Contains(t, stdout, "#1 InPktsInvalid: ICV check failed, delivered because validateFrames is check")
+	require.Contains(t, stdout, "InPktsInvalid=1")
+	stdout, stderr, status = runBin(t, nil, append([]string{"frame", "validate", tampered}, s.keyArgs()...)...)
+	require.Equal(t, 1, status, stderr)
+	require.Contains(t, stdout, "#1 InPktsNotValid")
+}
+
 func TestFrameValidateBadTagReason(t *testing.T) {
 	s := suites[0]
 	out, err := runCLI(t, "", append([]string{"frame", "protect", "--json", "--pn", "5", hex.EncodeToString(cleartextFrames()[0].Data)}, s.keyArgs()...)...)
@@ -354,7 +380,7 @@ func TestFrameBadInput(t *testing.T) {
 	require.NoError(t, os.Chmod(looseKey, 0o640))
 	before := listDir(t, dir)
 
-	clear := hex.EncodeToString(cleartextFrames()[1].Data)
+	cleartext := hex.EncodeToString(cleartextFrames()[1].Data)
 	const (
 		sak128 = "071b113b0ca743feccccf3d051f73738"
 		sak256 = sak128 + sak128
@@ -366,53 +392,55 @@ func TestFrameBadInput(t *testing.T) {
 		args []string
 		want []string // in the message: the flag and the rule
 	}{
-		{"odd hex frame", append([]string{"protect", "--hex", clear[1:]}, gcm...), []string{"--hex #1", "odd number of hex digits"}},
-		{"non-hex frame", append([]string{"protect", "--hex", "zz" + clear[2:]}, gcm...), []string{"--hex #1", "not a hex digit"}},
-		{"odd hex argument", append([]string{"protect", clear[1:]}, gcm...), []string{"frame argument 1", "odd number"}},
-		{"truncated frame", append([]string{"protect", "--hex", clear[:20]}, gcm...), []string{"--hex #1", "truncated", "at least 14"}},
+		{"odd hex frame", append([]string{"protect", "--hex", cleartext[1:]}, gcm...), []string{"--hex #1", "odd number of hex digits"}},
+		{"non-hex frame", append([]string{"protect", "--hex", "zz" + cleartext[2:]}, gcm...), []string{"--hex #1", "not a hex digit"}},
+		{"odd hex argument", append([]string{"protect", cleartext[1:]}, gcm...), []string{"frame argument 1", "odd number"}},
+		{"truncated frame", append([]string{"protect", "--hex", cleartext[:20]}, gcm...), []string{"--hex #1", "truncated", "at least 14"}},
 		{"truncated MACsec frame", append([]string{"validate", "--hex", "e20106d7cd0df0761e8dcd3d88e52c00000000"}, gcm...), []string{"--hex #1", "truncated MACsec frame"}},
 		{"truncated MACsec frame decode", []string{"decode", "--hex", "e20106d7cd0df0761e8dcd3d88e50c0000000100"}, []string{"--hex #1", "truncated MACsec frame"}},
 		{"truncated SCI", []string{"decode", "--hex", "e20106d7cd0df0761e8dcd3d88e52c00000000010203040506070801020304050607080102030405060708"}, []string{"--hex #1", "need at least 44"}},
 		{"stdin twice", append([]string{"protect", "-", "--hex", "-"}, gcm...), []string{"frame argument 1", "only once"}},
 		{"no frames", gcm, nil},
-		{"odd hex SAK", []string{"protect", clear, "--cipher", "GCM-AES-128", "--sak", sak128[1:]}, []string{"--sak", "odd number of hex digits"}},
-		{"non-hex SAK", []string{"protect", clear, "--cipher", "GCM-AES-128", "--sak", "x" + sak128[1:]}, []string{"--sak", "not a hex digit"}},
-		{"short SAK", []string{"protect", clear, "--cipher", "GCM-AES-256", "--sak", sak128}, []string{"--sak", "16 octets", "GCM-AES-256 needs 32"}},
-		{"long SAK", []string{"validate", clear, "--cipher", "GCM-AES-128", "--sak", sak256}, []string{"--sak", "GCM-AES-128 needs 16"}},
-		{"no SAK", []string{"protect", clear, "--cipher", "GCM-AES-128"}, []string{"--sak", "required"}},
-		{"two SAKs", []string{"protect", clear, "--cipher", "GCM-AES-128", "--sak", sak128, "--sak-env", "HOME"}, []string{"--sak", "exclude"}},
-		{"SAK env unset", []string{"protect", clear, "--cipher", "GCM-AES-128", "--sak-env", "SECYLAB_TEST_NO_SUCH_VAR"}, []string{"--sak-env", "not set"}},
-		{"SAK file too open", []string{"protect", clear, "--cipher", "GCM-AES-128", "--sak-file", looseKey}, []string{"--sak-file", "0640", "0600 or stricter"}},
-		{"no cipher", []string{"protect", clear, "--sak", sak128}, []string{"--cipher", "required"}},
-		{"unknown cipher", []string{"protect", clear, "--cipher", "GCM-AES-512", "--sak", sak128}, []string{"--cipher", "GCM-AES-XPN-128"}},
-		{"XPN without SSCI", []string{"protect", clear, "--cipher", "GcmAesXpn128", "--sak", sak128, "--salt", testSalt}, []string{"--ssci", "required", "XPN"}},
-		{"XPN without salt", []string{"validate", clear, "--cipher", "GcmAesXpn256", "--sak", sak256, "--ssci", testSSCI}, []string{"--salt", "required"}},
-		{"SSCI for GCM-AES-128", append([]string{"protect", clear, "--ssci", testSSCI}, gcm...), []string{"--ssci", "only the XPN suites"}},
-		{"salt for GCM-AES-256", []string{"protect", clear, "--cipher", "GcmAes256", "--sak", sak256, "--salt", testSalt}, []string{"--salt", "only the XPN suites"}},
-		{"bad SSCI", []string{"protect", clear, "--cipher", "GcmAesXpn128", "--sak", sak128, "--salt", testSalt, "--ssci", "123456789"}, []string{"--ssci", "32-bit"}},
-		{"short salt", []string{"protect", clear, "--cipher", "GcmAesXpn128", "--sak", sak128, "--ssci", testSSCI, "--salt", testSalt[2:]}, []string{"--salt", "24 hex digits"}},
-		{"AN 4", append([]string{"protect", clear, "--an", "4"}, xpn...), []string{"--an", "0..3"}},
-		{"AN 300", append([]string{"validate", clear, "--an", "300"}, xpn...), []string{"--an"}},
-		{"PN 0", append([]string{"protect", clear, "--pn", "0"}, xpn...), []string{"--pn", "1.."}},
-		{"PN 0 validate", append([]string{"validate", clear, "--pn", "0"}, gcm...), []string{"--pn", "1.."}},
-		{"PN above 32 bits", append([]string{"protect", clear, "--pn", "0x100000000"}, gcm...), []string{"--pn", "GCM-AES-128", "4294967295"}},
-		{"PN above 64 bits", append([]string{"protect", clear, "--pn", "0x10000000000000000"}, xpn...), []string{"--pn"}},
-		{"PNs run out", append([]string{"protect", clear, clear, "--pn", "0xffffffff"}, gcm...), []string{"--pn", "2 frames"}},
-		{"bad SCI", append([]string{"protect", clear, "--sci", "0102"}, gcm...), []string{"--sci", "16 hex digits"}},
-		{"ES with port 2", append([]string{"protect", clear, "--es", "--sci", "f0761e8dcd3d0002"}, gcm...), []string{"--es", "port 1"}},
-		{"ES and SCI", append([]string{"protect", clear, "--es", "--send-sci"}, gcm...), []string{"--es", "--send-sci"}},
-		{"bad validateFrames", append([]string{"validate", clear, "--validate", "lenient"}, gcm...), []string{"--validate", "strict"}},
-		{"XPN replay window", append([]string{"validate", clear, "--replay-window", "1073741824"}, xpn...), []string{"--replay-window", "2^30"}},
+		{"odd hex SAK", []string{"protect", cleartext, "--cipher", "GCM-AES-128", "--sak", sak128[1:]}, []string{"--sak", "odd number of hex digits"}},
+		{"non-hex SAK", []string{"protect", cleartext, "--cipher", "GCM-AES-128", "--sak", "x" + sak128[1:]}, []string{"--sak", "not a hex digit"}},
+		{"short SAK", []string{"protect", cleartext, "--cipher", "GCM-AES-256", "--sak", sak128}, []string{"--sak", "16 octets", "GCM-AES-256 needs 32"}},
+		{"long SAK", []string{"validate", cleartext, "--cipher", "GCM-AES-128", "--sak", sak256}, []string{"--sak", "GCM-AES-128 needs 16"}},
+		{"no SAK", []string{"protect", cleartext, "--cipher", "GCM-AES-128"}, []string{"--sak", "required"}},
+		{"two SAKs", []string{"protect", cleartext, "--cipher", "GCM-AES-128", "--sak", sak128, "--sak-env", "HOME"}, []string{"--sak", "exclude"}},
+		{"SAK env unset", []string{"protect", cleartext, "--cipher", "GCM-AES-128", "--sak-env", "SECYLAB_TEST_NO_SUCH_VAR"}, []string{"--sak-env", "not set"}},
+		{"SAK file too open", []string{"protect", cleartext, "--cipher", "GCM-AES-128", "--sak-file", looseKey}, []string{"--sak-file", "0640", "0600 or stricter"}},
+		{"no cipher", []string{"protect", cleartext, "--sak", sak128}, []string{"--cipher", "required"}},
+		{"unknown cipher", []string{"protect", cleartext, "--cipher", "GCM-AES-512", "--sak", sak128}, []string{"--cipher", "GCM-AES-XPN-128"}},
+		{"XPN without SSCI", []string{"protect", cleartext, "--cipher", "GcmAesXpn128", "--sak", sak128, "--salt", testSalt}, []string{"--ssci", "required", "XPN"}},
+		{"XPN without salt", []string{"validate", cleartext, "--cipher", "GcmAesXpn256", "--sak", sak256, "--ssci", testSSCI}, []string{"--salt", "required"}},
+		{"SSCI for GCM-AES-128", append([]string{"protect", cleartext, "--ssci", testSSCI}, gcm...), []string{"--ssci", "only the XPN suites"}},
+		{"salt for GCM-AES-256", []string{"protect", cleartext, "--cipher", "GcmAes256", "--sak", sak256, "--salt", testSalt}, []string{"--salt", "only the XPN suites"}},
+		{"bad SSCI", []string{"protect", cleartext, "--cipher", "GcmAesXpn128", "--sak", sak128, "--salt", testSalt, "--ssci", "123456789"}, []string{"--ssci", "32-bit"}},
+		{"short salt", []string{"protect", cleartext, "--cipher", "GcmAesXpn128", "--sak", sak128, "--ssci", testSSCI, "--salt", testSalt[2:]}, []string{"--salt", "24 hex digits"}},
+		{"AN 4", append([]string{"protect", cleartext, "--an", "4"}, xpn...), []string{"--an", "0..3"}},
+		{"AN 300", append([]string{"validate", cleartext, "--an", "300"}, xpn...), []string{"--an"}},
+		{"PN 0", append([]string{"protect", cleartext, "--pn", "0"}, xpn...), []string{"--pn", "1.."}},
+		{"PN 0 validate", append([]string{"validate", cleartext, "--pn", "0"}, gcm...), []string{"--pn", "1.."}},
+		{"PN above 32 bits", append([]string{"protect", cleartext, "--pn", "0x100000000"}, gcm...), []string{"--pn", "GCM-AES-128", "4294967295"}},
+		{"PN above 64 bits", append([]string{"protect", cleartext, "--pn", "0x10000000000000000"}, xpn...), []string{"--pn"}},
+		{"PNs run out", append([]string{"protect", cleartext, cleartext, "--pn", "0xffffffff"}, gcm...), []string{"--pn", "2 frames"}},
+		{"bad SCI", append([]string{"protect", cleartext, "--sci", "0102"}, gcm...), []string{"--sci", "16 hex digits"}},
+		{"ES with port 2", append([]string{"protect", cleartext, "--es", "--sci", "f0761e8dcd3d0002"}, gcm...), []string{"--es", "port 1"}},
+		{"ES and SCI", append([]string{"protect", cleartext, "--es", "--send-sci"}, gcm...), []string{"--es", "--send-sci"}},
+		{"bad validateFrames", append([]string{"validate", cleartext, "--validate", "lenient"}, gcm...), []string{"--validate", "strict"}},
+		{"XPN replay window", append([]string{"validate", cleartext, "--replay-window", "1073741824"}, xpn...), []string{"--replay-window", "2^30"}},
 		{"not a capture", append([]string{"protect", "--in", notCapture}, gcm...), []string{"--in", "not a pcap or pcapng file"}},
 		{"no such capture", append([]string{"validate", "--in", filepath.Join(dir, "nope.pcap")}, gcm...), []string{"--in", "no such file"}},
 		{"cut capture record", append([]string{"validate", "--in", cut}, gcm...), []string{"--in", "record 1", "60 of the frame's 1514"}},
-		{"hex and capture", append([]string{"protect", clear, "--in", cut}, gcm...), []string{"--in", "exclude"}},
+		{"hex and capture", append([]string{"protect", cleartext, "--in", cut}, gcm...), []string{"--in", "exclude"}},
+		{"no such out directory", append([]string{"protect", cleartext, "--out", filepath.Join(dir, "no", "x.pcap")}, gcm...), []string{"--out", "does not exist"}},
 		{"unknown flag", []string{"protect", "--bogus"}, []string{"--bogus"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"frame"}, tc.args...)
-			if args[1] != "decode" && len(tc.args) > 0 && !strings.HasPrefix(tc.args[0], "-") {
+			// Ask for an output capture wherever one is possible: bad input must not leave it.
+			if args[1] != "decode" && len(tc.args) > 0 && !strings.HasPrefix(tc.args[0], "-") && !slices.Contains(args, "--out") {
 				args = append(args, "--out", filepath.Join(dir, "out.pcap"))
 			}
 			out, err := runCLI(t, "", args...)

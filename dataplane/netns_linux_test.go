@@ -22,12 +22,27 @@ func twoNodes(t *testing.T) (a, b string) {
 	return a, b
 }
 
+// tapKinds are the ways to open the controlled port that the namespace
+// tests run with.
+var tapKinds = []struct {
+	name string
+	open func(string) (*TAP, error)
+}{
+	{"plain", OpenTAP},
+	{"offload", OpenTAPOffload},
+}
+
 // openPort opens the TAP "er1" and the wire socket in ns.
 func openPort(t *testing.T, ns, addr string, y *macsec.SecY) *Port {
+	return openPortWith(t, OpenTAP, ns, addr, y)
+}
+
+// openPortWith is openPort with the TAP opened by openTAP.
+func openPortWith(t *testing.T, openTAP func(string) (*TAP, error), ns, addr string, y *macsec.SecY) *Port {
 	var tap *TAP
 	var wire *PacketSocket
 	require.NoError(t, netnsx.Do(ns, func() (err error) {
-		if tap, err = OpenTAP("er1"); err != nil {
+		if tap, err = openTAP("er1"); err != nil {
 			return err
 		}
 		wire, err = OpenPacket("wire")
@@ -67,12 +82,18 @@ func (e *etherTypes) Capture(_ time.Time, f []byte) {
 
 func TestNamespacesPingOverMACsec(t *testing.T) {
 	nettest.NeedRoot(t)
+	for _, k := range tapKinds {
+		t.Run(k.name, func(t *testing.T) { testPingOverMACsec(t, k.open) })
+	}
+}
+
+func testPingOverMACsec(t *testing.T, openTAP func(string) (*TAP, error)) {
 	a, b := twoNodes(t)
 	ya, yb := secyPair(t, 1, 1)
 	// The SecYs' SCIs must follow the TAPs' MACs only for ES; SC=0, ES=0
 	// works with any MAC, as on ExpressRoute.
-	pa := openPort(t, a, "192.168.100.129/30", ya)
-	pb := openPort(t, b, "192.168.100.130/30", yb)
+	pa := openPortWith(t, openTAP, a, "192.168.100.129/30", ya)
+	pb := openPortWith(t, openTAP, b, "192.168.100.130/30", yb)
 	var wire etherTypes
 	pa.SetTap(Wire, &wire)
 	startPorts(t, pa, pb)
@@ -87,10 +108,16 @@ func TestNamespacesPingOverMACsec(t *testing.T) {
 
 func TestNamespacesKeyMismatch(t *testing.T) {
 	nettest.NeedRoot(t)
+	for _, k := range tapKinds {
+		t.Run(k.name, func(t *testing.T) { testKeyMismatch(t, k.open) })
+	}
+}
+
+func testKeyMismatch(t *testing.T, openTAP func(string) (*TAP, error)) {
 	a, b := twoNodes(t)
 	ya, yb := secyPair(t, 1, 2)
-	pa := openPort(t, a, "192.168.100.129/30", ya)
-	pb := openPort(t, b, "192.168.100.130/30", yb)
+	pa := openPortWith(t, openTAP, a, "192.168.100.129/30", ya)
+	pb := openPortWith(t, openTAP, b, "192.168.100.130/30", yb)
 	startPorts(t, pa, pb)
 
 	require.Error(t, nettest.Ping(a, "192.168.100.130", 2))

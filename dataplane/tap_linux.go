@@ -4,17 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // TAP is a TAP device opened in the calling thread's network namespace.
-// Frames carry no extra header (IFF_NO_PI).
+// Frames carry no extra header (IFF_NO_PI). A TAP opened with
+// OpenTAPOffload also exchanges TCP super-frames with the kernel (see
+// there); ReadBatch and WriteBatch still move ordinary frames.
 type TAP struct {
-	name string
-	f    *os.File
-	rc   syscall.RawConn
+	name    string
+	f       *os.File
+	rc      syscall.RawConn
+	offload bool
 
 	// Per-call state of ReadBatch and WriteBatch, kept here so that the
 	// callbacks handed to RawConn are allocated once, not per batch. Each
@@ -28,39 +33,129 @@ type TAP struct {
 	wn      int
 	werr    error
 	writeFn func(fd uintptr) bool
+
+	// Offload state: the read buffer holds one super-frame, which gso
+	// cuts into the caller's buffers, across calls if they are too few.
+	rbuf []byte
+	gso  gsoFrame
+	// A planned write: whdr holds the virtio header (and the headers of
+	// a coalesced super-frame), wiovs the iovecs, wrun how many frames
+	// the write carries (0: none planned).
+	whdr  []byte
+	wiovs []unix.Iovec
+	wrun  int
+	// trustChecksums skips verifying the checksums of frames written to
+	// the kernel; only for measuring what the verification costs.
+	trustChecksums bool
+
+	stats tapCounters
 }
 
 var _ Device = (*TAP)(nil)
 
+// TAPStats counts the work of a TAP with offloads.
+type TAPStats struct {
+	Reads       uint64 // read system calls that returned a frame
+	SuperFrames uint64 // TCP super-frames read
+	Segments    uint64 // segments cut from them
+	Writes      uint64 // write system calls
+	Coalesced   uint64 // frames written as part of a super-frame
+	Bad         uint64 // frames dropped: malformed, or refused by the kernel
+}
+
+type tapCounters struct {
+	reads, superFrames, segments, writes, coalesced, bad atomic.Uint64
+}
+
+// tapReadBuf holds one read with offloads: the virtio header and a
+// super-frame of up to 64 KiB of IP packet behind Ethernet and VLAN
+// headers.
+const tapReadBuf = virtioNetHdrLen + 22 + 65535 + 1
+
 // OpenTAP creates (or attaches to) the TAP device name in the current
-// network namespace. The device disappears when it is closed, so a crashed
-// lab leaves no TAP behind.
-func OpenTAP(name string) (*TAP, error) {
+// network namespace, without offloads: one frame per read and per write.
+// The device disappears when it is closed, so a crashed lab leaves no TAP
+// behind.
+func OpenTAP(name string) (*TAP, error) { return openTAP(name, false) }
+
+// OpenTAPOffload is OpenTAP with TCP segmentation offload both ways: the
+// kernel hands over TCP super-frames of up to 64 KiB, which ReadBatch cuts
+// into frames, and WriteBatch coalesces in-order segments of a TCP flow
+// into super-frames, so a TAP system call carries tens of frames rather
+// than one. Checksums left to the device are completed in software. If the
+// kernel refuses IFF_VNET_HDR or TUNSETOFFLOAD, it returns a plain TAP, as
+// OpenTAP; Offload tells which one it got.
+//
+// This is the TAP to use for a controlled port.
+func OpenTAPOffload(name string) (*TAP, error) {
+	t, err := openTAP(name, true)
+	if err == nil {
+		return t, nil
+	}
+	plain, perr := openTAP(name, false)
+	if perr != nil {
+		return nil, perr
+	}
+	return plain, nil
+}
+
+func openTAP(name string, offload bool) (*TAP, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
 	}
+	fail := func(what string, err error) (*TAP, error) {
+		unix.Close(fd)
+		return nil, fmt.Errorf("TAP %q: %s%w", name, what, err)
+	}
 	ifr, err := unix.NewIfreq(name)
 	if err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("TAP %q: %w", name, err)
+		return fail("", err)
 	}
-	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
+	flags := uint16(unix.IFF_TAP | unix.IFF_NO_PI)
+	if offload {
+		flags |= unix.IFF_VNET_HDR
+	}
+	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("TAP %q: TUNSETIFF: %w", name, err)
+		return fail("TUNSETIFF: ", err)
 	}
-	t := &TAP{name: name, f: os.NewFile(uintptr(fd), "tap:"+name)}
+	if offload {
+		// TSO needs the device to take partial checksums (CSUM). ECN and
+		// UDP segmentation stay off: the kernel segments those itself.
+		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, unix.TUN_F_CSUM|unix.TUN_F_TSO4|unix.TUN_F_TSO6); err != nil {
+			return fail("TUNSETOFFLOAD: ", err)
+		}
+	}
+	t := &TAP{name: name, f: os.NewFile(uintptr(fd), "tap:"+name), offload: offload}
 	if t.rc, err = t.f.SyscallConn(); err != nil {
 		t.f.Close()
 		return nil, err
 	}
 	t.readFn, t.writeFn = t.read, t.write
+	if offload {
+		t.readFn, t.writeFn = t.readOffload, t.writeOffload
+		t.rbuf = make([]byte, tapReadBuf)
+		t.whdr = make([]byte, virtioNetHdrLen+14+60+60)
+		t.wiovs = make([]unix.Iovec, 0, maxGROSegs+1)
+	}
 	return t, nil
 }
 
 // Name returns the interface name.
 func (t *TAP) Name() string { return t.name }
+
+// Offload reports whether the TAP exchanges super-frames with the kernel.
+func (t *TAP) Offload() bool { return t.offload }
+
+// Stats returns the offload counters (all zero without offloads).
+func (t *TAP) Stats() TAPStats {
+	c := &t.stats
+	return TAPStats{
+		Reads: c.reads.Load(), SuperFrames: c.superFrames.Load(), Segments: c.segments.Load(),
+		Writes: c.writes.Load(), Coalesced: c.coalesced.Load(), Bad: c.bad.Load(),
+	}
+}
 
 // Close closes the device; a blocked ReadBatch returns an error.
 func (t *TAP) Close() error { return t.f.Close() }
@@ -78,6 +173,71 @@ func (t *TAP) read(fd uintptr) bool {
 			return true
 		}
 		t.rsizes[t.n] = m
+		t.n++
+	}
+	return true
+}
+
+// readOffload reads until the queue is empty or the buffers are full,
+// cutting super-frames into segments. A super-frame that does not fit
+// stays in t.gso for the next call, so no frame is lost or reordered.
+func (t *TAP) readOffload(fd uintptr) bool {
+	var reads, supers, segs, bad uint64
+	defer func() {
+		t.stats.reads.Add(reads)
+		t.stats.superFrames.Add(supers)
+		t.stats.segments.Add(segs)
+		t.stats.bad.Add(bad)
+	}()
+	for t.n < len(t.rbufs) {
+		if t.gso.pending() {
+			for t.n < len(t.rbufs) && t.gso.pending() {
+				if m := t.gso.cut(t.rbufs[t.n][t.roff:]); m > 0 {
+					t.rsizes[t.n] = m
+					t.n++
+					segs++
+				} else {
+					bad++
+				}
+			}
+			continue
+		}
+		m, err := unix.Read(int(fd), t.rbuf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return t.n > 0
+		case err != nil:
+			t.rerr = err
+			return true
+		}
+		reads++
+		if m <= virtioNetHdrLen || m == len(t.rbuf) {
+			bad++ // cannot happen with the sizes the kernel uses
+			continue
+		}
+		var h virtioNetHdr
+		h.decode(t.rbuf)
+		pkt := t.rbuf[virtioNetHdrLen:m]
+		if h.gsoType != virtioNetHdrGSONone {
+			if t.gso.init(pkt, &h) != nil {
+				bad++
+			} else {
+				supers++
+			}
+			continue
+		}
+		if h.flags&virtioNetHdrFNeedsCsum != 0 && completeChecksum(pkt, &h) != nil {
+			bad++
+			continue
+		}
+		b := t.rbufs[t.n][t.roff:]
+		if len(b) < len(pkt) {
+			bad++
+			continue
+		}
+		t.rsizes[t.n] = copy(b, pkt)
 		t.n++
 	}
 	return true
@@ -116,12 +276,90 @@ func (t *TAP) write(fd uintptr) bool {
 	return true
 }
 
-// WriteBatch writes each frame to the TAP (a TAP without virtio headers
-// takes one frame per write).
+// planWrite prepares the write of the next frames: a run of TCP segments
+// coalesced into one super-frame, or a single frame.
+func (t *TAP) planWrite() {
+	frames := t.wframes[t.wn:]
+	valid := t.trustChecksums || l4ChecksumOK(frames[0])
+	n, fs, payload := 1, tcpSeg{}, 0
+	if valid {
+		n, fs, payload = groRun(frames, !t.trustChecksums)
+	}
+	t.wiovs = t.wiovs[:0]
+	if n > 1 {
+		hl := groHeader(t.whdr, frames[:n], fs, payload)
+		t.wiovs = appendIovec(t.wiovs, t.whdr[:hl])
+		for _, f := range frames[:n] {
+			t.wiovs = appendIovec(t.wiovs, f[fs.hdrLen:])
+		}
+		t.wrun = n
+		return
+	}
+	// A frame alone. DATA_VALID says its checksum needs no check: true
+	// for what we verified here, as a NIC with receive checksum offload
+	// would have.
+	h := virtioNetHdr{}
+	if valid {
+		h.flags = virtioNetHdrFDataValid
+	}
+	h.encode(t.whdr)
+	t.wiovs = appendIovec(t.wiovs, t.whdr[:virtioNetHdrLen])
+	t.wiovs = appendIovec(t.wiovs, frames[0])
+	t.wrun = 1
+}
+
+func appendIovec(iovs []unix.Iovec, b []byte) []unix.Iovec {
+	if len(b) == 0 {
+		return iovs
+	}
+	iovs = append(iovs, unix.Iovec{Base: &b[0]})
+	iovs[len(iovs)-1].SetLen(len(b))
+	return iovs
+}
+
+// writeOffload writes the frames, coalesced where it can, with one writev
+// per super-frame or single frame.
+func (t *TAP) writeOffload(fd uintptr) bool {
+	var writes, coalesced, bad uint64
+	defer func() {
+		t.stats.writes.Add(writes)
+		t.stats.coalesced.Add(coalesced)
+		t.stats.bad.Add(bad)
+	}()
+	for t.wn < len(t.wframes) {
+		if t.wrun == 0 {
+			t.planWrite()
+		}
+		_, _, errno := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(unsafe.SliceData(t.wiovs))), uintptr(len(t.wiovs)))
+		switch errno {
+		case 0:
+			writes++
+			if t.wrun > 1 {
+				coalesced += uint64(t.wrun)
+			}
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false // keep the planned write for when the device is writable
+		case unix.EINVAL, unix.EMSGSIZE, unix.EFAULT:
+			bad += uint64(t.wrun) // refused, dropped: not fatal
+		default:
+			t.werr = errno
+			return true
+		}
+		t.wn += t.wrun
+		t.wrun = 0
+	}
+	return true
+}
+
+// WriteBatch writes the frames to the TAP: one frame per write without
+// offloads, coalesced TCP segments per write with them.
 func (t *TAP) WriteBatch(frames [][]byte) (int, error) {
-	t.wframes, t.wn, t.werr = frames, 0, nil
+	t.wframes, t.wn, t.wrun, t.werr = frames, 0, 0, nil
 	err := t.rc.Write(t.writeFn)
 	t.wframes = nil
+	clear(t.wiovs[:cap(t.wiovs)]) // keep no frame alive
 	if err == nil {
 		err = t.werr
 	}

@@ -14,8 +14,12 @@
 //	controlled port       TAP named <port>, made by the    e.g. er1 (carries the addresses)
 //	                      dataplane
 //	its wire (veth)       named <link>                     e.g. link1 (no addresses, no IPv6)
-//	temporary veth ends   sl<lab4><rand6> in the root      e.g. slerd3k9x2a
-//	                      namespace until moved and renamed
+//
+// A veth pair is created inside its first node's namespace with the peer
+// placed directly in the second (one RTM_NEWLINK), under the final names:
+// it never exists in the root namespace, so no crash can strand it there,
+// and it goes away with the namespaces. That is why there are no temporary
+// interface names.
 //
 // A port is controlled (the TAP is the controlled port, the veth the
 // uncontrolled port of 802.1AE) when its link has MACsec enabled or the port

@@ -98,6 +98,10 @@ func yamlError(file string, pos *positions, err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		e.Msg = fmt.Sprintf("%q is not %s", tk.Value, describeType(te.DstType))
+		if tk.Value == ":" {
+			// go-yaml reads node:port inside a {…} flow mapping as a key.
+			e.Msg += `; inside {…} quote values that hold a colon, e.g. "ce1:er1"`
+		}
 	}
 	var ue *yaml.UnknownFieldError
 	if errors.As(err, &ue) {

@@ -1,7 +1,6 @@
 package topology
 
 import (
-	"crypto/rand"
 	"fmt"
 	"strings"
 )
@@ -17,27 +16,11 @@ const (
 
 	// NamespacePrefix starts every namespace secylab makes.
 	NamespacePrefix = "sl-"
-	// tempPrefix starts every temporary veth name in the root namespace.
-	tempPrefix = "sl"
 )
 
 // NamespaceName is the network namespace of node in lab: sl-<lab>-<node>,
 // under /run/netns.
 func NamespaceName(lab, node string) string { return NamespacePrefix + lab + "-" + node }
-
-// TempLinkName returns a fresh name sl<lab4><rand6> (at most 12 bytes) for a
-// veth end while it is still in the root namespace. The lab part makes a
-// leftover traceable to its lab; the random part avoids clashes between
-// concurrent runs.
-func TempLinkName(lab string) string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	var b [6]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return tempPrefix + lab[:min(4, len(lab))] + string(b[:])
-}
 
 // checkName reports why s is not a name of at most maxLen bytes made of
 // lower-case letters, digits and inner hyphens, starting with a letter.

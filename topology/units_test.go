@@ -1,7 +1,6 @@
 package topology
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -44,12 +43,6 @@ func TestParseUnits(t *testing.T) {
 
 func TestNames(t *testing.T) {
 	assert.Equal(t, "sl-er-ce1", NamespaceName("er", "ce1"))
-	for _, lab := range []string{"a", "er", "abcdefghij"} {
-		n := TempLinkName(lab)
-		assert.LessOrEqual(t, len(n), MaxIfName, n)
-		assert.True(t, strings.HasPrefix(n, "sl"+lab[:min(4, len(lab))]), n)
-		assert.NotEqual(t, n, TempLinkName(lab))
-	}
 	assert.NoError(t, CheckLabName("er-2"))
 	assert.Error(t, CheckLabName("er_2"))
 	assert.Error(t, CheckLabName("2er"))

@@ -120,6 +120,7 @@ func TestValidationErrors(t *testing.T) {
 		// Links.
 		{"endpoint node missing", []string{"[a:er1, b:er1]", "[a:er1, c:er1]"}, `lab.yaml:18: links[0].endpoints[1]: node "c" does not exist`},
 		{"endpoint port missing", []string{"[a:er1, b:er1]", "[a:er1, b:er9]"}, `lab.yaml:18: links[0].endpoints[1]: node b has no port "er9" (ports: er1)`},
+		{"colon in flow mapping", []string{"", "  - {name: link2, endpoints: [a:er1, b:er1]}\n"}, `lab.yaml:23: links[1].endpoints[0]: ":" is not a string; inside {…} quote values that hold a colon`},
 		{"endpoint syntax", []string{"[a:er1, b:er1]", "[a:er1, b-er1]"}, `lab.yaml:18: links[0].endpoints[1]: "b-er1" is not an endpoint: want "node:port"`},
 		{"three endpoints", []string{"[a:er1, b:er1]", "[a:er1, b:er1, a:er1]"}, `lab.yaml:18: links[0].endpoints: want exactly two endpoints "node:port", found 3`},
 		{"same node", []string{"[a:er1, b:er1]", "[a:er1, a:er1]"}, `lab.yaml:18: links[0].endpoints: both ends are on node a`},

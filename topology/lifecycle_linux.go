@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -33,7 +34,7 @@ var ErrNeedRoot = errors.New("secylab lab needs root (CAP_NET_ADMIN) to create n
 type ExistsError struct{ Lab, Why string }
 
 func (e *ExistsError) Error() string {
-	return fmt.Sprintf("lab %q exists (%s): run secylab lab down %s", e.Lab, e.Why, e.Lab)
+	return fmt.Sprintf("lab %q exists: run secylab lab down %s (found %s)", e.Lab, e.Lab, e.Why)
 }
 
 // Unwrap makes errors.Is(err, fs.ErrExist) true.
@@ -61,7 +62,11 @@ func needRoot() error {
 		return ErrNeedRoot
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return checkCaps(f)
+}
+
+func checkCaps(status io.Reader) error {
+	sc := bufio.NewScanner(status)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
 			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
@@ -470,8 +475,9 @@ func (s LabStatus) Healthy() bool {
 	return s.Complete && len(s.Missing) == 0 && len(s.Stopped) == 0
 }
 
-// List returns the labs with state under stateDir, sorted by name. It needs
-// no privileges.
+// List returns the labs with state under stateDir, sorted by name. State
+// files are private (0600 in a 0700 directory), so it needs the same user
+// as Create.
 func List(stateDir string) ([]LabStatus, error) {
 	names, err := labNames(stateDir)
 	if err != nil {

@@ -115,6 +115,7 @@ func TestCreatePingDestroy(t *testing.T) {
 	stateDir := t.TempDir()
 	lab := uniqueLab(t, "")
 	topo := parseLab(t, chain, lab)
+	fds := openFDs(t)
 	createLab(t, topo, stateDir)
 
 	require.NoError(t, ping(NamespaceName(lab, "h1"), "10.0.2.10"), "across the router")
@@ -141,6 +142,13 @@ func TestCreatePingDestroy(t *testing.T) {
 	require.NoError(t, Destroy(stateDir, lab))
 	assertGone(t, stateDir, lab)
 	assert.ErrorIs(t, Destroy(stateDir, lab), fs.ErrNotExist, "second destroy")
+	assert.Equal(t, fds, openFDs(t), "namespace handles, netlink sockets or files leaked")
+}
+
+func openFDs(t *testing.T) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(entries)
 }
 
 func TestCreateExists(t *testing.T) {
@@ -343,4 +351,67 @@ func TestDestroyAfterSIGKILL(t *testing.T) {
 
 	require.NoError(t, Destroy(stateDir, lab))
 	assertGone(t, stateDir, lab)
+}
+
+func TestCheckCaps(t *testing.T) {
+	assert.NoError(t, checkCaps(strings.NewReader("Name:\tx\nCapEff:\t000001ffffffffff\n")))
+	assert.ErrorIs(t, checkCaps(strings.NewReader("CapEff:\t0000000000000000\n")), ErrNeedRoot)
+	assert.ErrorIs(t, checkCaps(strings.NewReader("CapEff:\t0000000000001000\n")), ErrNeedRoot, "NET_ADMIN without SYS_ADMIN")
+	assert.EqualError(t, ErrNeedRoot, "secylab lab needs root (CAP_NET_ADMIN) to create namespaces")
+}
+
+// TestControlledPort plays the dataplane: after Create, the wire of a
+// MACsec link is up with a large MTU, no address and no IPv6; once a TAP
+// named after the port exists, ConfigureControlledPort gives it the
+// addresses and the routes through it.
+func TestControlledPort(t *testing.T) {
+	needRootTest(t)
+	stateDir := t.TempDir()
+	lab := uniqueLab(t, "")
+	src := strings.Replace(base, "name: t\n", "name: NAME\n", 1)
+	src = strings.Replace(src, "    kind: router\n", "    kind: router\n    routes:\n      - {prefix: 10.50.0.0/16, via: 192.168.100.130}\n", 1)
+	topo := parseLab(t, src, lab)
+	createLab(t, topo, stateDir)
+	ns := NamespaceName(lab, "a")
+
+	wire := ipOut(t, "-n", ns, "-d", "addr", "show", "link1")
+	assert.Contains(t, wire, "mtu 1600")
+	assert.Contains(t, wire, "state UP")
+	assert.NotContains(t, wire, "inet", "the wire carries no address")
+	v6, err := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv6/conf/link1/disable_ipv6").Output()
+	if err == nil {
+		assert.Equal(t, "1", strings.TrimSpace(string(v6)))
+	}
+
+	err = ConfigureControlledPort(context.Background(), topo, "a", "er1")
+	assert.ErrorContains(t, err, "the dataplane makes the TAP before calling ConfigureControlledPort")
+
+	ipOut(t, "-n", ns, "tuntap", "add", "dev", "er1", "mode", "tap")
+	for range 2 { // idempotent
+		require.NoError(t, ConfigureControlledPort(context.Background(), topo, "a", "er1"))
+	}
+	assert.Contains(t, ipOut(t, "-n", ns, "addr", "show", "er1"), "inet 192.168.100.129/30")
+	assert.Contains(t, ipOut(t, "-n", ns, "route", "show", "10.50.0.0/16"), "via 192.168.100.130 dev er1")
+
+	assert.ErrorContains(t, ConfigureControlledPort(context.Background(), topo, "a", "nope"), `no port "nope"`)
+
+	require.NoError(t, Destroy(stateDir, lab))
+	assertGone(t, stateDir, lab)
+}
+
+// TestBuiltinLabUp brings up expressroute-direct: the plain LANs work at
+// once (onprem-host ↔ ce1, msee1 ↔ vnet-host); link1 waits for the
+// dataplane.
+func TestBuiltinLabUp(t *testing.T) {
+	needRootTest(t)
+	stateDir := t.TempDir()
+	topo, err := Builtin("expressroute-direct")
+	require.NoError(t, err)
+	require.NoError(t, topo.Rename(uniqueLab(t, "")))
+	createLab(t, topo, stateDir)
+	require.NoError(t, ping(NamespaceName(topo.Name, "onprem-host"), "10.1.0.1"))
+	require.NoError(t, ping(NamespaceName(topo.Name, "vnet-host"), "10.50.0.1"))
+	require.NoError(t, ping(NamespaceName(topo.Name, "ce2"), "10.1.1.10"))
+	require.NoError(t, Destroy(stateDir, topo.Name))
+	assertGone(t, stateDir, topo.Name)
 }

@@ -74,8 +74,11 @@ type Port struct {
 	Link string
 	End  int
 	// Controlled reports whether the port is a TAP (the controlled port,
-	// named Name, made by the dataplane) in front of the veth Wire. When
-	// false, the veth itself is named Name and carries the addresses.
+	// named Name, made by the dataplane) in front of the veth Wire: when
+	// its link has MACsec or impairments, or the port is kind direct (so
+	// that MACsec can be switched on while the lab runs). When false, the
+	// veth itself is named Name and carries the addresses, and no frame of
+	// it passes through user space.
 	Controlled bool
 	// Wire is the name of the port's veth end inside the node's namespace.
 	Wire string
@@ -172,6 +175,9 @@ type Impairments struct {
 	Rate uint64
 	Down bool
 }
+
+// Any reports whether any impairment is set.
+func (im Impairments) Any() bool { return im != Impairments{} }
 
 // Node returns the node called name, or nil.
 func (t *Topology) Node(name string) *Node {

@@ -433,7 +433,8 @@ func (c *checker) wires(t *Topology) {
 				continue
 			}
 			l := t.Link(p.Link)
-			p.Controlled = l.MACsec.Enabled || p.Kind == PortDirect
+			// Impairments are applied in user space, so they need the forwarder.
+			p.Controlled = l.MACsec.Enabled || p.Kind == PortDirect || l.Impairments.Any()
 			p.Wire = p.Name
 			if p.Controlled {
 				p.Wire = l.Name

@@ -208,6 +208,11 @@ func TestValidVariants(t *testing.T) {
 		{"impairments", []string{"", "    impairments: {delay: 5ms, jitter: 1ms, loss: 0.5%, rate: 100Mbit, down: true}\n"}, func(t *testing.T, topo *Topology) {
 			assert.Equal(t, Impairments{Delay: 5 * time.Millisecond, Jitter: time.Millisecond, Loss: 0.5, Rate: 100e6, Down: true}, topo.Links[0].Impairments)
 		}},
+		{"impaired plain link goes through the forwarder", []string{"    macsec:\n      enabled: true\n      cipher: GcmAesXpn256\n      secret: generate\n", "    impairments: {loss: 1%}\n", "kind: direct", "kind: ethernet", "kind: direct", "kind: ethernet"}, func(t *testing.T, topo *Topology) {
+			p := topo.Node("a").Port("er1")
+			assert.True(t, p.Controlled)
+			assert.Equal(t, "link1", p.Wire)
+		}},
 		{"sci and replay", []string{"", "      sciState: Enabled\n      replayWindow: 64\n      keyServerPriority: 0\n"}, func(t *testing.T, topo *Topology) {
 			m := topo.Links[0].MACsec
 			assert.True(t, m.IncludeSCI)

@@ -22,7 +22,8 @@
 // interface names.
 //
 // A port is controlled (the TAP is the controlled port, the veth the
-// uncontrolled port of 802.1AE) when its link has MACsec enabled or the port
-// is an ExpressRoute Direct port (kind direct). Port and link names are
+// uncontrolled port of 802.1AE) when its link has MACsec enabled or
+// impairments, or the port is an ExpressRoute Direct port (kind direct):
+// then the dataplane forwards between TAP and wire in user space. Port and link names are
 // Linux interface names (at most 15 bytes); the lab name is at most 10 bytes.
 package topology

@@ -101,13 +101,18 @@ func canAppend(first []byte, fs, prev tcpSeg, next []byte, n tcpSeg) bool {
 
 // groRun returns how many frames from frames[0] make one coalesced write
 // (1 when frames[0] stands alone), the first segment parsed, and the run's
-// payload length. With verify, a frame whose checksums are wrong ends the
-// run (the caller verifies frames[0]): the kernel trusts a super-frame's
-// payload, so only frames a NIC would have vouched for go into one.
-func groRun(frames [][]byte, verify bool) (n int, fs tcpSeg, payload int) {
+// payload length. With verify, frames whose checksums are wrong are not
+// coalesced, and valid reports whether frames[0]'s are right: the kernel
+// trusts a super-frame's payload and a frame marked DATA_VALID, so they
+// get only what a NIC with receive checksum offload would have vouched
+// for. Without verify, valid is always true.
+func groRun(frames [][]byte, verify bool) (n int, fs tcpSeg, payload int, valid bool) {
+	if verify && !l4ChecksumOK(frames[0]) {
+		return 1, fs, 0, false
+	}
 	fs, ok := parseTCPSeg(frames[0])
 	if !ok {
-		return 1, fs, 0
+		return 1, fs, 0, true
 	}
 	prev, payload := fs, fs.payload
 	n = 1
@@ -122,7 +127,7 @@ func groRun(frames [][]byte, verify bool) (n int, fs tcpSeg, payload int) {
 		payload += s.payload
 		n++
 	}
-	return n, fs, payload
+	return n, fs, payload, true
 }
 
 // groHeader writes into b the virtio header and the Ethernet, IP and TCP

@@ -127,7 +127,14 @@ func openTAP(name string, offload bool) (*TAP, error) {
 			return fail("TUNSETOFFLOAD: ", err)
 		}
 	}
-	t := &TAP{name: name, f: os.NewFile(uintptr(fd), "tap:"+name), offload: offload}
+	return newTAP(name, os.NewFile(uintptr(fd), "tap:"+name), offload)
+}
+
+// newTAP wraps f, a non-blocking file that reads and writes one frame per
+// call, each behind a virtio header if offload.
+func newTAP(name string, f *os.File, offload bool) (*TAP, error) {
+	t := &TAP{name: name, f: f, offload: offload}
+	var err error
 	if t.rc, err = t.f.SyscallConn(); err != nil {
 		t.f.Close()
 		return nil, err
@@ -280,11 +287,7 @@ func (t *TAP) write(fd uintptr) bool {
 // coalesced into one super-frame, or a single frame.
 func (t *TAP) planWrite() {
 	frames := t.wframes[t.wn:]
-	valid := t.trustChecksums || l4ChecksumOK(frames[0])
-	n, fs, payload := 1, tcpSeg{}, 0
-	if valid {
-		n, fs, payload = groRun(frames, !t.trustChecksums)
-	}
+	n, fs, payload, valid := groRun(frames, !t.trustChecksums)
 	t.wiovs = t.wiovs[:0]
 	if n > 1 {
 		hl := groHeader(t.whdr, frames[:n], fs, payload)

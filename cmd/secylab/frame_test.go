@@ -487,3 +487,37 @@ func TestFrameHelp(t *testing.T) {
 		require.Contains(t, out, flag)
 	}
 }
+
+func TestLoadKey(t *testing.T) {
+	const want = "071b113b0ca743feccccf3d051f73738"
+	dir := t.TempDir()
+	file := filepath.Join(dir, "k")
+	require.NoError(t, os.WriteFile(file, []byte("0x07:1b:11:3b:0c:a7:43:fe:cc:cc:f3:d0:51:f7:37:38\n"), 0o400))
+	t.Setenv("TEST_KEY", "  "+strings.ToUpper(want)+"\n")
+
+	for name, in := range map[string][3]string{
+		"flag": {want, "", ""},
+		"file": {"", file, ""},
+		"env":  {"", "", "TEST_KEY"},
+	} {
+		k, err := loadKey("cak", in[0], in[1], in[2])
+		require.NoError(t, err, name)
+		require.Equal(t, want, hex.EncodeToString(k), name)
+	}
+
+	for name, tc := range map[string]struct {
+		hex, file, env, msg string
+	}{
+		"none":      {msg: "--cak, --cak-file or --cak-env is required"},
+		"two":       {hex: want, env: "TEST_KEY", msg: "exclude each other"},
+		"no file":   {file: filepath.Join(dir, "nope"), msg: "--cak-file"},
+		"directory": {file: dir, msg: "--cak-file"},
+		"empty env": {env: "SECYLAB_TEST_UNSET", msg: "--cak-env SECYLAB_TEST_UNSET"},
+		"odd":       {hex: want[1:], msg: "--cak: odd number of hex digits (31)"},
+		"not hex":   {hex: "g" + want[1:], msg: "--cak: not hex: character 1"},
+	} {
+		_, err := loadKey("cak", tc.hex, tc.file, tc.env)
+		require.True(t, isUsage(err), "%s: %v", name, err)
+		require.ErrorContains(t, err, tc.msg, name)
+	}
+}

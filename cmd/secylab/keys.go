@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -60,25 +61,25 @@ func loadKey(flagName, hexValue, file, env string) ([]byte, error) {
 		return nil, usagef("give the key once: --%[1]s, --%[1]s-file and --%[1]s-env exclude each other", flagName)
 	}
 
-	flag, text := "--"+flagName, hexValue
+	flag, text := "--"+flagName, []byte(hexValue)
 	switch {
 	case file != "":
 		flag = "--" + flagName + "-file"
 		b, err := readKeyFile(file)
 		if err != nil {
-			return nil, &usageError{fmt.Errorf("%s: %w", flag, err)}
+			return nil, usagef("%s: %w", flag, err)
 		}
-		defer clear(b)
-		text = string(b)
+		text = b
 	case env != "":
 		flag = "--" + flagName + "-env"
 		v, ok := os.LookupEnv(env)
 		if !ok || strings.TrimSpace(v) == "" {
 			return nil, usagef("%s %s: the environment variable is not set or empty", flag, env)
 		}
-		text = v
+		text = []byte(v)
 	}
-	key, err := decodeHex(text)
+	defer clear(text)
+	key, err := decodeHexBytes(text)
 	if err != nil {
 		return nil, usagef("%s: %v", flag, err)
 	}
@@ -120,22 +121,37 @@ func readKeyFile(name string) ([]byte, error) {
 // decodeHex decodes hex digits, allowing a 0x prefix, white space and ':'
 // or '-' separators. Its errors say what is wrong without quoting the input,
 // which may be a key.
-func decodeHex(s string) ([]byte, error) {
-	s = strings.TrimSpace(s)
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
-	s = strings.NewReplacer(":", "", "-", "", " ", "", "\t", "").Replace(s)
-	if s == "" {
+func decodeHex(s string) ([]byte, error) { return decodeHexBytes([]byte(s)) }
+
+// decodeHexBytes is decodeHex on bytes the caller can clear; it clears its
+// own copy of the digits.
+func decodeHexBytes(b []byte) ([]byte, error) {
+	b = bytes.TrimSpace(b)
+	b = bytes.TrimPrefix(bytes.TrimPrefix(b, []byte("0x")), []byte("0X"))
+	digits := make([]byte, 0, len(b))
+	defer clear(digits[:cap(digits)])
+	for i, c := range b {
+		switch {
+		case isHexDigit(c):
+			digits = append(digits, c)
+		case c == ':' || c == '-' || c == ' ' || c == '\t':
+		default:
+			return nil, fmt.Errorf("not hex: character %d is not a hex digit 0-9a-f", i+1)
+		}
+	}
+	if len(digits) == 0 {
 		return nil, errors.New("no hex digits")
 	}
-	if i := strings.IndexFunc(s, func(r rune) bool { return !isHexDigit(r) }); i >= 0 {
-		return nil, fmt.Errorf("not hex: character %d is not a hex digit 0-9a-f", i+1)
+	if len(digits)%2 != 0 {
+		return nil, fmt.Errorf("odd number of hex digits (%d): each octet needs two", len(digits))
 	}
-	if len(s)%2 != 0 {
-		return nil, fmt.Errorf("odd number of hex digits (%d): each octet needs two", len(s))
+	out := make([]byte, len(digits)/2)
+	if _, err := hex.Decode(out, digits); err != nil {
+		return nil, err
 	}
-	return hex.DecodeString(s)
+	return out, nil
 }
 
-func isHexDigit(r rune) bool {
+func isHexDigit(r byte) bool {
 	return '0' <= r && r <= '9' || 'a' <= r && r <= 'f' || 'A' <= r && r <= 'F'
 }

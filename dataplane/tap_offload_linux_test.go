@@ -274,4 +274,3 @@ func transferIntact(t *testing.T, a, b, addr string, size int) {
 		t.Fatal("transfer did not finish")
 	}
 }
-

@@ -521,3 +521,32 @@ func TestLoadKey(t *testing.T) {
 		require.ErrorContains(t, err, tc.msg, name)
 	}
 }
+
+// TestFrameProtectTshark checks that Wireshark's dissector reads the
+// captures protect writes, with and without the SCI, without complaint.
+func TestFrameProtectTshark(t *testing.T) {
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark not installed")
+	}
+	dir := t.TempDir()
+	frames := cleartextFrames()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // PN, SL, SCI system identifier, port
+	}{
+		{"sci.pcap", []string{"--send-sci", "--pn", "9"}, "9,22,f0:76:1e:8d:cd:3d,1,,"},
+		{"nosci.pcapng", []string{"--pn", "9"}, "9,22,,,,"},
+	} {
+		out := filepath.Join(dir, tc.name)
+		args := append([]string{"frame", "protect", "--out", out, hex.EncodeToString(frames[1].Data)}, suites[0].keyArgs()...)
+		stdout, err := runCLI(t, "", append(args, tc.args...)...)
+		require.NoError(t, err, stdout)
+		got, err := exec.Command(tshark, "-r", out, "-T", "fields", "-E", "separator=,",
+			"-e", "macsec.PN", "-e", "macsec.SL", "-e", "macsec.SCI.system_identifier", "-e", "macsec.SCI.port_identifier",
+			"-e", "_ws.malformed", "-e", "_ws.expert").Output()
+		require.NoError(t, err)
+		require.Equal(t, tc.want, strings.TrimSpace(string(got)), tc.name)
+	}
+}

@@ -493,7 +493,7 @@ func runProtect(cmd *cobra.Command, f *protectFlags, args []string) error {
 	}
 	defer clear(s.key.SAK) // on every path; the SecY keeps its own AES key schedule
 	if !s.sciSet {
-		s.sci = macsec.NewSCI(frames[0].data[6:macAddrsLen], macsec.PortES)
+		s.sci = endStationSCI(frames[0].data)
 	}
 	if f.es && f.sendSCI {
 		return usagef("--es and --send-sci exclude each other: a SecTAG with SC=1 has ES=0 (802.1AE 9.5)")
@@ -794,6 +794,12 @@ func runValidate(cmd *cobra.Command, f *validateFlags, args []string) error {
 	return nil
 }
 
+// endStationSCI is the SCI an end station sends with: its source MAC and
+// port 1.
+func endStationSCI(frame []byte) macsec.SCI {
+	return macsec.NewSCI(frame[6:macAddrsLen], macsec.PortES)
+}
+
 // peerSCI guesses the peer's SCI from the first MACsec frame: the SCI in
 // its SecTAG, or its source MAC with port 1.
 func peerSCI(frames []frame) macsec.SCI {
@@ -802,10 +808,10 @@ func peerSCI(frames []frame) macsec.SCI {
 			if t.HasSCI() {
 				return t.SCI
 			}
-			return macsec.NewSCI(f.data[6:macAddrsLen], macsec.PortES)
+			return endStationSCI(f.data)
 		}
 	}
-	return macsec.NewSCI(frames[0].data[6:macAddrsLen], macsec.PortES)
+	return endStationSCI(frames[0].data)
 }
 
 // decode

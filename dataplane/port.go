@@ -222,16 +222,19 @@ func (p *Port) transmit() error {
 // receive moves frames from the wire to the controlled port, validating
 // them when MACsec is on, and hands EAPOL frames to the key agreement.
 func (p *Port) receive() error {
-	bufs, sizes, out := newBatch(MaxFrame)
+	// Frames land rxOffset octets into their buffers: Validate keeps its IV
+	// there instead of taking it from a pool.
+	const rxOffset = 12
+	bufs, sizes, out := newBatch(rxOffset + MaxFrame)
 	for {
-		n, err := p.wire.ReadBatch(bufs, sizes, 0)
+		n, err := p.wire.ReadBatch(bufs, sizes, rxOffset)
 		if err != nil {
 			return err
 		}
 		out = out[:0]
 		y := p.secy.Load()
 		for i := 0; i < n; i++ {
-			frame := bufs[i][:sizes[i]]
+			frame := bufs[i][rxOffset : rxOffset+sizes[i]]
 			p.capture(Wire, frame)
 			if len(frame) >= 14 && binary.BigEndian.Uint16(frame[12:]) == EtherTypeEAPOL {
 				if kay := p.kay.Load(); kay != nil {
@@ -245,7 +248,7 @@ func (p *Port) receive() error {
 			}
 			if y != nil {
 				var r macsec.Result
-				frame, r = y.Validate(bufs[i], 0, sizes[i])
+				frame, r = y.Validate(bufs[i], rxOffset, sizes[i])
 				if r == macsec.KaY {
 					if kay := p.kay.Load(); kay != nil {
 						p.kayRx.Add(1)

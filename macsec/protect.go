@@ -9,17 +9,18 @@ var (
 	ErrNoTxSA       = errors.New("macsec: SecY not operational: no active transmit SA")
 	ErrPNExhausted  = errors.New("macsec: transmit SA exhausted its packet numbers")
 	ErrTooLong      = errors.New("macsec: protected frame longer than the MTU")
-	ErrBufferLayout = errors.New("macsec: frame needs Headroom octets before it and ICVLen after it")
+	ErrBufferLayout = errors.New("macsec: frame needs MinHeadroom octets before it and ICVLen after it")
 )
 
 // Protect protects, in place, the cleartext frame buf[off:off+n]
 // (DA | SA | EtherType | payload) and returns the protected frame
 // DA | SA | SecTAG | secure data | ICV, which is a slice of buf starting up
-// to Headroom octets before off. buf must have room for ICVLen octets after
-// the frame. Protect allocates nothing and may run concurrently with
-// Validate and with itself.
+// to 16 octets before off. buf must have room for ICVLen octets after the
+// frame and at least MinHeadroom before it; Protect owns the Headroom
+// octets before off (it keeps its IV there). Protect allocates nothing and
+// may run concurrently with Validate and with itself.
 func (y *SecY) Protect(buf []byte, off, n int) ([]byte, error) {
-	if n < addrLen+2 || off < y.tagLen || off+n+ICVLen > len(buf) {
+	if n < addrLen+2 || off < MinHeadroom || off+n+ICVLen > len(buf) {
 		return nil, ErrBufferLayout
 	}
 	if y.cfg.Unprotected {
@@ -52,7 +53,7 @@ func (y *SecY) Protect(buf []byte, off, n int) ([]byte, error) {
 	copy(buf[start:start+addrLen], buf[off:off+addrLen])
 	SecTAG{TCI: y.tci, AN: sa.an, SL: shortLen(n - addrLen), PN: uint32(pn), SCI: y.cfg.SCI}.put(buf[start+addrLen:])
 
-	iv := y.getIV()
+	iv, pooled := y.ivScratch(buf, off-Headroom)
 	sa.iv(iv, y.cfg.SCI, pn)
 	userData := n - addrLen
 	if y.cfg.IntegrityOnly {
@@ -67,6 +68,8 @@ func (y *SecY) Protect(buf []byte, off, n int) ([]byte, error) {
 		y.tx.stats.pktsEncrypted.Add(1)
 		y.tx.stats.octetsEncrypted.Add(uint64(userData))
 	}
-	y.ivs.Put(iv)
+	if pooled {
+		y.ivs.Put(iv)
+	}
 	return buf[start : end+ICVLen], nil
 }

@@ -27,9 +27,15 @@ const (
 	ICVLen         = 16
 	minNonShortLen = 48 // secure data below this length is announced in SL
 
-	// Headroom is the space Protect needs before the cleartext frame: the
-	// longest SecTAG.
-	Headroom = sectagLenSCI
+	// Headroom is the space Protect owns before the cleartext frame: the
+	// longest SecTAG, and 12 octets of IV scratch (a [12]byte on the stack
+	// would escape through the cipher.AEAD interface and cost an
+	// allocation per frame).
+	Headroom = sectagLenSCI + ivLen
+	// MinHeadroom is the least Protect accepts; below Headroom it takes
+	// its IV scratch from a pool, which costs a little per frame.
+	MinHeadroom = sectagLenSCI
+	ivLen       = 12
 	// MaxOverhead is what protection adds to a frame at most.
 	MaxOverhead = sectagLenSCI + ICVLen
 )

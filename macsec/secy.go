@@ -120,12 +120,19 @@ type SecY struct {
 
 	stats secyCounters
 
-	// ivs holds IV scratch: a [12]byte on the stack escapes through the
-	// cipher.AEAD interface and would cost an allocation per frame.
+	// ivs holds IV scratch for callers that leave no room for it in the
+	// buffer before the frame.
 	ivs sync.Pool
 }
 
-func (y *SecY) getIV() *[12]byte { return y.ivs.Get().(*[12]byte) }
+// ivScratch returns 12 octets for the IV: buf[at:at+12] when the caller's
+// buffer has them to spare, else a pooled array to give back with putIV.
+func (y *SecY) ivScratch(buf []byte, at int) (*[12]byte, bool) {
+	if at >= 0 {
+		return (*[12]byte)(buf[at : at+ivLen]), false
+	}
+	return y.ivs.Get().(*[12]byte), true
+}
 
 type txSC struct {
 	encoding atomic.Uint32

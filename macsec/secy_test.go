@@ -424,7 +424,7 @@ func TestConfigErrors(t *testing.T) {
 	require.NoError(t, y.AddRxSC(sciA))
 	require.ErrorContains(t, y.AddRxSC(sciA), "exists")
 
-	buf := make([]byte, 100)
+	buf := make([]byte, Headroom+60+ICVLen)
 	_, err = y.Protect(buf, 0, 60)
 	require.ErrorIs(t, err, ErrBufferLayout)
 	_, err = y.Protect(buf, Headroom, 60)

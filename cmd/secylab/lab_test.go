@@ -1,0 +1,259 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/secylab/secylab/internal/netnsx"
+	"github.com/secylab/secylab/internal/nettest"
+	"github.com/secylab/secylab/node"
+	"github.com/secylab/secylab/topology"
+)
+
+var labSeq atomic.Int32
+
+// testLab is a lab started through the secylab binary with its own state
+// directory; it is removed when the test ends, also when it fails.
+type testLab struct {
+	t     *testing.T
+	name  string
+	state string
+}
+
+func startLab(t *testing.T, args ...string) *testLab {
+	return startLabWait(t, true, args...)
+}
+
+// startLabWait starts a lab; secured says whether lab up must report every
+// MACsec link secured.
+func startLabWait(t *testing.T, secured bool, args ...string) *testLab {
+	t.Helper()
+	nettest.NeedRoot(t)
+	l := &testLab{t: t, name: fmt.Sprintf("t%d%d", os.Getpid()%10000, labSeq.Add(1)), state: t.TempDir()}
+	t.Cleanup(func() {
+		if out, errOut, status := l.run("lab", "down", "--all"); status != 0 {
+			t.Errorf("lab down --all: %s%s", out, errOut)
+		}
+	})
+	out, errOut, status := l.run(append([]string{"lab", "up", "--name", l.name, "--wait", "20s"}, args...)...)
+	require.Zero(t, status, "lab up: %s%s", out, errOut)
+	if secured {
+		require.Contains(t, out, "MKA secured every MACsec link")
+	}
+	return l
+}
+
+func (l *testLab) run(args ...string) (string, string, int) {
+	return runBin(l.t, []string{"SECYLAB_STATE_DIR=" + l.state}, append(args, "--lab", l.name)...)
+}
+
+func (l *testLab) ns(node string) string { return topology.NamespaceName(l.name, node) }
+
+func (l *testLab) status() *node.LabStatus {
+	resp, err := node.Call(filepath.Join(l.state, l.name, "ctl.sock"), node.Request{Cmd: "status"})
+	require.NoError(l.t, err)
+	return resp.Status
+}
+
+func (l *testLab) port(nodeName, port string) node.PortStatus {
+	for _, p := range l.status().Ports {
+		if p.Node == nodeName && p.Name == port {
+			return p
+		}
+	}
+	l.t.Fatalf("no port %s:%s", nodeName, port)
+	return node.PortStatus{}
+}
+
+// capture records link1's wire while fn runs and returns the EtherTypes
+// and protocol stacks tshark finds in it.
+func (l *testLab) capture(link string, fn func()) (etherTypes map[string]int, protocols string) {
+	file := filepath.Join(l.t.TempDir(), link+".pcapng")
+	cmd := exec.Command(secylabBin, "lab", "capture", link, "-w", file, "--duration", "3s", "--lab", l.name)
+	cmd.Env = append(os.Environ(), "SECYLAB_STATE_DIR="+l.state)
+	require.NoError(l.t, cmd.Start())
+	time.Sleep(300 * time.Millisecond)
+	fn()
+	require.NoError(l.t, cmd.Wait())
+	if _, err := exec.LookPath("tshark"); err != nil {
+		l.t.Skip("tshark is not installed (.ci/run installs it)")
+	}
+	out, err := exec.Command("tshark", "-r", file, "-T", "fields", "-e", "eth.type", "-e", "frame.protocols").CombinedOutput()
+	require.NoError(l.t, err, "%s", out)
+	etherTypes = map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			etherTypes[f[0]]++
+		}
+	}
+	return etherTypes, string(out)
+}
+
+// tcpTransfer sends n random octets from namespace from to a listener at
+// addr in namespace to and returns the SHA-256 of what was sent and what
+// was received.
+func tcpTransfer(t *testing.T, from, to, addr string, n int64) (sent, got string) {
+	t.Helper()
+	var ln net.Listener
+	require.NoError(t, netnsx.Do(to, func() (err error) { ln, err = net.Listen("tcp", addr); return err }))
+	defer ln.Close()
+	done := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		defer c.Close()
+		h := sha256.New()
+		io.Copy(h, c)
+		done <- hex.EncodeToString(h.Sum(nil))
+	}()
+	var c net.Conn
+	require.NoError(t, netnsx.Do(from, func() (err error) { c, err = net.DialTimeout("tcp", addr, 5*time.Second); return err }))
+	h := sha256.New()
+	_, err := io.Copy(c, io.TeeReader(io.LimitReader(rand.Reader, n), h))
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	select {
+	case got = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the transfer did not finish")
+	}
+	return hex.EncodeToString(h.Sum(nil)), got
+}
+
+func TestLabExpressRouteDirect(t *testing.T) {
+	l := startLab(t)
+	ce1, msee1 := l.ns("ce1"), l.ns("msee1")
+
+	types, protocols := l.capture("link1", func() {
+		require.NoError(t, nettest.Ping(ce1, "192.168.100.130", 5))
+		require.NoError(t, nettest.Ping(l.ns("onprem-host"), "10.50.0.10", 3))
+	})
+	require.NotZero(t, types["0x88e5"], "MACsec frames on link1: %v", types)
+	for et := range types {
+		require.Contains(t, []string{"0x88e5", "0x888e"}, et, "only MACsec and MKA on the wire")
+	}
+	require.Contains(t, protocols, "eth:ethertype:macsec")
+	if types["0x888e"] > 0 {
+		require.Contains(t, protocols, "eapol")
+	}
+
+	// A TCP transfer ce1 → msee1 over link1 arrives intact.
+	sent, got := tcpTransfer(t, ce1, msee1, "192.168.100.130:7777", 20<<20)
+	require.Equal(t, sent, got, "SHA-256 of 20 MiB sent and received")
+
+	p := l.port("msee1", "er1")
+	require.Equal(t, "GCM-AES-XPN-256", p.SecY.Suite.String())
+	require.NotZero(t, p.SecY.RxSCs[0].Stats.InPktsOK)
+	require.Zero(t, p.SecY.RxSCs[0].Stats.InPktsNotValid)
+	require.Zero(t, p.Dataplane.RxDropped)
+}
+
+// mismatchTopology is the built-in topology with link1's ends holding the
+// same CKN and different CAKs, as after a CAK change on one side only.
+func mismatchTopology(t *testing.T) string {
+	dir := t.TempDir()
+	ckn := strings.Repeat("ab", 32)
+	for name, cak := range map[string]string{"ce1.psk": strings.Repeat("11", 32), "msee1.psk": strings.Repeat("22", 32)} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("CKN="+ckn+"\nCAK="+cak+"\n"), 0o600))
+	}
+	b, err := os.ReadFile("../../topology/builtin/expressroute-direct.yaml")
+	require.NoError(t, err)
+	y := string(b)
+	anchor := y[strings.Index(y, "    macsec: &er-macsec\n"):strings.Index(y, "  - name: link2\n")]
+	shared := strings.Replace(anchor, "macsec: &er-macsec", "macsec:", 1)
+	y = strings.Replace(y, anchor, strings.Replace(shared, "secret: generate", "secret: ce1.psk", 1)+
+		"      allowMismatch: true\n      overrides:\n        msee1:er1: {secret: msee1.psk}\n", 1)
+	y = strings.Replace(y, "    macsec: *er-macsec\n", shared, 1)
+	file := filepath.Join(dir, "mismatch.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(y), 0o600))
+	return file
+}
+
+func TestLabKeyMismatch(t *testing.T) {
+	nettest.NeedRoot(t)
+	l := startLabWait(t, false, mismatchTopology(t), "--wait", "0")
+	ce1 := l.ns("ce1")
+	time.Sleep(2 * time.Second) // several MKA hellos
+
+	wire := l.port("ce1", "er1").Wire
+	types, _ := l.capture("link1", func() {
+		require.Error(t, nettest.Ping(ce1, "192.168.100.130", 3), "no connectivity across mismatched keys")
+		// A cleartext IPv4 frame injected on the wire towards msee1.
+		inject := `import socket,sys
+s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)
+s.bind((sys.argv[1],0))
+s.send(bytes.fromhex("ffffffffffff020000000001080045000014000100004001f6e5c0a86481c0a86482"+"00"*20))`
+		out, err := exec.Command("ip", "netns", "exec", ce1, "python3", "-c", inject, wire).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	})
+	for et := range types {
+		require.Contains(t, []string{"0x888e", "0x0800"}, et, "nothing but MKA (and the injected frame) on the wire")
+	}
+	require.Zero(t, types["0x0806"], "no ARP in clear")
+
+	a, b := l.port("ce1", "er1"), l.port("msee1", "er1")
+	for _, p := range []node.PortStatus{a, b} {
+		require.False(t, p.MKA.Secured, "%s:%s secured with mismatched keys", p.Node, p.Name)
+		require.Zero(t, p.Dataplane.RxFrames, "%s:%s delivered a frame", p.Node, p.Name)
+		require.NotZero(t, p.MKACounter.RxBadICV, "%s:%s: MKA says why", p.Node, p.Name)
+		require.Equal(t, p.Dataplane.TxDropped, p.SecY.Stats.OutPktsNoSA, "%s:%s: every frame not sent is counted", p.Node, p.Name)
+	}
+	require.NotZero(t, a.Dataplane.TxDropped, "ce1 had ARP and ping to send")
+	require.Equal(t, uint64(1), b.SecY.Stats.InPktsNoTag, "the injected clear frame is dropped and counted")
+	require.Equal(t, b.Dataplane.RxDropped, b.SecY.Stats.InPktsNoTag+b.SecY.Stats.InPktsNoSCI+b.SecY.Stats.InPktsBadTag)
+}
+
+func TestLabDownAfterKillAndSideBySide(t *testing.T) {
+	nettest.NeedRoot(t)
+	a, b := startLab(t), startLab(t)
+	require.NoError(t, nettest.Ping(a.ns("onprem-host"), "10.50.0.10", 2))
+	require.NoError(t, nettest.Ping(b.ns("onprem-host"), "10.50.0.10", 2))
+
+	pid := a.status().PID
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	out, errOut, status := a.run("lab", "down", a.name)
+	require.Zero(t, status, "%s%s", out, errOut)
+
+	nss, err := exec.Command("ip", "netns", "list").Output()
+	require.NoError(t, err)
+	require.NotContains(t, string(nss), "sl-"+a.name+"-", "namespaces left behind")
+	require.Contains(t, string(nss), "sl-"+b.name+"-", "the other lab is untouched")
+	links, err := exec.Command("ip", "-o", "link").Output()
+	require.NoError(t, err)
+	require.NotContains(t, string(links), "sl"+a.name[:min(4, len(a.name))])
+	_, err = os.Stat(filepath.Join(a.state, a.name))
+	require.ErrorIs(t, err, os.ErrNotExist, "state left behind")
+	require.Error(t, syscall.Kill(pid, 0), "lab process left behind")
+	require.NoError(t, nettest.Ping(b.ns("onprem-host"), "10.50.0.10", 2), "the other lab still works")
+}
+
+func TestLabUpErrors(t *testing.T) {
+	nettest.NeedRoot(t)
+	l := startLab(t)
+	_, errOut, status := l.run("lab", "up", "--name", l.name)
+	require.NotZero(t, status)
+	require.Contains(t, errOut, "exists")
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("name: x\nnodes:\n  a: {kind: router, color: red}\n"), 0o600))
+	_, errOut, status = l.run("lab", "up", bad)
+	require.Equal(t, 2, status)
+	require.Contains(t, errOut, "bad.yaml:3")
+}

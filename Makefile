@@ -7,7 +7,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/secylab/secylab/internal/version.Version=$(VERSION)
 
-.PHONY: all build test test-short bench fuzz lint clean
+.PHONY: all build test test-short bench bench-suites bench-lab fuzz lint clean
 
 all: build
 
@@ -25,6 +25,14 @@ test-short:
 # Hot-path benchmarks; every benchmark reports allocations.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+# The secylab bench commands: SecY throughput per suite, and TCP through a
+# lab link (root and iperf3).
+bench-suites: build
+	bin/secylab bench suites
+
+bench-lab: build
+	bin/secylab bench lab
 
 # A short run of every fuzz target (go test -fuzz takes one target at a time).
 fuzz:

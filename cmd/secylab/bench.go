@@ -20,7 +20,7 @@ func newBenchCmd() *cobra.Command {
 		Short: "Measure secylab's data plane on this machine",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchSuitesCmd())
+	cmd.AddCommand(newBenchSuitesCmd(), newBenchLabCmd())
 	return cmd
 }
 

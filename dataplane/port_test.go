@@ -31,7 +31,7 @@ func ethFrame(dst, src []byte, etherType uint16, n int, seq byte) []byte {
 }
 
 // secyPair returns two SecYs; A transmits and receives with keyA, B with keyB.
-func secyPair(t *testing.T, keyA, keyB byte) (*macsec.SecY, *macsec.SecY) {
+func secyPair(t testing.TB, keyA, keyB byte) (*macsec.SecY, *macsec.SecY) {
 	t.Helper()
 	suite := macsec.GCMAESXPN256
 	sciA, sciB := macsec.NewSCI(macA, 1), macsec.NewSCI(macB, 1)

@@ -79,11 +79,15 @@ func (l *testLab) port(nodeName, port string) node.PortStatus {
 	return node.PortStatus{}
 }
 
-// capture records link1's wire while fn runs and returns the EtherTypes
+// capture records a link's wire while fn runs and returns the EtherTypes
 // and protocol stacks tshark finds in it.
 func (l *testLab) capture(link string, fn func()) (etherTypes map[string]int, protocols string) {
-	file := filepath.Join(l.t.TempDir(), link+".pcapng")
-	cmd := exec.Command(secylabBin, "lab", "capture", link, "-w", file, "--duration", "3s", "--lab", l.name)
+	return l.captureSide(link, "wire", fn)
+}
+
+func (l *testLab) captureSide(link, side string, fn func()) (etherTypes map[string]int, protocols string) {
+	file := filepath.Join(l.t.TempDir(), link+"-"+side+".pcapng")
+	cmd := exec.Command(secylabBin, "lab", "capture", link, "--side", side, "-w", file, "--duration", "3s", "--lab", l.name)
 	cmd.Env = append(os.Environ(), "SECYLAB_STATE_DIR="+l.state)
 	require.NoError(l.t, cmd.Start())
 	time.Sleep(300 * time.Millisecond)
@@ -157,6 +161,28 @@ func TestLabExpressRouteDirect(t *testing.T) {
 	// A TCP transfer ce1 → msee1 over link1 arrives intact.
 	sent, got := tcpTransfer(t, ce1, msee1, "192.168.100.130:7777", 20<<20)
 	require.Equal(t, sent, got, "SHA-256 of 20 MiB sent and received")
+
+	// The clear side shows what the router sees.
+	types, _ = l.captureSide("link1", "clear", func() {
+		require.NoError(t, nettest.Ping(ce1, "192.168.100.130", 3))
+	})
+	require.NotZero(t, types["0x0800"], "IPv4 on the clear side: %v", types)
+
+	// Cut the link and restore it while the lab runs.
+	out, errOut, status := l.run("lab", "link", "set", "link1", "--down")
+	require.Zero(t, status, "%s%s", out, errOut)
+	require.Error(t, nettest.Ping(ce1, "192.168.100.130", 2))
+	out, errOut, status = l.run("lab", "link", "set", "link1", "--up", "--delay", "20ms")
+	require.Zero(t, status, "%s%s", out, errOut)
+	require.NoError(t, nettest.Ping(ce1, "192.168.100.130", 2))
+	require.Equal(t, 20*time.Millisecond, l.port("ce1", "er1").Impairment.Delay)
+	require.NotZero(t, l.port("ce1", "er1").Dataplane.Impair.Down, "frames lost while down are counted")
+
+	out, _, status = l.run("lab", "macsec", "ce1")
+	require.Zero(t, status)
+	require.Contains(t, out, "GCM-AES-XPN-256 (GcmAesXpn256)")
+	require.Contains(t, out, "InPktsOK")
+	require.Contains(t, out, "MKA: CKN")
 
 	p := l.port("msee1", "er1")
 	require.Equal(t, "GCM-AES-XPN-256", p.SecY.Suite.String())

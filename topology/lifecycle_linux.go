@@ -16,6 +16,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/secylab/secylab/internal/netnsx"
 )
 
 // MTUs of the veth ends. A wire carries SecTAG (16 bytes with SCI) and ICV
@@ -174,7 +176,7 @@ func createNode(ctx context.Context, st *State, stateDir string, topo *Topology,
 	if err := st.write(stateDir); err != nil {
 		return err
 	}
-	return InNamespace(ns, func() error {
+	return netnsx.Do(ns, func() error {
 		lo, err := netlink.LinkByName("lo")
 		if err == nil {
 			err = netlink.LinkSetUp(lo)
@@ -256,7 +258,7 @@ func mtuOf(p *Port) int {
 // sends anything on it by itself: only the dataplane's frames travel there.
 func configureWire(ifc Interface, p *Port) error {
 	if p.Controlled {
-		if err := InNamespace(ifc.Namespace, func() error {
+		if err := netnsx.Do(ifc.Namespace, func() error {
 			return sysctl("net/ipv6/conf/"+ifc.Name+"/disable_ipv6", "1")
 		}); err != nil && !errors.Is(err, fs.ErrNotExist) { // no IPv6 in the kernel: nothing to silence
 			return fmt.Errorf("%s/%s: %w", ifc.Namespace, ifc.Name, err)

@@ -11,39 +11,16 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/secylab/secylab/internal/netnsx"
 )
 
 // NetnsDir is where named namespaces are bind-mounted, as by ip netns add.
-const NetnsDir = "/run/netns"
+const NetnsDir = netnsx.Dir
 
 // NamespacePath is the bind mount of node's namespace in lab.
 func NamespacePath(lab, node string) string {
 	return filepath.Join(NetnsDir, NamespaceName(lab, node))
-}
-
-// InNamespace runs fn on a fresh OS thread that has entered the named
-// namespace (e.g. to open a TAP or an AF_PACKET socket there, or to write
-// /proc/sys/net). fn must not start goroutines and must not call
-// runtime.UnlockOSThread: the thread is never switched back but ends with
-// the goroutine, so no other goroutine can ever run in the wrong namespace
-// (golang/go#20395). File descriptors fn opens stay bound to the namespace
-// and may be used from any goroutine afterwards.
-func InNamespace(name string, fn func() error) error {
-	ns, err := openNamespace(name)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with us
-		if err := unix.Setns(int(ns), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("enter namespace %s: %w", name, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
 }
 
 // openNamespace opens the named namespace (O_CLOEXEC, so no child process

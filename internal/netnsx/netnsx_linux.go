@@ -1,5 +1,5 @@
-// Package netnsx runs code inside a named network namespace without leaving
-// any goroutine behind in it.
+// Package netnsx runs code inside a named network namespace without ever
+// leaving a goroutine or a thread of the runtime in the wrong namespace.
 package netnsx
 
 import (
@@ -13,35 +13,28 @@ import (
 // Dir is where iproute2 keeps named namespaces.
 const Dir = "/run/netns"
 
-// Do runs fn on a locked OS thread switched into the namespace name
-// (/run/netns/name), then switches back. File descriptors fn opens
-// (sockets, TAP devices, netlink handles) stay bound to that namespace
-// and may be used from any goroutine afterwards. fn must not start
-// goroutines that expect to run in the namespace: they would not.
+// Do runs fn on a fresh OS thread that has entered the namespace name
+// (/run/netns/name), and waits for it. The thread is never switched back:
+// it stays locked and ends with its goroutine, so no other goroutine can
+// ever run in the namespace by accident (golang/go#20395). File
+// descriptors fn opens (sockets, TAP devices, netlink handles) stay bound
+// to the namespace and may be used from any goroutine afterwards. fn must
+// not start goroutines that expect to run in the namespace, nor call
+// runtime.UnlockOSThread.
 func Do(name string, fn func() error) error {
-	target, err := unix.Open(filepath.Join(Dir, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	ns, err := unix.Open(filepath.Join(Dir, name), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("network namespace %q: %w", name, err)
 	}
-	defer unix.Close(target)
-
-	runtime.LockOSThread()
-	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("current network namespace: %w", err)
-	}
-	defer unix.Close(orig)
-	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter network namespace %q: %w", name, err)
-	}
-	ferr := fn()
-	if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-		// Leave the thread locked: the runtime destroys it when this
-		// goroutine ends, rather than reuse a thread in the wrong namespace.
-		return fmt.Errorf("return from network namespace %q: %w", name, err)
-	}
-	runtime.UnlockOSThread()
-	return ferr
+	defer unix.Close(ns)
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with us
+		if err := unix.Setns(ns, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("enter network namespace %q: %w", name, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
 }

@@ -298,9 +298,17 @@ func (t *TAP) planWrite() {
 		t.wrun = n
 		return
 	}
-	// A frame alone. DATA_VALID says its checksum needs no check: true
-	// for what we verified here, as a NIC with receive checksum offload
-	// would have.
+	// A frame alone. DATA_VALID says its checksum needs no check: set
+	// only for what groRun verified, as a NIC with receive checksum
+	// offload would. The integrity MACsec proves does not cover this: a
+	// sender's own stack (a raw socket) may have put a wrong checksum in
+	// a frame that the SecY then protected faithfully, and a frame
+	// arriving with MACsec off may come from anywhere on the wire. The
+	// verification costs little (no difference measured in iperf3) and
+	// keeps the lab's stack seeing what a real one would. Linux 6.18's
+	// tun ignores DATA_VALID on write anyway and verifies single frames
+	// itself; it does trust the payload of a NEEDS_CSUM super-frame, which
+	// is why groRun verifies every frame it coalesces.
 	h := virtioNetHdr{}
 	if valid {
 		h.flags = virtioNetHdrFDataValid

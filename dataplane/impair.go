@@ -46,7 +46,7 @@ type ImpairStats struct {
 // holding back go straight out in the caller's batch; others are copied
 // into preallocated slots and sent by a release goroutine at their time.
 type shaper struct {
-	out Device
+	out batchWriter
 	cfg atomic.Pointer[Impairment]
 
 	mu       sync.Mutex
@@ -54,7 +54,7 @@ type shaper struct {
 	slots    [][]byte // QueueLimit buffers of slotSize
 	queue    []pending
 	head, n  int
-	inflight int // released slots whose write has not returned yet
+	inflight int       // released slots whose write has not returned yet
 	lastDue  time.Time // departures keep their order
 	wake     chan struct{}
 	lost     atomic.Uint64
@@ -70,7 +70,12 @@ type pending struct {
 	due  time.Time
 }
 
-func newShaper(out Device, slotSize int, seed uint64) *shaper {
+// batchWriter is the sending half of a Device.
+type batchWriter interface {
+	WriteBatch(frames [][]byte) (int, error)
+}
+
+func newShaper(out batchWriter, slotSize int, seed uint64) *shaper {
 	s := &shaper{
 		out:   out,
 		rng:   rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15)),

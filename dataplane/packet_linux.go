@@ -18,11 +18,11 @@ type PacketSocket struct {
 	f    *os.File
 	rc   syscall.RawConn
 
-	rmsgs [BatchSize]unix.Mmsghdr
-	riovs [BatchSize]unix.Iovec
-	rn    int
-	rmax  int
-	rerr  error
+	rmsgs  [BatchSize]unix.Mmsghdr
+	riovs  [BatchSize]unix.Iovec
+	rn     int
+	rmax   int
+	rerr   error
 	readFn func(fd uintptr) bool
 
 	wmsgs   [BatchSize]unix.Mmsghdr

@@ -72,9 +72,6 @@ func (w lockedWriter) WriteBatch(frames [][]byte) (int, error) {
 	defer w.p.wireMu.Unlock()
 	return w.p.wire.WriteBatch(frames)
 }
-func (w lockedWriter) ReadBatch([][]byte, []int, int) (int, error) { panic("write only") }
-func (w lockedWriter) Name() string                                 { return w.p.wire.Name() }
-func (w lockedWriter) Close() error                                 { return nil }
 
 // Name names the port.
 func (p *Port) Name() string { return p.name }

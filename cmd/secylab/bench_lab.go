@@ -70,11 +70,11 @@ type LabBenchResult struct {
 
 // LabBenchReport is what bench lab prints with --json.
 type LabBenchReport struct {
-	Cipher    string           `json:"cipher"`
-	Duration  string           `json:"duration_per_run"`
-	Runs      int              `json:"runs"`
-	Machine   bench.Machine    `json:"machine"`
-	Results   []LabBenchResult `json:"results"`
+	Cipher   string           `json:"cipher"`
+	Duration string           `json:"duration_per_run"`
+	Runs     int              `json:"runs"`
+	Machine  bench.Machine    `json:"machine"`
+	Results  []LabBenchResult `json:"results"`
 }
 
 func newBenchLabCmd() *cobra.Command {

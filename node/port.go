@@ -58,11 +58,14 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 	var tap dataplane.Device
 	var wire *dataplane.PacketSocket
 	var mac net.HardwareAddr
+	var offload bool
 	err := netnsx.Do(cfg.Namespace, func() error {
-		t, err := dataplane.OpenTAP(cfg.TAP)
+		// TSO/GRO offloads: one TAP read or write per up to 64 KiB of TCP.
+		t, err := dataplane.OpenTAPOffload(cfg.TAP)
 		if err != nil {
 			return err
 		}
+		offload = t.Offload()
 		ifi, err := net.InterfaceByName(cfg.TAP)
 		if err != nil {
 			t.Close()
@@ -84,6 +87,9 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	p.log = p.log.With("port", cfg.Node+":"+cfg.Name)
+	if !offload {
+		p.log.Warn("TAP offloads unavailable: one system call per frame on the controlled port")
+	}
 	p.dp = dataplane.NewPort(cfg.Node+":"+cfg.Name, tap, wire, nil, cfg.Seed)
 	p.dp.SetImpairment(cfg.Impairment)
 	if err := p.SetMACsec(cfg.MACsec); err != nil {

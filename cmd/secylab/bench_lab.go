@@ -219,6 +219,9 @@ func iperf3(ctx context.Context, ns, addr string, d time.Duration) (float64, int
 	if err := json.Unmarshal(out, &res); err != nil {
 		return 0, 0, fmt.Errorf("iperf3 output: %w", err)
 	}
+	if res.End.SumReceived.BitsPerSecond == 0 {
+		return 0, 0, fmt.Errorf("iperf3 to %s moved no data: %s", addr, out)
+	}
 	return res.End.SumReceived.BitsPerSecond / 1e9, res.End.SumSent.Retransmits, nil
 }
 

@@ -32,12 +32,7 @@ var tapKinds = []struct {
 	{"offload", OpenTAPOffload},
 }
 
-// openPort opens the TAP "er1" and the wire socket in ns.
-func openPort(t *testing.T, ns, addr string, y *macsec.SecY) *Port {
-	return openPortWith(t, OpenTAP, ns, addr, y)
-}
-
-// openPortWith is openPort with the TAP opened by openTAP.
+// openPortWith opens the TAP "er1" with openTAP and the wire socket in ns.
 func openPortWith(t *testing.T, openTAP func(string) (*TAP, error), ns, addr string, y *macsec.SecY) *Port {
 	var tap *TAP
 	var wire *PacketSocket

@@ -120,7 +120,7 @@ func newWorker(suite macsec.CipherSuite, size, id int, done chan<- struct{}) (*w
 		clear: make([]byte, size),
 		pbuf:  make([]byte, macsec.Headroom+size+macsec.ICVLen),
 		sbuf:  make([]byte, size+overhead),
-		vbuf:  make([]byte, size+overhead),
+		vbuf:  make([]byte, macsec.RxHeadroom+size+overhead),
 		obuf:  make([]byte, size+overhead),
 		cmd:   make(chan op),
 		done:  done,
@@ -284,8 +284,10 @@ func (w *worker) validate(limit uint64) uint64 {
 	var n uint64
 	var last []byte
 	for n < limit && w.more(n) {
-		copy(w.vbuf, w.vring[n%ringLen])
-		f, r := w.rx.Validate(w.vbuf, 0, len(w.vbuf))
+		// Received at an offset, as the data plane does: Validate keeps
+		// its IV in the octets before the frame.
+		copy(w.vbuf[macsec.RxHeadroom:], w.vring[n%ringLen])
+		f, r := w.rx.Validate(w.vbuf, macsec.RxHeadroom, len(w.vbuf)-macsec.RxHeadroom)
 		if r != macsec.OK && r != macsec.Delayed || len(f) != w.size {
 			w.err = fmt.Errorf("validate: frame %d: %v (%d octets)", n, r, len(f))
 			return n

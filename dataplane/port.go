@@ -221,7 +221,7 @@ func (p *Port) transmit() error {
 func (p *Port) receive() error {
 	// Frames land rxOffset octets into their buffers: Validate keeps its IV
 	// there instead of taking it from a pool.
-	const rxOffset = 12
+	const rxOffset = macsec.RxHeadroom
 	bufs, sizes, out := newBatch(rxOffset + MaxFrame)
 	for {
 		n, err := p.wire.ReadBatch(bufs, sizes, rxOffset)

@@ -35,7 +35,10 @@ const (
 	// MinHeadroom is the least Protect accepts; below Headroom it takes
 	// its IV scratch from a pool, which costs a little per frame.
 	MinHeadroom = sectagLenSCI
-	ivLen       = 12
+	// RxHeadroom is what Validate uses before a received frame, when the
+	// caller leaves it free, for the same IV scratch.
+	RxHeadroom = ivLen
+	ivLen      = 12
 	// MaxOverhead is what protection adds to a frame at most.
 	MaxOverhead = sectagLenSCI + ICVLen
 )
@@ -102,21 +105,30 @@ func ParseSecTAG(frame []byte) (SecTAG, error) {
 // from a frame of frameLen octets. xpn allows PN 0, which is legal for the
 // lower half of an extended packet number.
 func (t SecTAG) Check(frameLen int, xpn bool) error {
-	if t.TCI&TCIV != 0 {
+	return checkTag(t.TCI, t.SL, t.PN, frameLen, xpn)
+}
+
+// checkTag is Check on the raw fields, for the receive path.
+func checkTag(tci, sl uint8, pn uint32, frameLen int, xpn bool) error {
+	if tci&TCIV != 0 {
 		return ErrVersion
 	}
-	if t.TCI&TCISC != 0 && t.TCI&(TCIES|TCISCB) != 0 {
-		return ErrSCWithESSCB
+	tagLen := sectagLen
+	if tci&TCISC != 0 {
+		if tci&(TCIES|TCISCB) != 0 {
+			return ErrSCWithESSCB
+		}
+		tagLen = sectagLenSCI
 	}
-	if t.SL&0xC0 != 0 {
+	if sl&0xC0 != 0 {
 		return ErrSLHighBits
 	}
-	if t.PN == 0 && !xpn {
+	if pn == 0 && !xpn {
 		return ErrZeroPN
 	}
-	secure := frameLen - addrLen - t.Len() - ICVLen
-	if t.SL != 0 {
-		if secure != int(t.SL) {
+	secure := frameLen - addrLen - tagLen - ICVLen
+	if sl != 0 {
+		if secure != int(sl) {
 			return ErrShortLength
 		}
 	} else if secure < minNonShortLen {

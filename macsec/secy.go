@@ -110,6 +110,7 @@ func (c *Config) check() error {
 // control methods that install and delete SAs and SCs.
 type SecY struct {
 	cfg       Config
+	xpn       bool
 	tci       uint8 // TCI bits of every transmitted SecTAG
 	tagLen    int
 	threshold uint64
@@ -152,7 +153,7 @@ func New(cfg Config) (*SecY, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	y := &SecY{cfg: cfg, tagLen: sectagLen, threshold: cfg.PNThreshold}
+	y := &SecY{cfg: cfg, xpn: cfg.Suite.XPN(), tagLen: sectagLen, threshold: cfg.PNThreshold}
 	if y.threshold == 0 {
 		y.threshold = cfg.Suite.DefaultPNThreshold()
 	}

@@ -120,10 +120,12 @@ func (y *SecY) Validate(buf []byte, off, n int) ([]byte, Result) {
 			sc = scs[0]
 		}
 	}
-	tag, err := ParseSecTAG(frame)
-	if err == nil {
-		err = tag.Check(n, y.cfg.Suite.XPN())
+	tagLen := sectagLen
+	if tciAN&TCISC != 0 {
+		tagLen = sectagLenSCI
 	}
+	an, sl, pn32 := tciAN&ANMask, frame[addrLen+3], binary.BigEndian.Uint32(frame[addrLen+4:])
+	err := checkTag(tciAN&^ANMask, sl, pn32, n, y.xpn)
 	if sc == nil {
 		if changed || strict {
 			y.stats.inPktsNoSCI.Add(1)
@@ -134,14 +136,14 @@ func (y *SecY) Validate(buf []byte, off, n int) ([]byte, Result) {
 			return nil, BadTag
 		}
 		y.stats.inPktsUnknownSCI.Add(1)
-		return strip(frame, tag.Len()), UnknownSCI
+		return strip(frame, tagLen), UnknownSCI
 	}
 	if err != nil {
 		y.stats.inPktsBadTag.Add(1)
 		return nil, BadTag
 	}
 
-	sa := sc.sa[tag.AN].Load()
+	sa := sc.sa[an].Load()
 	if sa == nil || !sa.active.Load() {
 		if changed || strict {
 			sc.stats.notUsingSA.Add(1)
@@ -154,26 +156,26 @@ func (y *SecY) Validate(buf []byte, off, n int) ([]byte, Result) {
 		if sa != nil {
 			sa.stats.unusedSA.Add(1)
 		}
-		return strip(frame, tag.Len()), UnusedSA
+		return strip(frame, tagLen), UnusedSA
 	}
 
 	window := y.cfg.ReplayWindow
 	lowest := lowestPN(sa.nextPN.Load(), window)
-	pn := uint64(tag.PN)
+	pn := uint64(pn32)
 	if sa.xpn {
-		pn = recoverPN(lowest, tag.PN)
+		pn = recoverPN(lowest, pn32)
 	}
 	if y.cfg.ReplayProtect && pn < lowest {
 		sc.stats.late.Add(1)
 		return nil, Late
 	}
 
-	userData := n - addrLen - tag.Len() - ICVLen
+	userData := n - addrLen - tagLen - ICVLen
 	valid := false
 	if changed || y.cfg.ValidateFrames != Disabled {
 		iv, pooled := y.ivScratch(buf, off-ivLen)
 		sa.iv(iv, sc.sci, pn)
-		hdr := addrLen + tag.Len()
+		hdr := addrLen + tagLen
 		var err error
 		if tciAN&TCIE != 0 {
 			ct := frame[hdr:]
@@ -228,7 +230,7 @@ func (y *SecY) Validate(buf []byte, off, n int) ([]byte, Result) {
 	if valid {
 		sa.advance(pn)
 	}
-	return strip(frame, tag.Len()), r
+	return strip(frame, tagLen), r
 }
 
 // strip removes the SecTAG and ICV from a protected frame in place by

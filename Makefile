@@ -7,12 +7,18 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/secylab/secylab/internal/version.Version=$(VERSION)
 
-.PHONY: all build test test-short bench bench-suites bench-lab fuzz lint clean
+.PHONY: all build lab test test-short bench bench-suites bench-lab fuzz lint clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/secylab ./cmd/secylab
+
+# The main job: the built-in ExpressRoute Direct lab (root).
+lab: build
+	bin/secylab lab up
+	bin/secylab lab status
+	bin/secylab lab exec onprem-host -- ping -c 3 10.50.0.10
 
 # Everything, root tests included (they skip, saying so, when not root).
 test:

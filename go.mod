@@ -3,6 +3,7 @@ module github.com/secylab/secylab
 go 1.26.0
 
 require (
+	github.com/osrg/gobgp/v3 v3.37.0
 	github.com/spf13/cobra v1.10.2
 	github.com/stretchr/testify v1.12.1
 )

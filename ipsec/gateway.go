@@ -1,0 +1,96 @@
+package ipsec
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+)
+
+// GatewayConfig describes one end of a manually keyed ESP tunnel between
+// two gateways, in a network namespace.
+type GatewayConfig struct {
+	Namespace string // the gateway's network namespace ("" = the caller's)
+	// Backend is BackendKernel, BackendUserspace, or BackendAuto (or ""):
+	// probe, and take the kernel where it can do AES-GCM ESP.
+	Backend string
+	// Local and Remote are the gateways' outer (tunnel) addresses.
+	Local, Remote netip.Addr
+	// LocalPrefixes and RemotePrefixes are the protected networks on each
+	// side; each pair gets out, in and fwd policies.
+	LocalPrefixes, RemotePrefixes []netip.Prefix
+	// Out and In key the two SAs: SPI and KEYMAT at least; ESN,
+	// ReplayWindow (default 64), Limits, InitialSN and OnSoftExpire as
+	// wanted. Endpoints, direction, reqid and encapsulation are filled in.
+	Out, In SAConfig
+	ReqID   uint32 // default 1
+	TUNName string // userspace: the TUN device, default "ipsec0"
+	MTU     int    // userspace: the TUN's MTU, default DefaultTunnelMTU
+	MSS     int    // userspace: clamp TCP SYNs to this (0: DefaultMSS, <0: off)
+	// RouteSrc, if set, is the source the gateway's own packets to the
+	// remote prefixes take (an address of a local prefix on this host).
+	RouteSrc netip.Addr
+	Logger   *slog.Logger
+}
+
+func (c *GatewayConfig) fill() error {
+	if c.ReqID == 0 {
+		c.ReqID = 1
+	}
+	if c.MTU == 0 {
+		c.MTU = DefaultTunnelMTU
+	}
+	if c.TUNName == "" {
+		c.TUNName = "ipsec0"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if !c.Local.IsValid() || !c.Remote.IsValid() {
+		return fmt.Errorf("gateway %q: needs local and remote tunnel addresses", c.Namespace)
+	}
+	if len(c.LocalPrefixes) == 0 || len(c.RemotePrefixes) == 0 {
+		return fmt.Errorf("gateway %q: needs local and remote protected prefixes", c.Namespace)
+	}
+	for dir, sa := range map[Direction]*SAConfig{DirOut: &c.Out, DirIn: &c.In} {
+		sa.Dir, sa.ReqID, sa.Mode = dir, c.ReqID, ModeTunnel
+		sa.Encap, sa.EncapSrcPort, sa.EncapDstPort = EncapUDP, UDPEncapPort, UDPEncapPort
+		if dir == DirOut {
+			sa.Src, sa.Dst = c.Local, c.Remote
+		} else {
+			sa.Src, sa.Dst = c.Remote, c.Local
+			if sa.ReplayWindow == 0 {
+				sa.ReplayWindow = 64 // RFC 4303 §3.4.3: 64 SHOULD be the default
+			}
+		}
+	}
+	return nil
+}
+
+// policies are the SPD entries of a gateway: for each pair of protected
+// prefixes, out (local → remote) and in and fwd (remote → local), all
+// naming the tunnel's reqid, as a tunnel gateway needs in xfrm.
+func (c *GatewayConfig) policies() []Policy {
+	var ps []Policy
+	for _, l := range c.LocalPrefixes {
+		for _, r := range c.RemotePrefixes {
+			out := Template{Src: c.Local, Dst: c.Remote, Mode: ModeTunnel, ReqID: c.ReqID}
+			in := Template{Src: c.Remote, Dst: c.Local, Mode: ModeTunnel, ReqID: c.ReqID}
+			ps = append(ps,
+				Policy{Selector: Selector{Src: l, Dst: r}, Dir: DirOut, Tmpl: out},
+				Policy{Selector: Selector{Src: r, Dst: l}, Dir: DirIn, Tmpl: in},
+				Policy{Selector: Selector{Src: r, Dst: l}, Dir: DirFwd, Tmpl: in},
+			)
+		}
+	}
+	return ps
+}
+
+// GatewayStatus is what a gateway reports.
+type GatewayStatus struct {
+	Namespace string
+	Backend   string
+	Reason    string // why this backend
+	States    []State
+	Policies  []Policy
+	DataPath  *DataPathStats // userspace only
+}

@@ -1,0 +1,346 @@
+package ipsec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/secylab/secylab/internal/netnsx"
+)
+
+// UserspaceConfig places a userspace data plane in a network namespace.
+type UserspaceConfig struct {
+	Namespace string         // where the TUN and the socket live ("" = the caller's)
+	TUNName   string         // default "ipsec0"
+	Local     netip.AddrPort // the local end of ESP in UDP (port 0: 4500)
+	Remote    netip.AddrPort // the peer gateway (port 0: 4500)
+	MSS       int            // clamp TCP SYNs to this MSS (0: DefaultMSS, <0: off)
+}
+
+// Userspace is the userspace backend: ESP on a TUN device for the
+// protected prefixes and a UDP socket to the peer gateway (RFC 3948).
+// Packets are read and written in batches into buffers it owns, and
+// sealed or opened in place: no allocation per packet.
+type Userspace struct {
+	cfg UserspaceConfig
+	sad SAD
+	spd SPD
+	tun *tun
+	udp *udpConn
+	mss uint16
+
+	closeOnce sync.Once
+	stats     pathCounters
+}
+
+var _ Backend = (*Userspace)(nil)
+
+// DataPathStats counts what the userspace data path did with packets
+// that no SA counted.
+type DataPathStats struct {
+	TxPackets, RxPackets uint64 // sealed and sent; opened and delivered
+	NoPolicy             uint64 // outbound: no policy, or one that discards
+	NoSA                 uint64 // outbound: the policy's template has no SA
+	SealFailed           uint64 // outbound: the SA refused (expired, overflow)
+	MSSClamped           uint64 // SYNs whose MSS was lowered
+	NotESP               uint64 // inbound: IKE, keepalives, runts on the ESP port
+	Drops                [NumResults]uint64
+	Truncated            uint64 // inbound datagrams larger than a buffer
+	TUNRefused           uint64 // inner packets the TUN refused
+}
+
+type pathCounters struct {
+	tx, rx, noPolicy, noSA, sealFailed, clamped, notESP atomic.Uint64
+	drops                                               [NumResults]atomic.Uint64
+}
+
+// NewUserspace opens the TUN device and the socket in the namespace. The
+// TUN is left down: the caller (Gateway) sets its MTU, brings it up and
+// routes the remote prefixes to it.
+func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
+	if cfg.TUNName == "" {
+		cfg.TUNName = "ipsec0"
+	}
+	if cfg.Local.Port() == 0 {
+		cfg.Local = netip.AddrPortFrom(cfg.Local.Addr(), UDPEncapPort)
+	}
+	if cfg.Remote.Port() == 0 {
+		cfg.Remote = netip.AddrPortFrom(cfg.Remote.Addr(), UDPEncapPort)
+	}
+	if !cfg.Local.Addr().IsValid() || !cfg.Remote.Addr().IsValid() {
+		return nil, fmt.Errorf("userspace ESP: needs local and remote gateway addresses (got %v, %v)", cfg.Local, cfg.Remote)
+	}
+	u := &Userspace{cfg: cfg}
+	switch {
+	case cfg.MSS == 0:
+		u.mss = DefaultMSS
+	case cfg.MSS > 0:
+		u.mss = uint16(cfg.MSS)
+	}
+	open := func() error {
+		var err error
+		if u.tun, err = openTUN(cfg.TUNName); err != nil {
+			return err
+		}
+		if u.udp, err = openUDP(cfg.Local, cfg.Remote); err != nil {
+			u.tun.Close()
+			return err
+		}
+		return nil
+	}
+	var err error
+	if cfg.Namespace == "" {
+		err = open()
+	} else {
+		err = netnsx.Do(cfg.Namespace, open)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("userspace ESP in %q: %w", cfg.Namespace, err)
+	}
+	return u, nil
+}
+
+// Name returns "userspace".
+func (u *Userspace) Name() string { return BackendUserspace }
+
+// TUNName is the name of the TUN device.
+func (u *Userspace) TUNName() string { return u.cfg.TUNName }
+
+// AddSA keys an SA and adds it to the SAD.
+func (u *Userspace) AddSA(cfg SAConfig) error {
+	sa, err := NewSA(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.Encap != EncapUDP {
+		return fmt.Errorf("SA %#x: the userspace backend carries ESP in UDP only (RFC 3948); set Encap to EncapUDP", cfg.SPI)
+	}
+	return u.sad.Add(sa)
+}
+
+// DelSA removes an SA and zeroes its keys.
+func (u *Userspace) DelSA(spi uint32, dst netip.Addr) error {
+	sa, err := u.sad.Del(spi, dst)
+	if err == nil {
+		sa.Zero()
+	}
+	return err
+}
+
+func (u *Userspace) AddPolicy(p Policy) error                { return u.spd.Add(p) }
+func (u *Userspace) DelPolicy(sel Selector, d Direction) error { return u.spd.Del(sel, d) }
+func (u *Userspace) Policies() ([]Policy, error)             { return u.spd.List(), nil }
+
+// States reports the SAs.
+func (u *Userspace) States() ([]State, error) {
+	var st []State
+	for _, sa := range u.sad.List() {
+		st = append(st, StateOf(sa))
+	}
+	return st, nil
+}
+
+// SAD and SPD give the tables themselves, for tests and status.
+func (u *Userspace) SAD() *SAD { return &u.sad }
+func (u *Userspace) SPD() *SPD { return &u.spd }
+
+// Stats returns the data path's counters.
+func (u *Userspace) Stats() DataPathStats {
+	c := &u.stats
+	s := DataPathStats{
+		TxPackets: c.tx.Load(), RxPackets: c.rx.Load(), NoPolicy: c.noPolicy.Load(), NoSA: c.noSA.Load(),
+		SealFailed: c.sealFailed.Load(), MSSClamped: c.clamped.Load(), NotESP: c.notESP.Load(),
+	}
+	for i := range s.Drops {
+		s.Drops[i] = c.drops[i].Load()
+	}
+	if u.udp != nil {
+		s.Truncated = u.udp.truncated.Load()
+	}
+	if u.tun != nil {
+		s.TUNRefused = u.tun.refused.Load()
+	}
+	return s
+}
+
+// Close stops the data path and closes the TUN (which takes its routes
+// with it) and the socket; the SAs' keys are zeroed.
+func (u *Userspace) Close() error {
+	u.closeOnce.Do(func() {
+		u.tun.Close()
+		u.udp.Close()
+		for _, sa := range u.sad.List() {
+			sa.Zero()
+		}
+	})
+	return nil
+}
+
+// bufSize holds the largest datagram the path accepts with the headroom
+// Seal and Open need: an inner packet of a jumbo MTU.
+const bufSize = Headroom + 9216 + Tailroom
+
+// batch is one direction's buffers, allocated once.
+type batch struct {
+	bufs  [][]byte
+	sizes []int
+	out   [][]byte
+}
+
+func newBatch() *batch {
+	b := &batch{bufs: make([][]byte, batchSize), sizes: make([]int, batchSize), out: make([][]byte, 0, batchSize)}
+	mem := make([]byte, batchSize*bufSize)
+	for i := range b.bufs {
+		b.bufs[i] = mem[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]
+	}
+	return b
+}
+
+// Run moves packets both ways until ctx is done or the device fails.
+func (u *Userspace) Run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- u.outbound() }()
+	go func() { errc <- u.inbound() }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	u.Close()
+	if errors.Is(err, errClosed) {
+		err = nil
+	}
+	return err
+}
+
+var errClosed = errors.New("closed")
+
+func closedErr(err error) error {
+	if errors.Is(err, errors.ErrUnsupported) || isClosed(err) {
+		return errClosed
+	}
+	return err
+}
+
+// outbound reads inner packets from the TUN, seals them and sends them.
+func (u *Userspace) outbound() error {
+	b := newBatch()
+	for {
+		n, err := u.tun.readBatch(b.bufs, b.sizes, Headroom)
+		if err != nil {
+			return closedErr(err)
+		}
+		b.out = b.out[:0]
+		for i := range n {
+			if esp := u.sealOne(b.bufs[i], b.sizes[i]); esp != nil {
+				b.out = append(b.out, esp)
+			}
+		}
+		if len(b.out) == 0 {
+			continue
+		}
+		sent, err := u.udp.writeBatch(b.out)
+		u.stats.tx.Add(uint64(sent))
+		clear(b.out) // keep no buffer alive through the slice
+		if err != nil {
+			return closedErr(err)
+		}
+	}
+}
+
+func (u *Userspace) sealOne(buf []byte, n int) []byte {
+	pkt := buf[Headroom : Headroom+n]
+	f, ok := ParseFlow(pkt)
+	if !ok {
+		u.stats.noPolicy.Add(1)
+		return nil
+	}
+	p := u.spd.Lookup(DirOut, &f)
+	if p == nil || p.Action != ActionProtect {
+		// Nothing leaves the TUN in clear: it is only for protected traffic.
+		u.stats.noPolicy.Add(1)
+		return nil
+	}
+	sa := u.sad.Outbound(p.Tmpl.ReqID)
+	if sa == nil {
+		u.stats.noSA.Add(1)
+		return nil
+	}
+	if u.mss != 0 && ClampMSS(pkt, u.mss) {
+		u.stats.clamped.Add(1)
+	}
+	nh := byte(NextHeaderIPv4)
+	if f.Dst.Is6() {
+		nh = NextHeaderIPv6
+	}
+	esp, err := sa.Seal(buf, Headroom, n, nh)
+	if err != nil {
+		u.stats.sealFailed.Add(1)
+		return nil
+	}
+	return esp
+}
+
+// inbound receives ESP in UDP, opens it and writes the inner packets to
+// the TUN.
+func (u *Userspace) inbound() error {
+	b := newBatch()
+	local, remote := u.cfg.Local.Addr(), u.cfg.Remote.Addr()
+	for {
+		n, err := u.udp.readBatch(b.bufs, b.sizes, Headroom)
+		if err != nil {
+			return closedErr(err)
+		}
+		b.out = b.out[:0]
+		for i := range n {
+			if inner := u.openOne(b.bufs[i], b.sizes[i], local, remote); inner != nil {
+				b.out = append(b.out, inner)
+			}
+		}
+		if len(b.out) == 0 {
+			continue
+		}
+		w, err := u.tun.writeBatch(b.out)
+		u.stats.rx.Add(uint64(w))
+		clear(b.out)
+		if err != nil {
+			return closedErr(err)
+		}
+	}
+}
+
+func (u *Userspace) openOne(buf []byte, n int, local, remote netip.Addr) []byte {
+	d := buf[Headroom : Headroom+n]
+	if ClassifyUDP(d) != UDPESP {
+		u.stats.notESP.Add(1) // IKE and keepalives are the key exchange's, not ours
+		return nil
+	}
+	spi := uint32(d[0])<<24 | uint32(d[1])<<16 | uint32(d[2])<<8 | uint32(d[3])
+	sa := u.sad.Inbound(spi, local, remote)
+	if sa == nil {
+		u.stats.drops[NoSA].Add(1)
+		return nil
+	}
+	inner, r := sa.Open(buf, Headroom, n)
+	if r != OK {
+		u.stats.drops[r].Add(1)
+		return nil
+	}
+	// The inner packet must be one the SA's policy admits (RFC 4301 §5.2):
+	// a peer cannot use its SA to inject traffic for other prefixes.
+	f, ok := ParseFlow(inner)
+	p := u.spd.Lookup(DirIn, &f)
+	if !ok || p == nil || p.Action != ActionProtect || p.Tmpl.ReqID != sa.cfg.ReqID {
+		if p = u.spd.Lookup(DirFwd, &f); !ok || p == nil || p.Action != ActionProtect || p.Tmpl.ReqID != sa.cfg.ReqID {
+			u.stats.drops[PolicyMismatch].Add(1)
+			return nil
+		}
+	}
+	if u.mss != 0 && ClampMSS(inner, u.mss) {
+		u.stats.clamped.Add(1)
+	}
+	return inner
+}

@@ -19,7 +19,8 @@ func newLabMACsecCmd(o *labOpts) *cobra.Command {
 		Short: "Show the SecY, SAs, counters and MKA state of MACsec ports",
 		Long: `Show each MACsec port's SecY in the spirit of 'ip -s macsec show': the cipher
 suite, the transmit SC and its SAs with their next PN, the receive SCs and
-SAs, the counters (802.1AE-2018 clause 10.7, under the names Linux uses), and
+SAs, the counters (802.1AE-2018 clause 10.7, under the names Linux uses, with
+the two that 802.1AE-2018 merged, InPktsNoSA and InPktsNoSAError), and
 the MKA participant: key server, peers, the latest and old keys. Keys appear
 only as fingerprints. Counters that are zero are left out unless --all.`,
 		Args: cobra.MaximumNArgs(1),
@@ -58,6 +59,9 @@ func printPortMACsec(w io.Writer, p node.PortStatus, all bool) {
 	y := p.SecY
 	fmt.Fprintf(w, "MACsec %s (%s), SCI %s, operational %v\n", y.Suite, y.Suite.AzureName(), y.SCI, y.Operational)
 	counters(w, "    SecY:", y.Stats, all)
+	if n, e := y.InPktsNoSA(), y.InPktsNoSAError(); all || n+e > 0 {
+		fmt.Fprintf(w, "    802.1AE-2018: InPktsNoSA %d, InPktsNoSAError %d\n", n, e)
+	}
 	fmt.Fprintf(w, "    TXSC %s, encoding SA %d\n", y.SCI, y.EncodingSA)
 	counters(w, "      ", y.TxSC.Stats, all)
 	for _, sa := range y.TxSC.SAs {

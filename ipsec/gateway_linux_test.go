@@ -25,6 +25,7 @@ import (
 type lab struct {
 	nsA, nsB string
 	a, b     *Gateway
+	k1, k2   []byte // KEYMAT A→B and B→A
 	stop     func()
 }
 
@@ -39,19 +40,22 @@ var (
 
 // newLab builds the lab. keyBIn is the KEYMAT B expects on its inbound SA
 // (nil: the one A sends with).
-func newLab(t *testing.T, esn bool, keyBIn []byte) *lab {
+func newLab(t *testing.T, esn bool, keyBIn []byte) *lab { return newLabSN(t, esn, keyBIn, 0) }
+
+// newLabSN is newLab with all SAs starting at SN initial.
+func newLabSN(t *testing.T, esn bool, keyBIn []byte, initial uint64) *lab {
 	t.Helper()
 	nettest.NeedRoot(t)
-	l := &lab{nsA: nettest.Namespace(t, "ipa"), nsB: nettest.Namespace(t, "ipb")}
+	k1, k2 := make([]byte, 36), make([]byte, 36)
+	rand.Read(k1)
+	rand.Read(k2)
+	l := &lab{k1: k1, k2: k2, nsA: nettest.Namespace(t, "ipa"), nsB: nettest.Namespace(t, "ipb")}
 	nettest.Wire(t, l.nsA, l.nsB, "wan", 1500)
 	nettest.Run(t, "ip", "-n", l.nsA, "addr", "add", outerA.String()+"/24", "dev", "wan")
 	nettest.Run(t, "ip", "-n", l.nsB, "addr", "add", outerB.String()+"/24", "dev", "wan")
 	nettest.Run(t, "ip", "-n", l.nsA, "addr", "add", hostA.String()+"/32", "dev", "lo")
 	nettest.Run(t, "ip", "-n", l.nsB, "addr", "add", hostB.String()+"/32", "dev", "lo")
 
-	k1, k2 := make([]byte, 36), make([]byte, 36)
-	rand.Read(k1)
-	rand.Read(k2)
 	if keyBIn == nil {
 		keyBIn = k1
 	}
@@ -59,7 +63,7 @@ func newLab(t *testing.T, esn bool, keyBIn []byte) *lab {
 	l.a, err = NewGateway(GatewayConfig{
 		Namespace: l.nsA, Backend: BackendUserspace, Local: outerA, Remote: outerB,
 		LocalPrefixes: []netip.Prefix{netA}, RemotePrefixes: []netip.Prefix{netB}, RouteSrc: hostA, Logger: quiet,
-		Out: SAConfig{SPI: 0x1001, KEYMAT: k1, ESN: esn}, In: SAConfig{SPI: 0x2002, KEYMAT: k2, ESN: esn, ReplayWindow: 1024},
+		Out: SAConfig{SPI: 0x1001, KEYMAT: k1, ESN: esn, InitialSN: initial}, In: SAConfig{SPI: 0x2002, KEYMAT: k2, ESN: esn, ReplayWindow: 1024, InitialSN: initial},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +71,7 @@ func newLab(t *testing.T, esn bool, keyBIn []byte) *lab {
 	l.b, err = NewGateway(GatewayConfig{
 		Namespace: l.nsB, Backend: BackendUserspace, Local: outerB, Remote: outerA,
 		LocalPrefixes: []netip.Prefix{netB}, RemotePrefixes: []netip.Prefix{netA}, RouteSrc: hostB, Logger: quiet,
-		Out: SAConfig{SPI: 0x2002, KEYMAT: k2, ESN: esn}, In: SAConfig{SPI: 0x1001, KEYMAT: keyBIn, ESN: esn, ReplayWindow: 1024},
+		Out: SAConfig{SPI: 0x2002, KEYMAT: k2, ESN: esn, InitialSN: initial}, In: SAConfig{SPI: 0x1001, KEYMAT: keyBIn, ESN: esn, ReplayWindow: 1024, InitialSN: initial},
 	})
 	if err != nil {
 		l.a.Close()

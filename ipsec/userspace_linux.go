@@ -130,9 +130,9 @@ func (u *Userspace) DelSA(spi uint32, dst netip.Addr) error {
 	return err
 }
 
-func (u *Userspace) AddPolicy(p Policy) error                { return u.spd.Add(p) }
+func (u *Userspace) AddPolicy(p Policy) error                  { return u.spd.Add(p) }
 func (u *Userspace) DelPolicy(sel Selector, d Direction) error { return u.spd.Del(sel, d) }
-func (u *Userspace) Policies() ([]Policy, error)             { return u.spd.List(), nil }
+func (u *Userspace) Policies() ([]Policy, error)               { return u.spd.List(), nil }
 
 // States reports the SAs.
 func (u *Userspace) States() ([]State, error) {

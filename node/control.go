@@ -22,7 +22,7 @@ import (
 
 // Request is a command for a running lab.
 type Request struct {
-	Cmd  string `json:"cmd"` // status, link-set, capture, rekey
+	Cmd  string `json:"cmd"` // status, link-set, macsec-set, capture, rekey
 	Link string `json:"link,omitempty"`
 	Node string `json:"node,omitempty"`
 	// Side of a capture: "wire" (ciphertext) or "clear" (what the node sees).
@@ -31,6 +31,7 @@ type Request struct {
 	// hangs up.
 	Count      int                   `json:"count,omitempty"`
 	Impairment *dataplane.Impairment `json:"impairment,omitempty"`
+	MACsec     *MACsecChange         `json:"macsec,omitempty"`
 }
 
 // Response answers a Request.
@@ -117,6 +118,11 @@ func (l *Lab) do(req Request, resp *Response, started time.Time) error {
 			}
 		}
 		return nil
+	case "macsec-set":
+		if req.MACsec == nil {
+			return errors.New("macsec-set: no change given")
+		}
+		return l.ChangeMACsec(req.Link, req.Node, *req.MACsec)
 	case "rekey":
 		ps, err := l.LinkPorts(req.Link)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,6 +177,93 @@ func (l *Lab) macsecConfig(link *topology.Link, end int) (*MACsecConfig, error) 
 		ReplayWindow: m.ReplayWindow, KeyServerPriority: m.KeyServerPriority, PSK: psk,
 		HelloTime: l.cfg.HelloTime, LifeTime: l.cfg.LifeTime,
 	}, nil
+}
+
+// MACsecChange changes a link end's MACsec while the lab runs, as a change
+// through the Azure API (Microsoft's end) or on the customer's router does.
+// Zero fields keep what the port has.
+type MACsecChange struct {
+	Off        bool   `json:"off,omitempty"`    // turn MACsec off: frames pass in clear
+	Cipher     string `json:"cipher,omitempty"` // e.g. GcmAesXpn128
+	IncludeSCI *bool  `json:"includeSCI,omitempty"`
+	// Key is a CAK/CKN key file (read by the lab process, never sent over
+	// the control socket), or "generate:NAME": the lab's key NAME, made on
+	// first use, so both ends can be given the same new key.
+	Key string `json:"key,omitempty"`
+}
+
+// ChangeMACsec applies c to the ends of link (node "" for both). A new
+// setting means a new SecY and MKA participant: until MKA agrees a SAK with
+// the peer, nothing passes.
+func (l *Lab) ChangeMACsec(link, node string, c MACsecChange) error {
+	ps, err := l.LinkPorts(link)
+	if err != nil {
+		return err
+	}
+	tl := l.topo.Link(link)
+	done := 0
+	for i, p := range ps {
+		if p == nil || (node != "" && p.cfg.Node != node) {
+			continue
+		}
+		done++
+		if c.Off {
+			if err := p.SetMACsec(nil); err != nil {
+				return err
+			}
+			continue
+		}
+		p.mu.Lock()
+		cur := p.mc
+		p.mu.Unlock()
+		var mc MACsecConfig
+		if cur != nil {
+			mc = *cur
+		} else {
+			// MACsec was off: start from the link's configuration.
+			base := *tl
+			base.MACsec.Enabled = true
+			if base.MACsec.Cipher == 0 {
+				base.MACsec.Cipher = macsec.GCMAESXPN256
+				base.Ends[i].Cipher = base.MACsec.Cipher
+			}
+			if c.Key == "" && !base.Ends[i].Secret.Generate && base.Ends[i].Secret.Path == "" {
+				base.Ends[i].Secret.Generate = true
+			}
+			m, err := l.macsecConfig(&base, i)
+			if err != nil {
+				return err
+			}
+			mc = *m
+		}
+		if c.Cipher != "" {
+			if mc.Suite, err = macsec.ParseCipherSuite(c.Cipher); err != nil {
+				return err
+			}
+		}
+		if c.IncludeSCI != nil {
+			mc.IncludeSCI = *c.IncludeSCI
+		}
+		if c.Key != "" {
+			if name, ok := strings.CutPrefix(c.Key, "generate:"); ok {
+				mc.PSK, err = l.generatedKey(name, mc.Suite)
+			} else {
+				mc.PSK, err = mka.LoadPSKFile(c.Key, mc.Suite)
+			}
+			if err != nil {
+				return fmt.Errorf("link %s, %s: %w", link, p.cfg.Node, err)
+			}
+		} else if mc.PSK.CAK.Len() != mc.Suite.KeyLen() {
+			return fmt.Errorf("link %s, %s: the CAK is %d octets and %s needs %d: give a new key with the cipher", link, p.cfg.Node, mc.PSK.CAK.Len(), mc.Suite.AzureName(), mc.Suite.KeyLen())
+		}
+		if err := p.SetMACsec(&mc); err != nil {
+			return err
+		}
+	}
+	if done == 0 {
+		return fmt.Errorf("link %s has no end on node %q", link, node)
+	}
+	return nil
 }
 
 // generatedKey returns the lab's generated pair called name, making it on

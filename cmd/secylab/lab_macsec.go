@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -47,7 +48,104 @@ only as fingerprints. Counters that are zero are left out unless --all.`,
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "show counters that are zero too")
+	cmd.AddCommand(newLabMACsecSetCmd(o), newLabMACsecRekeyCmd(o))
 	return cmd
+}
+
+func newLabMACsecSetCmd(o *labOpts) *cobra.Command {
+	var nodeName, cipher, sci, keyFile, newKey string
+	var off bool
+	cmd := &cobra.Command{
+		Use:   "set LINK",
+		Short: "Change MACsec on a link's ends while the lab runs, as a real change would",
+		Long: `Change the MACsec setting of one end of a link (--node) or both: turn it off or
+on, change the cipher or the SCI state, or give a new CAK/CKN. As on a real
+router or through the Azure API, each end changes on its own: while the ends
+disagree MKA cannot agree a key and nothing passes — never cleartext.
+
+--key FILE reads a CAK/CKN key file (0600) in the lab process; --new-key NAME
+uses the lab's generated key NAME (made on first use), so that the other end
+can later be given the same key by the same name.`,
+		Example: `  secylab lab macsec set link1 --node msee1 --new-key rotated   # rotate one side
+  secylab lab macsec set link1 --node ce1 --new-key rotated     # then the other
+  secylab lab macsec set link2 --cipher GcmAesXpn128 --new-key x128
+  secylab lab macsec set link2 --off`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var c node.MACsecChange
+			c.Off = off
+			if cipher != "" {
+				if _, err := cipherFlag(cipher); err != nil {
+					return err
+				}
+				c.Cipher = cipher
+			}
+			switch sci {
+			case "":
+			case "on", "Enabled":
+				v := true
+				c.IncludeSCI = &v
+			case "off", "Disabled":
+				v := false
+				c.IncludeSCI = &v
+			default:
+				return usagef("--sci %q: want on (Enabled) or off (Disabled)", sci)
+			}
+			switch {
+			case keyFile != "" && newKey != "":
+				return usagef("--key and --new-key exclude each other")
+			case keyFile != "":
+				abs, err := filepath.Abs(keyFile)
+				if err != nil {
+					return err
+				}
+				c.Key = abs
+			case newKey != "":
+				c.Key = "generate:" + newKey
+			}
+			if off && (c.Cipher != "" || c.IncludeSCI != nil || c.Key != "") {
+				return usagef("--off excludes the other settings")
+			}
+			if c == (node.MACsecChange{}) {
+				return usagef("nothing to change: give --off, --cipher, --sci, --key or --new-key")
+			}
+			lab, err := o.target()
+			if err != nil {
+				return err
+			}
+			if _, err := node.Call(o.socket(lab), node.Request{Cmd: "macsec-set", Link: args[0], Node: nodeName, MACsec: &c}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: MACsec changed (see secylab lab macsec)\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&nodeName, "node", "", "change only this node's end (default: both)")
+	cmd.Flags().BoolVar(&off, "off", false, "turn MACsec off: frames pass in clear")
+	cmd.Flags().StringVar(&cipher, "cipher", "", "GcmAes128, GcmAes256, GcmAesXpn128 or GcmAesXpn256")
+	cmd.Flags().StringVar(&sci, "sci", "", "SCI state: on (Enabled) or off (Disabled)")
+	cmd.Flags().StringVar(&keyFile, "key", "", "a CAK/CKN key `FILE` (0600)")
+	cmd.Flags().StringVar(&newKey, "new-key", "", "the lab's generated key `NAME` (made on first use)")
+	return cmd
+}
+
+func newLabMACsecRekeyCmd(o *labOpts) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rekey LINK",
+		Short: "Make the link's MKA key server distribute a new SAK now",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lab, err := o.target()
+			if err != nil {
+				return err
+			}
+			if _, err := node.Call(o.socket(lab), node.Request{Cmd: "rekey", Link: args[0]}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: new SAK distributed\n", args[0])
+			return nil
+		},
+	}
 }
 
 func printPortMACsec(w io.Writer, p node.PortStatus, all bool) {

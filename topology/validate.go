@@ -1,42 +1,23 @@
 package topology
 
 import (
-	"cmp"
-	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/secylab/secylab/internal/yamlx"
 	"github.com/secylab/secylab/macsec"
 )
 
 // checker turns the raw file into a Topology, collecting every problem with
 // its field path rather than stopping at the first.
 type checker struct {
-	file, dir string
-	pos       *positions
-	profile   Profile
-	errs      []*Error
-	addrs     map[netip.Addr]string // address → path that claims it
-}
-
-func (c *checker) errorf(path, format string, args ...any) {
-	c.errs = append(c.errs, &Error{File: c.file, Line: c.pos.lineOf(path), Field: path, Msg: fmt.Sprintf(format, args...)})
-}
-
-// err joins the problems in file order.
-func (c *checker) err() error {
-	if len(c.errs) == 0 {
-		return nil
-	}
-	slices.SortStableFunc(c.errs, func(a, b *Error) int { return cmp.Compare(a.Line, b.Line) })
-	errs := make([]error, len(c.errs))
-	for i, e := range c.errs {
-		errs[i] = e
-	}
-	return errors.Join(errs...)
+	*yamlx.Doc
+	dir     string
+	profile Profile
+	addrs   map[netip.Addr]string // address → path that claims it
 }
 
 const azureCiphers = "GcmAes128, GcmAes256, GcmAesXpn128, GcmAesXpn256"
@@ -44,16 +25,16 @@ const azureCiphers = "GcmAes128, GcmAes256, GcmAesXpn128, GcmAesXpn256"
 func (c *checker) build(raw *rawTopology) *Topology {
 	t := &Topology{Name: raw.Name}
 	if err := checkName(raw.Name, MaxLabName); err != nil {
-		c.errorf("name", "%v", err)
+		c.Errorf("name", "%v", err)
 	}
 	switch p := Profile(raw.Profile); p {
 	case ProfileNone, ProfileExpressRoute:
 		t.Profile, c.profile = p, p
 	default:
-		c.errorf("profile", "%q is not a profile: want expressroute or nothing", raw.Profile)
+		c.Errorf("profile", "%q is not a profile: want expressroute or nothing", raw.Profile)
 	}
 	if len(raw.Nodes) == 0 {
-		c.errorf("nodes", "missing: a lab needs at least one node")
+		c.Errorf("nodes", "missing: a lab needs at least one node")
 	}
 	c.addrs = map[netip.Addr]string{}
 	for _, name := range sortedKeys(raw.Nodes) {
@@ -75,16 +56,16 @@ func (c *checker) node(name string, rn rawNode) *Node {
 	path := "nodes." + name
 	n := &Node{Name: name, Kind: NodeKind(rn.Kind)}
 	if err := checkName(name, MaxNodeName); err != nil {
-		c.errorf(path, "node name %v", err)
+		c.Errorf(path, "node name %v", err)
 	}
 	switch n.Kind {
 	case KindRouter, KindHost:
 	case KindBIRD, KindFRR:
-		c.errorf(path+".kind", "%q is not yet supported (reserved for real routing daemons); use router or host", rn.Kind)
+		c.Errorf(path+".kind", "%q is not yet supported (reserved for real routing daemons); use router or host", rn.Kind)
 	case "":
-		c.errorf(path+".kind", "missing: want router or host")
+		c.Errorf(path+".kind", "missing: want router or host")
 	default:
-		c.errorf(path+".kind", "%q is not a node kind: want router or host", rn.Kind)
+		c.Errorf(path+".kind", "%q is not a node kind: want router or host", rn.Kind)
 	}
 	for _, pname := range sortedKeys(rn.Ports) {
 		n.Ports = append(n.Ports, c.port(path+".ports."+pname, pname, rn.Ports[pname]))
@@ -95,33 +76,33 @@ func (c *checker) node(name string, rn rawNode) *Node {
 func (c *checker) port(path, name string, rp rawPort) *Port {
 	p := &Port{Name: name, Kind: PortKind(rp.Kind)}
 	if err := checkName(name, MaxIfName); err != nil {
-		c.errorf(path, "port name %v", err)
+		c.Errorf(path, "port name %v", err)
 	} else if name == "lo" {
-		c.errorf(path, `port name "lo" is the loopback interface`)
+		c.Errorf(path, `port name "lo" is the loopback interface`)
 	}
 	switch p.Kind {
 	case PortDirect, PortProvider, PortEthernet:
 	case "":
 		p.Kind = PortEthernet
 	default:
-		c.errorf(path+".kind", "%q is not a port kind: want direct (ExpressRoute Direct), provider (provider circuit) or ethernet", rp.Kind)
+		c.Errorf(path+".kind", "%q is not a port kind: want direct (ExpressRoute Direct), provider (provider circuit) or ethernet", rp.Kind)
 	}
 	for i, s := range rp.Addresses {
 		apath := fmt.Sprintf("%s.addresses[%d]", path, i)
 		a, err := netip.ParsePrefix(strings.TrimSpace(s))
 		if err != nil {
-			c.errorf(apath, "%q is not an address with a prefix length, e.g. 10.1.0.1/24 or 2001:db8::1/64", s)
+			c.Errorf(apath, "%q is not an address with a prefix length, e.g. 10.1.0.1/24 or 2001:db8::1/64", s)
 			continue
 		}
 		if a.Addr().Is4() && a.Bits() < 31 {
 			last := lastAddr(a)
 			if a.Addr() == a.Masked().Addr() || a.Addr() == last {
-				c.errorf(apath, "%s is the network or broadcast address of %s; give a host address", a.Addr(), a.Masked())
+				c.Errorf(apath, "%s is the network or broadcast address of %s; give a host address", a.Addr(), a.Masked())
 				continue
 			}
 		}
 		if prev, ok := c.addrs[a.Addr()]; ok {
-			c.errorf(apath, "%s is already used by %s; addresses must be unique in a lab", a.Addr(), prev)
+			c.Errorf(apath, "%s is already used by %s; addresses must be unique in a lab", a.Addr(), prev)
 			continue
 		}
 		c.addrs[a.Addr()] = apath
@@ -132,20 +113,20 @@ func (c *checker) port(path, name string, rp rawPort) *Port {
 		cpath := fmt.Sprintf("%s.circuits[%d]", path, i)
 		ci := Circuit{Name: rc.Name, MACsec: CircuitMACsec(rc.MACsec)}
 		if p.Kind == PortEthernet {
-			c.errorf(cpath, "circuits are carried only by direct or provider ports, not ethernet")
+			c.Errorf(cpath, "circuits are carried only by direct or provider ports, not ethernet")
 		}
 		switch {
 		case rc.Name == "":
-			c.errorf(cpath+".name", "missing: every circuit needs a name")
+			c.Errorf(cpath+".name", "missing: every circuit needs a name")
 		case names[rc.Name]:
-			c.errorf(cpath+".name", "%q is already a circuit of this port", rc.Name)
+			c.Errorf(cpath+".name", "%q is already a circuit of this port", rc.Name)
 		}
 		names[rc.Name] = true
 		switch {
 		case rc.VLAN < 1 || rc.VLAN > 4094:
-			c.errorf(cpath+".vlan", "%d is not a VLAN ID: want 1 to 4094", rc.VLAN)
+			c.Errorf(cpath+".vlan", "%d is not a VLAN ID: want 1 to 4094", rc.VLAN)
 		case vlans[rc.VLAN]:
-			c.errorf(cpath+".vlan", "VLAN %d is already used by another circuit of this port", rc.VLAN)
+			c.Errorf(cpath+".vlan", "VLAN %d is already used by another circuit of this port", rc.VLAN)
 		default:
 			ci.VLAN = uint16(rc.VLAN)
 		}
@@ -155,7 +136,7 @@ func (c *checker) port(path, name string, rp rawPort) *Port {
 			ci.MACsec = CircuitInherit
 		case CircuitInherit, CircuitOff:
 		default:
-			c.errorf(cpath+".macsec", "%q is not a circuit MACsec setting: want inherit or off", rc.MACsec)
+			c.Errorf(cpath+".macsec", "%q is not a circuit MACsec setting: want inherit or off", rc.MACsec)
 		}
 		p.Circuits = append(p.Circuits, ci)
 	}
@@ -176,11 +157,11 @@ func (c *checker) link(t *Topology, i int, rl *rawLink) *Link {
 		l.Name = fmt.Sprintf("link%d", i+1)
 	}
 	if err := checkName(l.Name, MaxIfName); err != nil {
-		c.errorf(path+".name", "link name %v (it names the wire interface)", err)
+		c.Errorf(path+".name", "link name %v (it names the wire interface)", err)
 	}
 	for j, other := range t.Links {
 		if other.Name == l.Name {
-			c.errorf(path+".name", "%q is already the name of links[%d]", l.Name, j)
+			c.Errorf(path+".name", "%q is already the name of links[%d]", l.Name, j)
 		}
 	}
 	ports, ok := c.endpoints(t, path, l, rl.Endpoints)
@@ -203,35 +184,35 @@ func (c *checker) link(t *Topology, i int, rl *rawLink) *Link {
 // endpoints resolves "node:port" strings into l.Ends and the ports.
 func (c *checker) endpoints(t *Topology, path string, l *Link, eps []string) (ports [2]*Port, ok bool) {
 	if len(eps) != 2 {
-		c.errorf(path+".endpoints", "want exactly two endpoints \"node:port\", found %d", len(eps))
+		c.Errorf(path+".endpoints", "want exactly two endpoints \"node:port\", found %d", len(eps))
 		return ports, false
 	}
 	for e, s := range eps {
 		epath := fmt.Sprintf("%s.endpoints[%d]", path, e)
 		node, port, found := strings.Cut(s, ":")
 		if !found || node == "" || port == "" {
-			c.errorf(epath, "%q is not an endpoint: want \"node:port\", e.g. ce1:er1", s)
+			c.Errorf(epath, "%q is not an endpoint: want \"node:port\", e.g. ce1:er1", s)
 			return ports, false
 		}
 		n := t.Node(node)
 		if n == nil {
-			c.errorf(epath, "node %q does not exist", node)
+			c.Errorf(epath, "node %q does not exist", node)
 			return ports, false
 		}
 		p := n.Port(port)
 		if p == nil {
-			c.errorf(epath, "node %s has no port %q (ports: %s)", node, port, portNames(n))
+			c.Errorf(epath, "node %s has no port %q (ports: %s)", node, port, portNames(n))
 			return ports, false
 		}
 		if p.Link != "" {
-			c.errorf(epath, "port %s is already on link %s; a port joins at most one link", s, p.Link)
+			c.Errorf(epath, "port %s is already on link %s; a port joins at most one link", s, p.Link)
 			return ports, false
 		}
 		l.Ends[e] = Endpoint{Node: node, Port: port}
 		ports[e] = p
 	}
 	if l.Ends[0].Node == l.Ends[1].Node {
-		c.errorf(path+".endpoints", "both ends are on node %s; a link joins two different nodes", l.Ends[0].Node)
+		c.Errorf(path+".endpoints", "both ends are on node %s; a link joins two different nodes", l.Ends[0].Node)
 		return ports, false
 	}
 	return ports, true
@@ -269,7 +250,7 @@ func (c *checker) sameSubnet(path string, l *Link, ports [2]*Port) {
 			have[1] = have[1] || b.Addr().Is4() == is4
 		}
 		if have[0] && have[1] && !shared {
-			c.errorf(path+".endpoints", "%s and %s have no subnet in common (%s; %s)", l.Ends[0], l.Ends[1], prefixes(ports[0].Addresses), prefixes(ports[1].Addresses))
+			c.Errorf(path+".endpoints", "%s and %s have no subnet in common (%s; %s)", l.Ends[0], l.Ends[1], prefixes(ports[0].Addresses), prefixes(ports[1].Addresses))
 		}
 	}
 }
@@ -285,7 +266,7 @@ func prefixes(ps []netip.Prefix) string {
 func (c *checker) cipher(path, s string) macsec.CipherSuite {
 	cs, err := macsec.ParseCipherSuite(s)
 	if err != nil {
-		c.errorf(path, "%q is not one of %s (or their 802.1AE names GCM-AES-128 …)", s, azureCiphers)
+		c.Errorf(path, "%q is not one of %s (or their 802.1AE names GCM-AES-128 …)", s, azureCiphers)
 		return 0
 	}
 	return cs
@@ -315,14 +296,14 @@ func (c *checker) macsec(path string, l *Link, rm *rawMACsec, ports [2]*Port, en
 	if rm.Cipher != "" {
 		m.Cipher = c.cipher(path+".cipher", rm.Cipher)
 	} else if rm.Enabled {
-		c.errorf(path+".cipher", "missing: want one of %s", azureCiphers)
+		c.Errorf(path+".cipher", "missing: want one of %s", azureCiphers)
 	}
 	switch rm.SCIState {
 	case "", "Disabled":
 	case "Enabled":
 		m.IncludeSCI = true
 	default:
-		c.errorf(path+".sciState", "%q is not an SCI state: want Enabled or Disabled", rm.SCIState)
+		c.Errorf(path+".sciState", "%q is not an SCI state: want Enabled or Disabled", rm.SCIState)
 	}
 	if rm.ReplayProtect != nil {
 		m.ReplayProtect = *rm.ReplayProtect
@@ -330,16 +311,16 @@ func (c *checker) macsec(path string, l *Link, rm *rawMACsec, ports [2]*Port, en
 	if w := rm.ReplayWindow; w != nil {
 		switch {
 		case *w < 0 || *w > 1<<32-1:
-			c.errorf(path+".replayWindow", "%d is out of range: want 0 to 4294967295 frames", *w)
+			c.Errorf(path+".replayWindow", "%d is out of range: want 0 to 4294967295 frames", *w)
 		case *w > 0 && !m.ReplayProtect:
-			c.errorf(path+".replayWindow", "a replay window needs replayProtect: true")
+			c.Errorf(path+".replayWindow", "a replay window needs replayProtect: true")
 		default:
 			m.ReplayWindow = uint32(*w)
 		}
 	}
 	if p := rm.KeyServerPriority; p != nil {
 		if *p < 0 || *p > 255 {
-			c.errorf(path+".keyServerPriority", "%d is out of range: want 0 to 255 (0 is the highest priority)", *p)
+			c.Errorf(path+".keyServerPriority", "%d is out of range: want 0 to 255 (0 is the highest priority)", *p)
 		} else {
 			m.KeyServerPriority = uint8(*p)
 		}
@@ -355,7 +336,7 @@ func (c *checker) macsec(path string, l *Link, rm *rawMACsec, ports [2]*Port, en
 		opath := path + ".overrides." + key
 		e := slices.IndexFunc(l.Ends[:], func(ep Endpoint) bool { return ep.String() == key })
 		if e < 0 {
-			c.errorf(opath, "%q is not an end of this link: want %s or %s", key, l.Ends[0], l.Ends[1])
+			c.Errorf(opath, "%q is not an end of this link: want %s or %s", key, l.Ends[0], l.Ends[1])
 			continue
 		}
 		o := rm.Overrides[key]
@@ -373,22 +354,22 @@ func (c *checker) macsec(path string, l *Link, rm *rawMACsec, ports [2]*Port, en
 	a, b := l.Ends[0], l.Ends[1]
 	if !m.AllowMismatch {
 		if a.Cipher != b.Cipher && a.Cipher != 0 && b.Cipher != 0 {
-			c.errorf(path+".overrides", "the ends differ in cipher (%s %s, %s %s); both ends of a link must agree unless allowMismatch: true", a, a.Cipher.AzureName(), b, b.Cipher.AzureName())
+			c.Errorf(path+".overrides", "the ends differ in cipher (%s %s, %s %s); both ends of a link must agree unless allowMismatch: true", a, a.Cipher.AzureName(), b, b.Cipher.AzureName())
 		}
 		if a.Secret != b.Secret || (a.Secret.Generate && (a.OwnSecret || b.OwnSecret)) {
-			c.errorf(path+".overrides", "the ends use different secrets (%s %s, %s %s); both ends of a link must agree unless allowMismatch: true", a, a.Secret, b, b.Secret)
+			c.Errorf(path+".overrides", "the ends use different secrets (%s %s, %s %s); both ends of a link must agree unless allowMismatch: true", a, a.Secret, b, b.Secret)
 		}
 	}
 	for e, p := range ports {
 		switch {
 		case p.Kind == PortProvider:
-			c.errorf(path+".enabled", "%s is a provider circuit (kind provider): MACsec is available only on ExpressRoute Direct ports (kind direct)", l.Ends[e])
+			c.Errorf(path+".enabled", "%s is a provider circuit (kind provider): MACsec is available only on ExpressRoute Direct ports (kind direct)", l.Ends[e])
 		case c.profile == ProfileExpressRoute && p.Kind != PortDirect:
-			c.errorf(path+".enabled", "%s is kind %s: profile expressroute allows MACsec only on ExpressRoute Direct ports (kind direct)", l.Ends[e], p.Kind)
+			c.Errorf(path+".enabled", "%s is kind %s: profile expressroute allows MACsec only on ExpressRoute Direct ports (kind direct)", l.Ends[e], p.Kind)
 		}
 		for j, ci := range p.Circuits {
 			if ci.MACsec == CircuitOff {
-				c.errorf(fmt.Sprintf("nodes.%s.ports.%s.circuits[%d].macsec", l.Ends[e].Node, p.Name, j),
+				c.Errorf(fmt.Sprintf("nodes.%s.ports.%s.circuits[%d].macsec", l.Ends[e].Node, p.Name, j),
 					"circuit %q cannot be left in clear: link %s encrypts the whole port %s, and all its circuits share the port's MACsec setting (use inherit)", ci.Name, l.Name, l.Ends[e])
 			}
 		}
@@ -400,22 +381,22 @@ func (c *checker) impairments(path string, l *Link, ri *rawImpairments) {
 	var err error
 	if ri.Delay != "" {
 		if im.Delay, err = ParseDuration(ri.Delay); err != nil {
-			c.errorf(path+".delay", "%v", err)
+			c.Errorf(path+".delay", "%v", err)
 		}
 	}
 	if ri.Jitter != "" {
 		if im.Jitter, err = ParseDuration(ri.Jitter); err != nil {
-			c.errorf(path+".jitter", "%v", err)
+			c.Errorf(path+".jitter", "%v", err)
 		}
 	}
 	if ri.Loss != "" {
 		if im.Loss, err = ParseLoss(ri.Loss); err != nil {
-			c.errorf(path+".loss", "%v", err)
+			c.Errorf(path+".loss", "%v", err)
 		}
 	}
 	if ri.Rate != "" {
 		if im.Rate, err = ParseRate(ri.Rate); err != nil {
-			c.errorf(path+".rate", "%v", err)
+			c.Errorf(path+".rate", "%v", err)
 		}
 	}
 	l.Impairments = im
@@ -429,7 +410,7 @@ func (c *checker) wires(t *Topology) {
 		for _, p := range n.Ports {
 			path := "nodes." + n.Name + ".ports." + p.Name
 			if p.Link == "" {
-				c.errorf(path, "port %s:%s is not on any link; every port must be an endpoint of exactly one link", n.Name, p.Name)
+				c.Errorf(path, "port %s:%s is not on any link; every port must be an endpoint of exactly one link", n.Name, p.Name)
 				continue
 			}
 			l := t.Link(p.Link)
@@ -446,7 +427,7 @@ func (c *checker) wires(t *Topology) {
 				continue
 			}
 			if o, ok := owner[p.Wire]; ok {
-				c.errorf(fmt.Sprintf("links[%d].name", slices.IndexFunc(t.Links, func(l *Link) bool { return l.Name == p.Link })),
+				c.Errorf(fmt.Sprintf("links[%d].name", slices.IndexFunc(t.Links, func(l *Link) bool { return l.Name == p.Link })),
 					"link %s names the wire interface of %s:%s, but node %s already has %s; rename the link or the port", p.Wire, n.Name, p.Name, n.Name, o)
 				continue
 			}
@@ -461,25 +442,25 @@ func (c *checker) routes(n *Node, rrs []rawRoute) {
 		path := fmt.Sprintf("nodes.%s.routes[%d]", n.Name, i)
 		pfx, err := netip.ParsePrefix(strings.TrimSpace(rr.Prefix))
 		if err != nil {
-			c.errorf(path+".prefix", "%q is not a prefix, e.g. 10.50.0.0/16", rr.Prefix)
+			c.Errorf(path+".prefix", "%q is not a prefix, e.g. 10.50.0.0/16", rr.Prefix)
 			continue
 		}
 		if pfx != pfx.Masked() {
-			c.errorf(path+".prefix", "%s has host bits set: did you mean %s?", pfx, pfx.Masked())
+			c.Errorf(path+".prefix", "%s has host bits set: did you mean %s?", pfx, pfx.Masked())
 			continue
 		}
 		if seen[pfx] {
-			c.errorf(path+".prefix", "%s is already routed by an earlier route of %s", pfx, n.Name)
+			c.Errorf(path+".prefix", "%s is already routed by an earlier route of %s", pfx, n.Name)
 			continue
 		}
 		seen[pfx] = true
 		via, err := netip.ParseAddr(strings.TrimSpace(rr.Via))
 		if err != nil {
-			c.errorf(path+".via", "%q is not a next-hop address, e.g. 192.168.100.130", rr.Via)
+			c.Errorf(path+".via", "%q is not a next-hop address, e.g. 192.168.100.130", rr.Via)
 			continue
 		}
 		if via.Is4() != pfx.Addr().Is4() {
-			c.errorf(path+".via", "next hop %s is not of the same address family as %s", via, pfx)
+			c.Errorf(path+".via", "next hop %s is not of the same address family as %s", via, pfx)
 			continue
 		}
 		r := Route{Prefix: pfx, Via: via}
@@ -490,7 +471,7 @@ func (c *checker) routes(n *Node, rrs []rawRoute) {
 				if a.Contains(via) && r.Port == "" {
 					r.Port = p.Name
 					if a.Addr() == via {
-						c.errorf(path+".via", "next hop %s is %s's own address on %s", via, n.Name, p.Name)
+						c.Errorf(path+".via", "next hop %s is %s's own address on %s", via, n.Name, p.Name)
 					}
 				}
 			}
@@ -499,7 +480,7 @@ func (c *checker) routes(n *Node, rrs []rawRoute) {
 			if len(connected) == 0 {
 				connected = []string{"none"}
 			}
-			c.errorf(path+".via", "next hop %s is not on a connected subnet of %s (%s)", via, n.Name, strings.Join(connected, "; "))
+			c.Errorf(path+".via", "next hop %s is not on a connected subnet of %s (%s)", via, n.Name, strings.Join(connected, "; "))
 			continue
 		}
 		n.Routes = append(n.Routes, r)

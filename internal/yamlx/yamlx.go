@@ -1,0 +1,213 @@
+// Package yamlx decodes YAML files in strict mode and reports problems by
+// file, line and field path (e.g. links[0].macsec.cipher), also problems
+// found after decoding, by the checks of the package that reads the file.
+package yamlx
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+)
+
+// Error is one problem in a YAML file, located by line and by field
+// path (e.g. links[0].macsec.cipher). Load and Parse return several of them
+// are joined with errors.Join; use errors.As to get the first.
+type Error struct {
+	File  string
+	Line  int // 0 when unknown
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Doc is a decoded file: it locates field paths for later checks and
+// collects their problems.
+type Doc struct {
+	File string
+	pos  *positions
+	errs []*Error
+}
+
+// Decode decodes the single YAML document in data into v, strictly: an
+// unknown field is an error with its line.
+func Decode(file string, data []byte, v any) (*Doc, error) {
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, yamlError(file, nil, err)
+	}
+	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
+		return nil, &Error{File: file, Msg: fmt.Sprintf("want exactly one YAML document, found %d", countDocs(f))}
+	}
+	pos := indexPositions(f.Docs[0].Body)
+	if err := yaml.NodeToValue(f.Docs[0].Body, v, yaml.Strict()); err != nil {
+		return nil, yamlError(file, pos, err)
+	}
+	return &Doc{File: file, pos: pos}, nil
+}
+
+// Errorf records a problem with the field at path (reported at its line, or
+// its nearest ancestor's when the field is missing).
+func (d *Doc) Errorf(path, format string, args ...any) {
+	d.errs = append(d.errs, &Error{File: d.File, Line: d.pos.lineOf(path), Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Err joins the problems recorded, in file order, or returns nil.
+func (d *Doc) Err() error {
+	if len(d.errs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(d.errs, func(a, b *Error) int { return cmp.Compare(a.Line, b.Line) })
+	errs := make([]error, len(d.errs))
+	for i, e := range d.errs {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+func countDocs(f *ast.File) int {
+	n := 0
+	for _, d := range f.Docs {
+		if d.Body != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// yamlError turns a go-yaml error into an *Error with the field path of its
+// token when the index knows it.
+func yamlError(file string, pos *positions, err error) error {
+	var ye yaml.Error
+	if !errors.As(err, &ye) || ye.GetToken() == nil {
+		return &Error{File: file, Msg: err.Error()}
+	}
+	tk := ye.GetToken()
+	e := &Error{File: file, Line: tk.Position.Line, Msg: ye.GetMessage()}
+	if pos != nil {
+		e.Field = pos.byToken[posKey(tk)]
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		e.Msg = fmt.Sprintf("%q is not %s", tk.Value, describeType(te.DstType))
+		if tk.Value == ":" {
+			// go-yaml reads node:port inside a {…} flow mapping as a key.
+			e.Msg += `; inside {…} quote values that hold a colon, e.g. "ce1:er1"`
+		}
+	}
+	var ue *yaml.UnknownFieldError
+	if errors.As(err, &ue) {
+		e.Msg = "unknown field (check the spelling; fields are case-sensitive)"
+	}
+	return e
+}
+
+func describeType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64, reflect.Uint8, reflect.Uint16, reflect.Uint32:
+		return "an integer"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping"
+	case reflect.Pointer:
+		return describeType(t.Elem())
+	}
+	return t.String()
+}
+
+// positions maps field paths (nodes.ce1.ports.er1.kind, links[0].endpoints[1])
+// to lines, and token positions back to paths, so that semantic errors found
+// after decoding still point into the file.
+type positions struct {
+	line    map[string]int
+	byToken map[[2]int]string
+}
+
+func posKey(tk *token.Token) [2]int { return [2]int{tk.Position.Line, tk.Position.Column} }
+
+func indexPositions(root ast.Node) *positions {
+	p := &positions{line: map[string]int{}, byToken: map[[2]int]string{}}
+	p.walk("", root)
+	return p
+}
+
+func (p *positions) walk(path string, n ast.Node) {
+	if n == nil || reflect.ValueOf(n).IsNil() {
+		return
+	}
+	if tk := n.GetToken(); tk != nil {
+		p.byToken[posKey(tk)] = path // deeper paths overwrite below
+	}
+	switch n := n.(type) {
+	case *ast.MappingNode:
+		for _, mv := range n.Values {
+			p.walk(path, mv)
+		}
+	case *ast.MappingValueNode:
+		key := n.Key.GetToken()
+		if key == nil {
+			return
+		}
+		child := key.Value
+		if path != "" {
+			child = path + "." + key.Value
+		}
+		p.line[child] = key.Position.Line
+		p.walk(child, n.Value)
+		p.byToken[posKey(key)] = child
+	case *ast.SequenceNode:
+		for i, v := range n.Values {
+			child := fmt.Sprintf("%s[%d]", path, i)
+			if tk := v.GetToken(); tk != nil {
+				p.line[child] = tk.Position.Line
+			}
+			p.walk(child, v)
+		}
+	case *ast.TagNode:
+		p.walk(path, n.Value)
+	case *ast.AnchorNode:
+		p.walk(path, n.Value)
+	}
+}
+
+// lineOf returns the line of path, or of its nearest ancestor in the file
+// (a missing field is reported where its parent is).
+func (p *positions) lineOf(path string) int {
+	for path != "" {
+		if l, ok := p.line[path]; ok {
+			return l
+		}
+		i := max(strings.LastIndexByte(path, '.'), strings.LastIndexByte(path, '['))
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 1
+}

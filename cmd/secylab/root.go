@@ -44,5 +44,6 @@ MACsec, rotating keys or mismatching keys does.`,
 	root.AddCommand(newFrameCmd())
 	root.AddCommand(newLabCmd())
 	root.AddCommand(newKeyCmd(), newMKACmd())
+	root.AddCommand(newConformanceCmd())
 	return root
 }

@@ -17,13 +17,14 @@ type Counters struct {
 	RxBadSAK         uint64 // a Distributed SAK that fails to unwrap or has the wrong length
 	RxBadCipherSuite uint64 // a Distributed SAK for a cipher suite we are not configured for
 
-	SAKsGenerated uint64 // SAKs made as key server
-	SAKsInstalled uint64 // SAKs installed in the SecY (receive SAs, then transmit)
-	SAKsRetired   uint64 // old SAKs deleted after the retire time
-	TxKeySwitches uint64 // times the encoding SA moved to a new SAK
-	Rekeys        uint64 // SAKs generated to replace one in use
-	PNRekeys      uint64 // of which because the PN neared exhaustion
-	PeersExpired  uint64 // peers dropped after the MKA life time
-	ChannelDowns  uint64 // times the last live peer went and the SAs were deleted
-	SecYErrors    uint64 // SecY calls that failed
+	SAKsGenerated  uint64 // SAKs made as key server
+	SAKsInstalled  uint64 // SAKs installed in the SecY (receive SAs, then transmit)
+	SAKsRetired    uint64 // old SAKs deleted after the retire time
+	TxKeySwitches  uint64 // times the encoding SA moved to a new SAK
+	Rekeys         uint64 // SAKs generated to replace one in use
+	PNRekeys       uint64 // of which because the PN neared exhaustion
+	PeersExpired   uint64 // peers dropped after the MKA life time
+	PeersRestarted uint64 // peers replaced by a new MI from the same SCI
+	ChannelDowns   uint64 // times the last live peer went and the SAs were deleted
+	SecYErrors     uint64 // SecY calls that failed
 }

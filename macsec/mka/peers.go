@@ -68,6 +68,7 @@ func (p *Participant) handlePeer(now time.Time, m *MKPDU) {
 	}
 	p.counters.RxMKPDUs++
 	if pr == nil {
+		p.dropRestarted(now, m.SCI)
 		pr = &peer{mi: m.MI, sci: m.SCI}
 		p.peers = append(p.peers, pr)
 		p.txNow = true // let it see us in our Potential Peer List at once
@@ -135,6 +136,40 @@ func (p *Participant) makeLive(pr *peer) {
 	}
 }
 
+// dropRestarted forgets the peers with sci: a new MI from a known SCI is
+// that member restarted (a new participant after a key change or a reboot;
+// hostap: "duplicated SCI"). Keeping the old entry until it expired would
+// take the receive SC, which the SCI shares with the new peer, away with it.
+func (p *Participant) dropRestarted(now time.Time, sci macsec.SCI) {
+	kept := p.peers[:0]
+	lost := false
+	for _, pr := range p.peers {
+		if pr.sci != sci {
+			kept = append(kept, pr)
+			continue
+		}
+		p.counters.PeersRestarted++
+		p.log.Info("MKA peer restarted: a new MI from its SCI", "peer_sci", sci.String(), "old_mi", pr.mi.String())
+		if pr.live {
+			lost = true
+			p.cfg.SecY.DeleteRxSC(pr.sci)
+		}
+	}
+	clear(p.peers[len(kept):])
+	p.peers = kept
+	p.channelCheck(lost)
+	p.updateKeyServer(now)
+}
+
+// channelCheck takes the secure channel down when the last live peer went.
+func (p *Participant) channelCheck(lost bool) {
+	if lost && len(p.livePeers()) == 0 && (p.latest != nil || p.old != nil) {
+		p.counters.ChannelDowns++
+		p.log.Warn("MKA: no live peer left; secure channel down")
+		p.dropKeys()
+	}
+}
+
 // expirePeers drops peers silent for the life time. With no live peer left
 // the secure channel is down: every SA goes, nothing falls back to clear.
 func (p *Participant) expirePeers(now time.Time) {
@@ -154,11 +189,7 @@ func (p *Participant) expirePeers(now time.Time) {
 	}
 	clear(p.peers[len(kept):])
 	p.peers = kept
-	if lost && len(p.livePeers()) == 0 && (p.latest != nil || p.old != nil) {
-		p.counters.ChannelDowns++
-		p.log.Warn("MKA: no live peer left; secure channel down")
-		p.dropKeys()
-	}
+	p.channelCheck(lost)
 }
 
 // elect chooses the key server among this participant and its live peers

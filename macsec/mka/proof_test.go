@@ -175,3 +175,35 @@ func TestCAKRotationOneSide(t *testing.T) {
 		assert.Zero(t, n.outOfOrder)
 	})
 }
+
+// TestPeerRestart: a peer that restarts — a new participant, a new MI, the
+// same SCI and key, as after a configuration change on a router — is taken
+// for the member it replaces at once: the channel comes back after the
+// first hello exchange and stays up when the old MI's life time runs out
+// (the receive SC the two share must survive the old entry).
+func TestPeerRestart(t *testing.T) {
+	suite := macsec.GCMAESXPN256
+	o := nodeOpts{psk: testPSK(t, cknHex, cak256, suite), priority: 16}
+	l := newLab(t, suite, o, o)
+	l.advance(time.Second, 2*time.Millisecond, l.traffic)
+	require.True(t, l.up())
+
+	l.a.p.Stop()
+	l.a.p = l.newParticipant(l.a, suite, o, 21)
+	restart := l.now
+	for l.now.Sub(restart) < 100*time.Millisecond && !l.up() {
+		l.advance(step, 0, nil)
+	}
+	require.True(t, l.up(), "the channel is back after the first hello exchange")
+	assert.Equal(t, uint64(1), l.b.p.Counters().PeersRestarted)
+
+	// Past the old MI's life time, traffic still flows both ways.
+	l.a.sent, l.b.sent, l.a.delivered, l.b.delivered = 0, 0, 0, 0
+	l.advance(2*DefaultLifeTime, 2*time.Millisecond, l.traffic)
+	require.True(t, l.up())
+	l.both(func(n *node) {
+		assert.Greater(t, n.sent, 1000, n.name)
+		assert.Equal(t, n.sent, n.peer.delivered, "%s → %s after the old MI expired", n.name, n.peer.name)
+	})
+	assert.Zero(t, l.b.p.Counters().SecYErrors)
+}

@@ -108,16 +108,7 @@ func (l *Lab) do(req Request, resp *Response, started time.Time) error {
 		if req.Impairment == nil {
 			return errors.New("link-set: no impairment given")
 		}
-		ps, err := l.LinkPorts(req.Link)
-		if err != nil {
-			return err
-		}
-		for _, p := range ps {
-			if p != nil {
-				p.dp.SetImpairment(*req.Impairment)
-			}
-		}
-		return nil
+		return l.SetImpairment(req.Link, *req.Impairment)
 	case "macsec-set":
 		if req.MACsec == nil {
 			return errors.New("macsec-set: no change given")

@@ -27,6 +27,9 @@ type LabConfig struct {
 	KeyDir string
 	// MKA timers; zero values are the standard's (2 s hello, 6 s life).
 	HelloTime, LifeTime time.Duration
+	// PNThreshold lowers the PN at which MKA rekeys (0: the suite's
+	// default), to show a PN-exhaustion rekey in seconds.
+	PNThreshold uint64
 	// ConfigurePort gives a controlled port (the TAP, now open) its
 	// addresses and routes.
 	ConfigurePort func(ctx context.Context, node, port string) error
@@ -175,8 +178,22 @@ func (l *Lab) macsecConfig(link *topology.Link, end int) (*MACsecConfig, error) 
 	return &MACsecConfig{
 		Suite: e.Cipher, IncludeSCI: m.IncludeSCI, ReplayProtect: m.ReplayProtect,
 		ReplayWindow: m.ReplayWindow, KeyServerPriority: m.KeyServerPriority, PSK: psk,
-		HelloTime: l.cfg.HelloTime, LifeTime: l.cfg.LifeTime,
+		HelloTime: l.cfg.HelloTime, LifeTime: l.cfg.LifeTime, PNThreshold: l.cfg.PNThreshold,
 	}, nil
+}
+
+// SetImpairment sets what both ends of link do to the frames they send.
+func (l *Lab) SetImpairment(link string, im dataplane.Impairment) error {
+	ps, err := l.LinkPorts(link)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if p != nil {
+			p.dp.SetImpairment(im)
+		}
+	}
+	return nil
 }
 
 // MACsecChange changes a link end's MACsec while the lab runs, as a change
@@ -190,6 +207,9 @@ type MACsecChange struct {
 	// the control socket), or "generate:NAME": the lab's key NAME, made on
 	// first use, so both ends can be given the same new key.
 	Key string `json:"key,omitempty"`
+	// NewCAK gives the end a fresh random CAK under its current CKN: on one
+	// end only, a CAK mismatch.
+	NewCAK bool `json:"newCAK,omitempty"`
 }
 
 // ChangeMACsec applies c to the ends of link (node "" for both). A new
@@ -253,6 +273,12 @@ func (l *Lab) ChangeMACsec(link, node string, c MACsecChange) error {
 			if err != nil {
 				return fmt.Errorf("link %s, %s: %w", link, p.cfg.Node, err)
 			}
+		} else if c.NewCAK {
+			k, err := mka.GeneratePSK(rand.Reader, mc.Suite)
+			if err != nil {
+				return err
+			}
+			mc.PSK = mka.PSK{CKN: mc.PSK.CKN, CAK: k.CAK}
 		} else if mc.PSK.CAK.Len() != mc.Suite.KeyLen() {
 			return fmt.Errorf("link %s, %s: the CAK is %d octets and %s needs %d: give a new key with the cipher", link, p.cfg.Node, mc.PSK.CAK.Len(), mc.Suite.AzureName(), mc.Suite.KeyLen())
 		}

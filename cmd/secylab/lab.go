@@ -95,7 +95,8 @@ expressroute-direct. Lab commands need root.`,
 	}
 	o.register(cmd)
 	cmd.AddCommand(newLabUpCmd(o), newLabDownCmd(o), newLabStatusCmd(o), newLabServeCmd(o),
-		newLabExecCmd(o), newLabCaptureCmd(o), newLabLinkCmd(o), newLabMACsecCmd(o))
+		newLabExecCmd(o), newLabCaptureCmd(o), newLabLinkCmd(o), newLabMACsecCmd(o),
+		newLabRunCmd(o), newLabScenariosCmd())
 	return cmd
 }
 

@@ -54,7 +54,7 @@ only as fingerprints. Counters that are zero are left out unless --all.`,
 
 func newLabMACsecSetCmd(o *labOpts) *cobra.Command {
 	var nodeName, cipher, sci, keyFile, newKey string
-	var off bool
+	var off, newCAK bool
 	cmd := &cobra.Command{
 		Use:   "set LINK",
 		Short: "Change MACsec on a link's ends while the lab runs, as a real change would",
@@ -103,11 +103,17 @@ can later be given the same key by the same name.`,
 			case newKey != "":
 				c.Key = "generate:" + newKey
 			}
-			if off && (c.Cipher != "" || c.IncludeSCI != nil || c.Key != "") {
+			if newCAK {
+				if c.Key != "" {
+					return usagef("--new-cak excludes --key and --new-key")
+				}
+				c.NewCAK = true
+			}
+			if off && (c.Cipher != "" || c.IncludeSCI != nil || c.Key != "" || c.NewCAK) {
 				return usagef("--off excludes the other settings")
 			}
 			if c == (node.MACsecChange{}) {
-				return usagef("nothing to change: give --off, --cipher, --sci, --key or --new-key")
+				return usagef("nothing to change: give --off, --cipher, --sci, --key, --new-key or --new-cak")
 			}
 			lab, err := o.target()
 			if err != nil {
@@ -126,6 +132,7 @@ can later be given the same key by the same name.`,
 	cmd.Flags().StringVar(&sci, "sci", "", "SCI state: on (Enabled) or off (Disabled)")
 	cmd.Flags().StringVar(&keyFile, "key", "", "a CAK/CKN key `FILE` (0600)")
 	cmd.Flags().StringVar(&newKey, "new-key", "", "the lab's generated key `NAME` (made on first use)")
+	cmd.Flags().BoolVar(&newCAK, "new-cak", false, "a fresh random CAK under the current CKN (a CAK mismatch when given to one end)")
 	return cmd
 }
 

@@ -1,0 +1,154 @@
+package labs
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/secylab/secylab/macsec"
+	"github.com/secylab/secylab/macsec/mka"
+	"github.com/secylab/secylab/node"
+)
+
+// check evaluates an assertion now (step ≥ 1) or at the end of the run
+// (step -1).
+func (r *run) check(step int, a Assertion) {
+	switch {
+	case a.Probe != "":
+		var pr *ProbeResult
+		for i, p := range r.probes {
+			if p.spec.Name == a.Probe {
+				if a.Phase == "" {
+					pr = &r.report.Probes[i]
+				} else {
+					from, to := r.phase(a.Phase)
+					res := p.resultWithin(r.start, from, to)
+					pr = &res
+				}
+			}
+		}
+		if pr == nil {
+			r.assert(step, "probe "+a.Probe, false, "no result for this probe")
+			return
+		}
+		name := a.Probe
+		if a.Phase != "" {
+			name += " during " + a.Phase
+		}
+		a.Probe = name
+		detail := fmt.Sprintf("%d lost of %d, longest outage %v", pr.Lost(), pr.Flows[0].Sent+pr.Flows[1].Sent, pr.MaxOutage().Round(time.Millisecond))
+		if a.MaxLoss != nil {
+			r.assert(step, fmt.Sprintf("%s: at most %d packets lost", a.Probe, *a.MaxLoss), pr.Lost() <= *a.MaxLoss, detail)
+		}
+		if a.MaxOutage != nil {
+			r.assert(step, fmt.Sprintf("%s: no outage longer than %v", a.Probe, *a.MaxOutage), pr.MaxOutage() <= *a.MaxOutage, detail)
+		}
+		if a.MinOutage != nil {
+			r.assert(step, fmt.Sprintf("%s: an outage of at least %v", a.Probe, *a.MinOutage), pr.MaxOutage() >= *a.MinOutage, detail)
+		}
+	case a.NoCleartext != "":
+		var cr *CaptureResult
+		for i := range r.report.Captures {
+			if r.report.Captures[i].Link == a.NoCleartext {
+				cr = &r.report.Captures[i]
+			}
+		}
+		text := a.NoCleartext + ": nothing in clear on the wire (only MACsec 0x88e5 and MKA 0x888e)"
+		if cr == nil {
+			r.assert(step, text, false, "no capture of this link")
+			return
+		}
+		var clear []string
+		for et, n := range cr.EtherTypes {
+			if et != "0x88e5" && et != "0x888e" {
+				clear = append(clear, fmt.Sprintf("%d frames of EtherType %s", n, et))
+			}
+		}
+		detail := fmt.Sprintf("%d frames captured: %v", cr.Frames, cr.EtherTypes)
+		if len(clear) > 0 {
+			detail = strings.Join(clear, ", ") + " in clear; " + detail
+		}
+		r.assert(step, text, len(clear) == 0, detail)
+	case a.MKA != nil:
+		s, u, err := r.linkState(a.MKA.Link)
+		ok, _ := r.mkaHolds(*a.MKA)
+		detail := fmt.Sprintf("%d of %d ends secured", s, s+u)
+		if err != nil {
+			detail = err.Error()
+		}
+		r.assert(step, fmt.Sprintf("MKA on %s is %s", a.MKA.Link, securedWord(a.MKA.Secured)), ok && err == nil, detail)
+	case a.Counter != nil:
+		c := a.Counter
+		text := fmt.Sprintf("%s %s", c.Port, c.Name)
+		if c.Min != nil {
+			text += fmt.Sprintf(" ≥ %d", *c.Min)
+		}
+		if c.Max != nil {
+			text += fmt.Sprintf(" ≤ %d", *c.Max)
+		}
+		var ports []*node.Port
+		if n, p, ok := strings.Cut(c.Port, ":"); ok {
+			ports = append(ports, r.lab.Port(n, p))
+		} else if ps, err := r.lab.LinkPorts(c.Port); err == nil {
+			ports = ps[:]
+		}
+		var v uint64
+		found := false
+		for _, port := range ports {
+			if port == nil {
+				continue
+			}
+			n, ok := counterValue(port.Status(), c.Name)
+			v += n
+			found = found || ok
+		}
+		if !found {
+			r.assert(step, text, false, "counter not available (no data plane, or MACsec off)")
+			return
+		}
+		pass := (c.Min == nil || v >= *c.Min) && (c.Max == nil || v <= *c.Max)
+		r.assert(step, text, pass, fmt.Sprintf("%s = %d", c.Name, v))
+	}
+}
+
+// counterSources are the counter structs a port exposes, summed by name.
+func counterSources(st node.PortStatus) []any {
+	var src []any
+	if y := st.SecY; y != nil {
+		src = append(src, y.Stats, y.TxSC.Stats, macsec.RxSCStats{}) // an RX SC's counters exist, zero, before any SC does
+		for _, sc := range y.RxSCs {
+			src = append(src, sc.Stats)
+		}
+	}
+	if st.MKACounter != nil {
+		src = append(src, *st.MKACounter)
+	}
+	src = append(src, st.Dataplane)
+	return src
+}
+
+// counterValue sums the fields called name across a port's counters.
+func counterValue(st node.PortStatus, name string) (uint64, bool) {
+	var sum uint64
+	found := false
+	for _, s := range counterSources(st) {
+		v := reflect.ValueOf(s)
+		if f := v.FieldByName(name); f.IsValid() && f.Kind() == reflect.Uint64 {
+			sum += f.Uint()
+			found = true
+		}
+	}
+	return sum, found
+}
+
+// knownCounter reports whether name is a counter of the SecY, MKA or the
+// data plane.
+func knownCounter(name string) bool {
+	for _, s := range []any{macsec.SecYStats{}, macsec.TxSCStats{}, macsec.RxSCStats{}, mka.Counters{}, node.PortStatus{}.Dataplane} {
+		if f, ok := reflect.TypeOf(s).FieldByName(name); ok && f.Type.Kind() == reflect.Uint64 {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,148 @@
+package labs
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Report is what a scenario run found.
+type Report struct {
+	Scenario    string            `json:"scenario"`
+	Title       string            `json:"title"`
+	Description string            `json:"description"`
+	Source      string            `json:"source"`
+	Lab         string            `json:"lab,omitempty"`
+	Started     time.Time         `json:"started"`
+	Duration    Duration          `json:"duration"`
+	Passed      bool              `json:"passed"`
+	Error       string            `json:"error,omitempty"`
+	Timers      map[string]string `json:"timers"`
+	Production  []string          `json:"production,omitempty"`
+	Steps       []StepResult      `json:"steps"`
+	Events      []Event           `json:"events"`
+	Probes      []ProbeResult     `json:"probes"`
+	Captures    []CaptureResult   `json:"captures,omitempty"`
+	Assertions  []AssertionResult `json:"assertions"`
+}
+
+// StepResult is when a step ran.
+type StepResult struct {
+	Index int     `json:"index"`
+	Text  string  `json:"text"`
+	Start float64 `json:"start"` // seconds into the run
+	End   float64 `json:"end"`
+}
+
+// Event is something that happened, at T seconds into the run.
+type Event struct {
+	T    float64 `json:"t"`
+	Kind string  `json:"kind"` // lab, step, mka, probe, check, valid
+	Text string  `json:"text"`
+}
+
+// AssertionResult is one checked expectation.
+type AssertionResult struct {
+	Step   int    `json:"step"` // -1: over the whole run
+	Text   string `json:"text"`
+	Passed bool   `json:"passed"`
+	Detail string `json:"detail"`
+}
+
+// CaptureResult is a link's wire capture.
+type CaptureResult struct {
+	Link       string         `json:"link"`
+	File       string         `json:"file"`
+	Frames     int            `json:"frames"`
+	EtherTypes map[string]int `json:"ether_types"`
+}
+
+func timersReport(sc *Scenario) map[string]string {
+	if sc.Topology == nil {
+		return nil
+	}
+	t := map[string]string{
+		"mka_hello": sc.Timers.MKAHello.String() + " (production 2s)",
+		"mka_life":  sc.Timers.MKALife.String() + " (production 6s)",
+	}
+	if sc.Timers.PNThreshold != 0 {
+		t["pn_threshold"] = fmt.Sprintf("%d (production 0xC0000000, XPN 0xC000000000000000)", sc.Timers.PNThreshold)
+	}
+	return t
+}
+
+// write puts report.json, summary.txt and report.html in dir.
+func (rep *Report) write(dir string) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), b, 0o644); err != nil {
+		return err
+	}
+	var sb strings.Builder
+	rep.WriteText(&sb)
+	if err := os.WriteFile(filepath.Join(dir, "summary.txt"), []byte(sb.String()), 0o644); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "report.html"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return rep.WriteHTML(f)
+}
+
+// Failed counts the failed assertions.
+func (rep *Report) Failed() int {
+	n := 0
+	for _, a := range rep.Assertions {
+		if !a.Passed {
+			n++
+		}
+	}
+	return n
+}
+
+// WriteText writes the summary people read first.
+func (rep *Report) WriteText(w io.Writer) {
+	verdict := "PASS"
+	if !rep.Passed {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(w, "%s  %s — %s (%s)\n", verdict, rep.Scenario, rep.Title, time.Duration(rep.Duration).Round(100*time.Millisecond))
+	if rep.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", rep.Error)
+	}
+	for _, p := range rep.Probes {
+		fmt.Fprintf(w, "  probe %-14s %s\n", p.Name, p.Spec)
+		for _, f := range p.Flows {
+			fmt.Fprintf(w, "    %-26s sent %5d  lost %4d  longest outage %-8s reordered %d  latency p50 %s p99 %s\n",
+				f.Name, f.Sent, f.Lost, f.MaxOutage, f.Reordered, f.LatencyP50, f.LatencyP99)
+		}
+	}
+	for _, c := range rep.Captures {
+		fmt.Fprintf(w, "  capture %s: %d frames %v → %s\n", c.Link, c.Frames, c.EtherTypes, c.File)
+	}
+	for _, a := range rep.Assertions {
+		mark := "✓"
+		if !a.Passed {
+			mark = "✗"
+		}
+		where := "end"
+		if a.Step > 0 {
+			where = fmt.Sprintf("step %d", a.Step)
+		}
+		fmt.Fprintf(w, "  %s %-7s %s — %s\n", mark, where, a.Text, a.Detail)
+	}
+	if len(rep.Timers) > 0 {
+		fmt.Fprintf(w, "  timers: MKA hello %s, life %s\n", rep.Timers["mka_hello"], rep.Timers["mka_life"])
+	}
+	for _, p := range rep.Production {
+		fmt.Fprintf(w, "  in production: %s\n", p)
+	}
+}

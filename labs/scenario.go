@@ -1,0 +1,588 @@
+package labs
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/secylab/secylab/internal/yamlx"
+	"github.com/secylab/secylab/topology"
+)
+
+// Scenario is a parsed scenario file.
+type Scenario struct {
+	Name        string
+	Title       string
+	Description string
+	Source      string
+	// Topology is the lab's topology, or nil when the scenario expects
+	// the topology to be refused (ExpectInvalid).
+	Topology      *topology.Topology
+	TopologyRef   string
+	ExpectInvalid []string // substrings the validation error must contain
+	Timers        Timers
+	Probes        []ProbeSpec
+	Captures      []string
+	Setup         []Step // before probes and captures start: not measured
+	Steps         []Step
+	Assert        []Assertion
+	Production    []string // what the production timers would imply
+	// PNTable adds the time to exhaust 32-bit and 64-bit packet numbers at
+	// production line rates to the report.
+	PNTable bool
+}
+
+// Timers are the lab's protocol timers.
+type Timers struct {
+	MKAHello, MKALife time.Duration
+	PNThreshold       uint64 // 0: the suite's default
+}
+
+// ProbeSpec is a bidirectional probe flow between two addresses.
+type ProbeSpec struct {
+	Name     string
+	From, To Endpoint
+	Rate     int // packets per second, each way
+}
+
+// Endpoint is a probe's end: a node and one of its addresses.
+type Endpoint struct {
+	Node string
+	Addr netip.Addr
+}
+
+// Step is one action of a scenario; exactly one field is set.
+type Step struct {
+	Line    int
+	Note    string
+	Wait    time.Duration
+	WaitFor *WaitFor
+	MACsec  *MACsecStep
+	Impair  *ImpairStep
+	Route   *RouteStep
+	Rekey   string
+	Exec    *ExecStep
+	Check   []Assertion
+}
+
+// WaitFor waits until a condition holds or the timeout passes (a failed
+// assertion then).
+type WaitFor struct {
+	MKA     *MKACond
+	Timeout time.Duration
+}
+
+// MKACond is the MKA state of a link: secured on both ends, or not secured
+// on either.
+type MKACond struct {
+	Link    string
+	Secured bool
+}
+
+// MACsecStep changes MACsec on one end of a link or both.
+type MACsecStep struct {
+	Link, Node string
+	Off        bool
+	Cipher     string
+	SCI        string // on, off
+	Key        string // "generate:NAME" or a key file
+	NewCAK     bool   `yaml:"newCAK"` // a fresh CAK under the current CKN
+}
+
+// ImpairStep sets a link's impairments.
+type ImpairStep struct {
+	Link   string
+	Delay  time.Duration
+	Jitter time.Duration
+	Loss   float64 // percent
+	Rate   uint64
+	Down   bool
+}
+
+// RouteStep replaces a static route in a node, e.g. to drain a link.
+type RouteStep struct {
+	Node   string
+	Prefix netip.Prefix
+	Via    netip.Addr
+}
+
+// ExecStep runs a command in a node's namespace; Expect "fail" asserts
+// that it fails (e.g. a ping across mismatched keys), "ok" that it
+// succeeds, "" nothing.
+type ExecStep struct {
+	Node    string
+	Command string
+	Expect  string
+}
+
+// Assertion is one expected outcome; exactly one kind is set.
+type Assertion struct {
+	Line int
+	// Probe assertions, over the whole run.
+	Probe     string
+	Phase     string         // only packets sent during this phase (a note step's text, until the next note)
+	MaxLoss   *int           // lost packets, both directions
+	MaxOutage *time.Duration // the longest outage window
+	MinOutage *time.Duration
+	// NoCleartext: the link's wire capture holds only MACsec and MKA.
+	NoCleartext string
+	// MKA state now.
+	MKA *MKACond
+	// Counter of a port's SecY or MKA participant now.
+	Counter *CounterCond
+}
+
+// CounterCond bounds a counter: SecY (InPktsNotValid, …, any SC summed) or
+// MKA (RxBadICV, …).
+type CounterCond struct {
+	Port     string // node:port
+	Name     string
+	Min, Max *uint64
+}
+
+// raw shapes, decoded strictly.
+type rawScenario struct {
+	Name          string         `yaml:"name"`
+	Title         string         `yaml:"title"`
+	Description   string         `yaml:"description"`
+	Topology      string         `yaml:"topology"`
+	ExpectInvalid []string       `yaml:"expectInvalid"`
+	Timers        rawTimers      `yaml:"timers"`
+	Probes        []rawProbe     `yaml:"probes"`
+	Captures      []string       `yaml:"captures"`
+	Setup         []rawStep      `yaml:"setup"`
+	Steps         []rawStep      `yaml:"steps"`
+	Assert        []rawAssertion `yaml:"assert"`
+	Production    []string       `yaml:"production"`
+	PNTable       bool           `yaml:"pnExhaustionTable"`
+}
+
+type rawTimers struct {
+	MKAHello    string `yaml:"mkaHello"`
+	MKALife     string `yaml:"mkaLife"`
+	PNThreshold uint64 `yaml:"pnThreshold"`
+}
+
+type rawProbe struct {
+	Name string `yaml:"name"`
+	From string `yaml:"from"` // "node address"
+	To   string `yaml:"to"`
+	Rate int    `yaml:"rate"`
+}
+
+type rawStep struct {
+	Note    string         `yaml:"note"`
+	Wait    string         `yaml:"wait"`
+	WaitFor *rawWaitFor    `yaml:"waitFor"`
+	MACsec  *MACsecStep    `yaml:"macsec"`
+	Impair  *rawImpair     `yaml:"impair"`
+	Cut     string         `yaml:"cut"`
+	Restore string         `yaml:"restore"`
+	Route   *rawRoute      `yaml:"route"`
+	Rekey   string         `yaml:"rekey"`
+	Exec    *ExecStep      `yaml:"exec"`
+	Check   []rawAssertion `yaml:"check"`
+}
+
+type rawWaitFor struct {
+	MKA     *MKACond `yaml:"mka"`
+	Timeout string   `yaml:"timeout"`
+}
+
+type rawImpair struct {
+	Link   string `yaml:"link"`
+	Delay  string `yaml:"delay"`
+	Jitter string `yaml:"jitter"`
+	Loss   string `yaml:"loss"`
+	Rate   string `yaml:"rate"`
+	Down   bool   `yaml:"down"`
+}
+
+type rawRoute struct {
+	Node   string `yaml:"node"`
+	Prefix string `yaml:"prefix"`
+	Via    string `yaml:"via"`
+}
+
+type rawAssertion struct {
+	Probe       string       `yaml:"probe"`
+	Phase       string       `yaml:"phase"`
+	MaxLoss     *int         `yaml:"maxLoss"`
+	MaxOutage   string       `yaml:"maxOutage"`
+	MinOutage   string       `yaml:"minOutage"`
+	NoCleartext string       `yaml:"noCleartext"`
+	MKA         *MKACond     `yaml:"mka"`
+	Counter     *CounterCond `yaml:"counter"`
+}
+
+//go:embed builtin/*.yaml builtin/topologies/*.yaml
+var builtinFS embed.FS
+
+// builtinFiles maps each built-in scenario's name to its file, in the
+// order of the files' numbers (the order they are meant to be read).
+func builtinFiles() (names []string, files map[string]string) {
+	entries, _ := fs.ReadDir(builtinFS, "builtin")
+	files = map[string]string{}
+	for _, e := range entries { // sorted by file name
+		if e.IsDir() {
+			continue
+		}
+		name := strings.TrimSuffix(e.Name(), ".yaml")
+		if num, rest, ok := strings.Cut(name, "-"); ok && strings.Trim(num, "0123456789") == "" {
+			name = rest
+		}
+		names = append(names, name)
+		files[name] = path.Join("builtin", e.Name())
+	}
+	return names, files
+}
+
+// Builtins lists the built-in scenarios.
+func Builtins() []string {
+	names, _ := builtinFiles()
+	return names
+}
+
+// Builtin parses the built-in scenario called name.
+func Builtin(name string) (*Scenario, error) {
+	names, files := builtinFiles()
+	file, ok := files[name]
+	if !ok {
+		return nil, fmt.Errorf("no built-in scenario %q: have %s", name, strings.Join(names, ", "))
+	}
+	data, err := builtinFS.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(file, data)
+}
+
+// Load reads a scenario file.
+func Load(file string) (*Scenario, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	return Parse(file, data)
+}
+
+// Parse checks a scenario; errors name the file, line and field.
+func Parse(file string, data []byte) (*Scenario, error) {
+	var raw rawScenario
+	doc, err := yamlx.Decode(file, data, &raw)
+	if err != nil {
+		return nil, err
+	}
+	c := &scChecker{Doc: doc, file: file}
+	sc := c.build(&raw)
+	if err := c.Err(); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+type scChecker struct {
+	*yamlx.Doc
+	file string
+	topo *topology.Topology
+}
+
+func (c *scChecker) duration(path, s string, def time.Duration) time.Duration {
+	if s == "" {
+		return def
+	}
+	d, err := topology.ParseDuration(s)
+	if err != nil || d < 0 {
+		c.Errorf(path, "%q is not a duration (e.g. 500ms, 3s)", s)
+	}
+	return d
+}
+
+func (c *scChecker) build(raw *rawScenario) *Scenario {
+	sc := &Scenario{Name: raw.Name, Title: raw.Title, Description: strings.TrimSpace(raw.Description),
+		Source: c.file, TopologyRef: raw.Topology, ExpectInvalid: raw.ExpectInvalid, Captures: raw.Captures,
+		Production: raw.Production, PNTable: raw.PNTable}
+	if raw.Name == "" {
+		c.Errorf("name", "missing: every scenario has a name")
+	}
+	if raw.Topology == "" {
+		raw.Topology = "expressroute-direct"
+		sc.TopologyRef = raw.Topology
+	}
+	topo, err := c.loadTopology(raw.Topology)
+	switch {
+	case len(raw.ExpectInvalid) > 0:
+		if err == nil {
+			c.Errorf("expectInvalid", "the topology %s is valid, but the scenario expects it to be refused", raw.Topology)
+		}
+		// The refusal itself is what the run checks and reports.
+		return sc
+	case err != nil:
+		c.Errorf("topology", "%v", err)
+		return sc
+	}
+	c.topo, sc.Topology = topo, topo
+	sc.Timers = Timers{
+		MKAHello:    c.duration("timers.mkaHello", raw.Timers.MKAHello, time.Second),
+		MKALife:     c.duration("timers.mkaLife", raw.Timers.MKALife, 3*time.Second),
+		PNThreshold: raw.Timers.PNThreshold,
+	}
+	if sc.Timers.MKALife <= sc.Timers.MKAHello {
+		c.Errorf("timers.mkaLife", "%v must exceed the hello time %v", sc.Timers.MKALife, sc.Timers.MKAHello)
+	}
+	names := map[string]bool{}
+	for i, p := range raw.Probes {
+		path := fmt.Sprintf("probes[%d]", i)
+		ps := ProbeSpec{Name: p.Name, Rate: p.Rate, From: c.endpoint(path+".from", p.From), To: c.endpoint(path+".to", p.To)}
+		if ps.Rate == 0 {
+			ps.Rate = 100
+		}
+		if ps.Rate < 1 || ps.Rate > 10000 {
+			c.Errorf(path+".rate", "%d packets per second: want 1 to 10000", ps.Rate)
+		}
+		if p.Name == "" || names[p.Name] {
+			c.Errorf(path+".name", "probes need unique names")
+		}
+		names[p.Name] = true
+		sc.Probes = append(sc.Probes, ps)
+	}
+	for i, l := range raw.Captures {
+		c.link(fmt.Sprintf("captures[%d]", i), l)
+	}
+	for i, rs := range raw.Setup {
+		st := c.step(fmt.Sprintf("setup[%d]", i), rs, names)
+		if st.Check != nil || st.Exec != nil && st.Exec.Expect != "" || st.WaitFor != nil {
+			c.Errorf(fmt.Sprintf("setup[%d]", i), "setup steps change the lab; checks belong in steps")
+		}
+		sc.Setup = append(sc.Setup, st)
+	}
+	phases := map[string]bool{}
+	for i, rs := range raw.Steps {
+		st := c.step(fmt.Sprintf("steps[%d]", i), rs, names)
+		if st.Note != "" {
+			phases[st.Note] = true
+		}
+		sc.Steps = append(sc.Steps, st)
+	}
+	for i, ra := range raw.Assert {
+		if ra.Phase != "" && !phases[ra.Phase] {
+			c.Errorf(fmt.Sprintf("assert[%d].phase", i), "no note step %q starts this phase", ra.Phase)
+		}
+	}
+	for i, ra := range raw.Assert {
+		sc.Assert = append(sc.Assert, c.assertion(fmt.Sprintf("assert[%d]", i), ra, names, sc.Captures))
+	}
+	return sc
+}
+
+func (c *scChecker) loadTopology(ref string) (*topology.Topology, error) {
+	if strings.Contains(ref, "/") || strings.HasSuffix(ref, ".yaml") {
+		if !filepath.IsAbs(ref) && !strings.HasPrefix(c.file, "builtin/") {
+			ref = filepath.Join(filepath.Dir(c.file), ref)
+		}
+		if strings.HasPrefix(c.file, "builtin/") {
+			name := path.Join("builtin/topologies", path.Base(ref))
+			data, err := builtinFS.ReadFile(name)
+			if err != nil {
+				return nil, err
+			}
+			return topology.Parse(name, data)
+		}
+		return topology.Load(ref)
+	}
+	return topology.Builtin(ref)
+}
+
+func (c *scChecker) endpoint(path, s string) Endpoint {
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		c.Errorf(path, "%q: want \"NODE ADDRESS\", e.g. \"onprem-host 10.1.0.10\"", s)
+		return Endpoint{}
+	}
+	addr, err := netip.ParseAddr(f[1])
+	if err != nil {
+		c.Errorf(path, "%q is not an IP address", f[1])
+	}
+	n := c.topo.Node(f[0])
+	if n == nil {
+		c.Errorf(path, "no node %q in topology %s", f[0], c.topo.Name)
+		return Endpoint{}
+	}
+	for _, p := range n.Ports {
+		for _, a := range p.Addresses {
+			if a.Addr() == addr {
+				return Endpoint{Node: f[0], Addr: addr}
+			}
+		}
+	}
+	c.Errorf(path, "node %s has no address %s", f[0], addr)
+	return Endpoint{}
+}
+
+func (c *scChecker) link(path, name string) {
+	if c.topo != nil && c.topo.Link(name) == nil {
+		c.Errorf(path, "no link %q in topology %s", name, c.topo.Name)
+	}
+}
+
+func (c *scChecker) node(path, name string) {
+	if c.topo != nil && c.topo.Node(name) == nil {
+		c.Errorf(path, "no node %q in topology %s", name, c.topo.Name)
+	}
+}
+
+func (c *scChecker) step(path string, rs rawStep, probes map[string]bool) Step {
+	s := Step{Line: 0, Note: rs.Note, Rekey: rs.Rekey, MACsec: rs.MACsec, Exec: rs.Exec}
+	set := 0
+	for _, b := range []bool{rs.Note != "", rs.Wait != "", rs.WaitFor != nil, rs.MACsec != nil, rs.Impair != nil, rs.Cut != "", rs.Restore != "", rs.Route != nil, rs.Rekey != "", rs.Exec != nil, rs.Check != nil} {
+		if b {
+			set++
+		}
+	}
+	if set != 1 {
+		c.Errorf(path, "a step has exactly one of note, wait, waitFor, macsec, impair, cut, restore, route, rekey, exec, check (found %d)", set)
+		return s
+	}
+	switch {
+	case rs.Wait != "":
+		s.Wait = c.duration(path+".wait", rs.Wait, 0)
+	case rs.WaitFor != nil:
+		s.WaitFor = &WaitFor{MKA: rs.WaitFor.MKA, Timeout: c.duration(path+".waitFor.timeout", rs.WaitFor.Timeout, 30*time.Second)}
+		if rs.WaitFor.MKA == nil {
+			c.Errorf(path+".waitFor", "give a condition: mka")
+		} else {
+			c.link(path+".waitFor.mka.link", rs.WaitFor.MKA.Link)
+		}
+	case rs.MACsec != nil:
+		c.link(path+".macsec.link", rs.MACsec.Link)
+		if rs.MACsec.Node != "" {
+			c.node(path+".macsec.node", rs.MACsec.Node)
+		}
+	case rs.Impair != nil:
+		s.Impair = c.impair(path+".impair", rs.Impair)
+	case rs.Cut != "":
+		c.link(path+".cut", rs.Cut)
+		s.Impair = &ImpairStep{Link: rs.Cut, Down: true}
+	case rs.Restore != "":
+		c.link(path+".restore", rs.Restore)
+		s.Impair = &ImpairStep{Link: rs.Restore}
+	case rs.Route != nil:
+		s.Route = c.route(path+".route", rs.Route)
+	case rs.Rekey != "":
+		c.link(path+".rekey", rs.Rekey)
+	case rs.Exec != nil:
+		c.node(path+".exec.node", rs.Exec.Node)
+		if rs.Exec.Command == "" {
+			c.Errorf(path+".exec.command", "missing")
+		}
+		if e := rs.Exec.Expect; e != "" && e != "ok" && e != "fail" {
+			c.Errorf(path+".exec.expect", "%q: want ok or fail", e)
+		}
+	case rs.Check != nil:
+		for i, ra := range rs.Check {
+			a := c.assertion(fmt.Sprintf("%s.check[%d]", path, i), ra, probes, nil)
+			if a.Probe != "" || a.NoCleartext != "" {
+				c.Errorf(fmt.Sprintf("%s.check[%d]", path, i), "probe and capture assertions hold over the whole run: put them under assert")
+			}
+			s.Check = append(s.Check, a)
+		}
+	}
+	return s
+}
+
+func (c *scChecker) impair(path string, r *rawImpair) *ImpairStep {
+	c.link(path+".link", r.Link)
+	im := &ImpairStep{Link: r.Link, Down: r.Down,
+		Delay: c.duration(path+".delay", r.Delay, 0), Jitter: c.duration(path+".jitter", r.Jitter, 0)}
+	if r.Loss != "" {
+		v, err := topology.ParseLoss(r.Loss)
+		if err != nil {
+			c.Errorf(path+".loss", "%v", err)
+		}
+		im.Loss = v
+	}
+	if r.Rate != "" {
+		v, err := topology.ParseRate(r.Rate)
+		if err != nil {
+			c.Errorf(path+".rate", "%v", err)
+		}
+		im.Rate = v
+	}
+	return im
+}
+
+func (c *scChecker) route(path string, r *rawRoute) *RouteStep {
+	c.node(path+".node", r.Node)
+	rs := &RouteStep{Node: r.Node}
+	var err error
+	if rs.Prefix, err = netip.ParsePrefix(r.Prefix); err != nil {
+		c.Errorf(path+".prefix", "%q is not a prefix", r.Prefix)
+	}
+	if rs.Via, err = netip.ParseAddr(r.Via); err != nil {
+		c.Errorf(path+".via", "%q is not an address", r.Via)
+	}
+	return rs
+}
+
+func (c *scChecker) assertion(path string, ra rawAssertion, probes map[string]bool, captures []string) Assertion {
+	a := Assertion{Probe: ra.Probe, Phase: ra.Phase, MaxLoss: ra.MaxLoss, NoCleartext: ra.NoCleartext, MKA: ra.MKA, Counter: ra.Counter}
+	kinds := 0
+	if ra.Probe != "" {
+		kinds++
+		if !probes[ra.Probe] {
+			c.Errorf(path+".probe", "no probe %q", ra.Probe)
+		}
+		if ra.MaxOutage != "" {
+			d := c.duration(path+".maxOutage", ra.MaxOutage, 0)
+			a.MaxOutage = &d
+		}
+		if ra.MinOutage != "" {
+			d := c.duration(path+".minOutage", ra.MinOutage, 0)
+			a.MinOutage = &d
+		}
+		if a.MaxLoss == nil && a.MaxOutage == nil && a.MinOutage == nil {
+			c.Errorf(path, "a probe assertion needs maxLoss, maxOutage or minOutage")
+		}
+	} else if ra.MaxLoss != nil || ra.MaxOutage != "" || ra.MinOutage != "" || ra.Phase != "" {
+		c.Errorf(path, "phase, maxLoss, maxOutage and minOutage go with probe")
+	}
+	if ra.NoCleartext != "" {
+		kinds++
+		c.link(path+".noCleartext", ra.NoCleartext)
+		found := false
+		for _, l := range captures {
+			found = found || l == ra.NoCleartext
+		}
+		if !found {
+			c.Errorf(path+".noCleartext", "link %s is not captured: add it to captures", ra.NoCleartext)
+		}
+	}
+	if ra.MKA != nil {
+		kinds++
+		c.link(path+".mka.link", ra.MKA.Link)
+	}
+	if ra.Counter != nil {
+		kinds++
+		n, p, ok := strings.Cut(ra.Counter.Port, ":")
+		isLink := !ok && c.topo != nil && c.topo.Link(ra.Counter.Port) != nil
+		if !isLink && (!ok || c.topo == nil || c.topo.Node(n) == nil || c.topo.Node(n).Port(p) == nil) {
+			c.Errorf(path+".counter.port", "%q: want NODE:PORT, or a LINK for the sum of its ends", ra.Counter.Port)
+		}
+		if !knownCounter(ra.Counter.Name) {
+			c.Errorf(path+".counter.name", "unknown counter %q", ra.Counter.Name)
+		}
+		if ra.Counter.Min == nil && ra.Counter.Max == nil {
+			c.Errorf(path+".counter", "give min or max")
+		}
+	}
+	if kinds != 1 {
+		c.Errorf(path, "an assertion has exactly one of probe, noCleartext, mka, counter (found %d)", kinds)
+	}
+	return a
+}

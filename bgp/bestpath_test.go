@@ -30,7 +30,11 @@ func TestBestPathTieBreaks(t *testing.T) {
 		{"IGP over EGP", base(nil), base(func(p *Path) { p.Origin = OriginEGP })},
 		{"lower MED same neighbour AS", base(func(p *Path) { p.MED, p.HasMED = 10, true }), base(func(p *Path) { p.MED, p.HasMED = 20, true; p.PeerID = addr("0.0.0.1") })},
 		{"missing MED is lowest", base(nil), base(func(p *Path) { p.MED, p.HasMED = 5, true; p.PeerID = addr("0.0.0.1") })},
-		{"MED ignored across neighbour ASes", base(func(p *Path) { p.ASPath = ASPath{{ASNs: []uint32{65002}}}; p.MED, p.HasMED = 50, true; p.PeerID = addr("0.0.0.1") }),
+		{"MED ignored across neighbour ASes", base(func(p *Path) {
+			p.ASPath = ASPath{{ASNs: []uint32{65002}}}
+			p.MED, p.HasMED = 50, true
+			p.PeerID = addr("0.0.0.1")
+		}),
 			base(func(p *Path) { p.MED, p.HasMED = 10, true })},
 		{"eBGP over iBGP", base(nil), base(func(p *Path) { p.EBGP = false; p.PeerID = addr("0.0.0.1") })},
 		{"lowest router ID", base(nil), base(func(p *Path) { p.PeerID = addr("2.2.2.2"); p.Peer = addr("192.0.2.0") })},

@@ -502,6 +502,24 @@ func maxPrefixData(f Family, limit int) []byte {
 func (p *peer) update(u *bgp.BGPUpdate, withdrawAll bool) {
 	p.counters.UpdatesIn++
 	p.resetHold()
+	rfs := map[bgp.RouteFamily]bgp.BGPAddPathMode{}
+	for f := range p.families {
+		rfs[f.routeFamily()] = bgp.BGP_ADD_PATH_NONE
+	}
+	if _, err := bgp.ValidateUpdateMsg(u, rfs, p.ebgp(), false, false); err != nil {
+		var me *bgp.MessageError
+		switch {
+		case !errors.As(err, &me) || me.TypeCode == 0:
+			withdrawAll = true // a family we did not negotiate
+		case me.ErrorHandling >= bgp.ERROR_HANDLING_AFISAFI_DISABLE:
+			// RFC 7606 allows disabling the family; we reset instead.
+			n := asNotification(err, msgUpdate)
+			p.down(n, "malformed UPDATE: "+n.String())
+			return
+		case me.ErrorHandling == bgp.ERROR_HANDLING_TREAT_AS_WITHDRAW:
+			withdrawAll = true
+		}
+	}
 	r, n := decodeUpdate(u, p.peerOpen.as4)
 	if n != nil {
 		p.down(n, "malformed UPDATE: "+n.String())

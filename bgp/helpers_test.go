@@ -187,6 +187,12 @@ func startNode(t *testing.T, n *memNet, self netip.Addr, cfg Config) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	n2 := runNode(t, s)
+	n2.fib = fib
+	return n2
+}
+
+func runNode(t *testing.T, s *Speaker) *node {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -200,7 +206,7 @@ func startNode(t *testing.T, n *memNet, self netip.Addr, cfg Config) *node {
 		})
 	}
 	t.Cleanup(stop)
-	return &node{Speaker: s, fib: fib, stop: stop}
+	return &node{Speaker: s, stop: stop}
 }
 
 func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {

@@ -116,9 +116,10 @@ func (k *kernelSecY) stats() (kernelStats, string, error) {
 var saLine = regexp.MustCompile(`^\s*([0-3]): PN (\d+)`)
 
 // parseMACsecShow reads iproute2's text: a "stats:" line of counter names
-// is followed by a line of values; the section they belong to is the SecY
-// until "TXSC:", then the transmit SC, its SAs ("0: PN 6, state on, …"),
-// then each "RXSC:" and its SAs.
+// is followed by a line of values; they belong to the transmit SC after
+// "TXSC:" (but the SecY's own, which iproute2 prints there too, start with
+// OutPktsUntagged), to an SA after its "0: PN 6, state on, …" line, and to
+// the receive SC after "RXSC:".
 func parseMACsecShow(out string) (kernelStats, error) {
 	st := kernelStats{}
 	section, area := "secy", "tx"
@@ -132,12 +133,16 @@ func parseMACsecShow(out string) (kernelStats, error) {
 			if len(f) != len(names) {
 				return nil, fmt.Errorf("%d counter names but %d values: %q", len(names), len(f), line)
 			}
+			sec := section
+			if names[0] == "OutPktsUntagged" { // the SecY's, printed under TXSC
+				sec = "secy"
+			}
 			for i, n := range names {
 				v, err := strconv.ParseUint(f[i], 10, 64)
 				if err != nil {
 					return nil, fmt.Errorf("counter %s: %w", n, err)
 				}
-				st[section+"."+n] += v
+				st[sec+"."+n] += v
 			}
 			names = nil
 		case f[0] == "stats:":

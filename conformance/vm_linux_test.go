@@ -1,0 +1,98 @@
+package conformance
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// staticSecylab builds cmd/secylab with CGO_ENABLED=0, the binary the VM
+// runs, and checks that it is static.
+func staticSecylab(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "secylab")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../cmd/secylab")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	static, err := isStatic(bin)
+	require.NoError(t, err)
+	require.True(t, static, "CGO_ENABLED=0 gave a dynamic executable")
+	return bin
+}
+
+func needVM(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("boots a VM (about a minute under TCG); not with -short")
+	}
+	if err := CheckVM(VMConfig{}); err != nil {
+		if errors.Is(err, ErrVMUnavailable) {
+			t.Skip(err)
+		}
+		t.Fatal(err)
+	}
+}
+
+// TestVMMACsecSuite runs `secylab conformance --vm always --suite macsec`
+// for real, as CI and users do, and wants every case to pass on the
+// guest's kernel.
+func TestVMMACsecSuite(t *testing.T) {
+	needVM(t)
+	bin := staticSecylab(t)
+	junit := filepath.Join(t.TempDir(), "junit.xml")
+	start := time.Now()
+	cmd := exec.Command(bin, "conformance", "--vm", "always", "--suite", "macsec", "--json", "--junit", junit)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	t.Logf("VM run took %v\n%s", time.Since(start).Round(time.Second), stderr.String())
+
+	var rep Report
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), "stdout: %s", stdout.String())
+	var tw bytes.Buffer
+	WriteTable(&tw, rep.Results)
+	t.Logf("%s (%s)\n%s", rep.Where, rep.Why, tw.String())
+
+	require.NoError(t, err, "every case must pass")
+	assert.True(t, rep.Passed)
+	assert.Contains(t, rep.Where, "vm ")
+	names := map[string]bool{}
+	for _, r := range rep.Results {
+		names[r.Case] = true
+		assert.Equal(t, Pass, r.Status, "%s: %s", r.Name(), r.Detail)
+	}
+	for _, tc := range macsecCases() {
+		assert.True(t, names[tc.name], "case %s did not run", tc.name)
+	}
+
+	b, err := os.ReadFile(junit)
+	require.NoError(t, err)
+	var ju junitSuites
+	require.NoError(t, xml.Unmarshal(b, &ju))
+	assert.Equal(t, len(rep.Results), ju.Tests)
+	assert.Zero(t, ju.Failures)
+}
+
+// TestVMUnavailable: with an empty cache the VM path says what to install.
+func TestVMUnavailable(t *testing.T) {
+	err := CheckVM(VMConfig{Cache: t.TempDir(), QEMU: "qemu-system-x86_64"})
+	if _, lerr := exec.LookPath("qemu-system-x86_64"); lerr != nil {
+		require.ErrorIs(t, err, ErrVMUnavailable)
+		assert.ErrorContains(t, err, ".ci/setup-vm")
+		return
+	}
+	require.ErrorIs(t, err, ErrVMUnavailable)
+	assert.ErrorContains(t, err, "linux-image")
+	assert.ErrorContains(t, err, ".ci/setup-vm")
+}

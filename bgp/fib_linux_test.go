@@ -74,4 +74,3 @@ func startReal(t *testing.T, ns string, cfg Config, fib FIB) *node {
 	}
 	return runNode(t, s)
 }
-

@@ -1,0 +1,174 @@
+package bgp
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Daemon is a routing daemon (BIRD or FRR) running in a namespace, with
+// its own runtime directory so several coexist with each other and with
+// any system instance.
+type Daemon struct {
+	Dir   string // runtime directory: config, sockets, pid files, logs
+	NS    string
+	Kind  string // "bird" or "frr"
+	procs []*exec.Cmd
+}
+
+// StartBIRD runs `bird -f` in namespace ns with config conf, its control
+// socket at dir/bird.ctl.
+func StartBIRD(ns, dir, conf string) (*Daemon, error) {
+	d := &Daemon{Dir: dir, NS: ns, Kind: "bird"}
+	cf := filepath.Join(dir, "bird.conf")
+	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	if err := d.spawn("bird", "-f", "-c", cf, "-s", d.birdSocket(), "-P", filepath.Join(dir, "bird.pid")); err != nil {
+		return nil, err
+	}
+	if err := waitFile(d.birdSocket(), 5*time.Second); err != nil {
+		d.Stop()
+		return nil, fmt.Errorf("bgp: bird in %s: %w (log %s)", ns, err, d.logTail())
+	}
+	return d, nil
+}
+
+func (d *Daemon) birdSocket() string { return filepath.Join(d.Dir, "bird.ctl") }
+
+// frrDaemons are started in this order: zebra first, the others connect to it.
+var frrDaemons = []string{"zebra", "bfdd", "bgpd"}
+
+// StartFRR runs zebra, bfdd and bgpd in namespace ns, each in the
+// foreground with its vty socket, zebra socket and pid file in dir, then
+// loads the integrated configuration conf through vtysh. watchfrr is not
+// used: the caller supervises (and Stop ends) the daemons.
+func StartFRR(ns, dir, conf string) (*Daemon, error) {
+	d := &Daemon{Dir: dir, NS: ns, Kind: "frr"}
+	empty := filepath.Join(dir, "empty.conf")
+	cf := filepath.Join(dir, "frr.conf")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	// The daemons drop to the frr user (running as root needs root in
+	// the frrvty group), so that user must own the runtime directory and
+	// be able to reach it.
+	if err := chownFRR(dir, empty, cf); err != nil {
+		return nil, err
+	}
+	zsock := filepath.Join(dir, "zserv.api")
+	for _, name := range frrDaemons {
+		args := []string{"/usr/lib/frr/" + name, "-f", empty, "-i", filepath.Join(dir, name+".pid"),
+			"--vty_socket", dir, "-P", "0", "-z", zsock,
+			"--log", "file:" + filepath.Join(dir, name+".log")}
+		if name == "bfdd" {
+			args = append(args, "--bfdctl", filepath.Join(dir, "bfdd.sock"))
+		}
+		if err := d.spawn(args...); err != nil {
+			d.Stop()
+			return nil, err
+		}
+		if err := waitFile(filepath.Join(dir, name+".vty"), 5*time.Second); err != nil {
+			d.Stop()
+			return nil, fmt.Errorf("bgp: frr %s in %s: %w (log %s)", name, ns, err, d.logTail())
+		}
+	}
+	if out, err := exec.Command("vtysh", "--vty_socket", dir, "-f", cf).CombinedOutput(); err != nil {
+		d.Stop()
+		return nil, fmt.Errorf("bgp: frr config in %s: %w\n%s", ns, err, out)
+	}
+	return d, nil
+}
+
+func (d *Daemon) spawn(args ...string) error {
+	log, err := os.OpenFile(filepath.Join(d.Dir, "daemons.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", d.NS}, args...)...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("bgp: start %s in %s: %w", args[0], d.NS, err)
+	}
+	d.procs = append(d.procs, cmd)
+	return nil
+}
+
+// Stop terminates the daemons (SIGTERM, then SIGKILL after 3 s).
+func (d *Daemon) Stop() error {
+	for i := len(d.procs) - 1; i >= 0; i-- {
+		p := d.procs[i]
+		syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	d.procs = nil
+	return nil
+}
+
+// Show runs a show command: `birdc -s SOCK ARGS` for BIRD, `vtysh -c
+// 'ARGS'` for FRR.
+func (d *Daemon) Show(args string) (string, error) {
+	var cmd *exec.Cmd
+	if d.Kind == "bird" {
+		cmd = exec.Command("birdc", append([]string{"-s", d.birdSocket()}, strings.Fields(args)...)...)
+	} else {
+		cmd = exec.Command("vtysh", "--vty_socket", d.Dir, "-c", args)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (d *Daemon) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(d.Dir, "daemons.log"))
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func waitFile(path string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New(path + " did not appear")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func chownFRR(paths ...string) error {
+	u, err := user.Lookup("frr")
+	if err != nil {
+		return fmt.Errorf("bgp: frr user: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	for _, p := range paths {
+		if err := os.Chown(p, uid, gid); err != nil {
+			return err
+		}
+	}
+	return os.Chmod(paths[0], 0o755)
+}

@@ -1,0 +1,71 @@
+package bgp
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/secylab/secylab/bgp/bfd"
+)
+
+// Azure ExpressRoute private-peering facts (lab-anchors §1.5).
+const (
+	MicrosoftASN           = 12076
+	AzureHoldTime          = 180 * time.Second
+	AzureKeepaliveTime     = 60 * time.Second
+	AzureMaxPrefixIPv4     = 4000
+	AzureMaxPrefixIPv6     = 100
+	CustomerLink2Prepend   = 3
+	CustomerLink1LocalPref = 100
+	CustomerLink2LocalPref = 90
+)
+
+// Link is one ExpressRoute link as a BGP neighbour: our address on its
+// /30, the other end's, the other side's AS and an optional BFD session.
+type Link struct {
+	Name    string // "link1", "link2"
+	Local   netip.Addr
+	Peer    netip.Addr
+	PeerASN uint32
+	BFD     *bfd.Session
+}
+
+// MicrosoftEdge is the MSEE profile: AS 12076, hold 180 s / keepalive
+// 60 s, exporting only the VNet prefixes, and the private-peering prefix
+// limits (4,000 IPv4, 100 IPv6) on every neighbour, held down until
+// reset, as the service drops the session. Pass BFD sessions in the
+// links: the service runs BFD on every private peering.
+func MicrosoftEdge(routerID netip.Addr, vnet []netip.Prefix, links ...Link) Config {
+	cfg := Config{
+		ASN: MicrosoftASN, RouterID: routerID, HoldTime: AzureHoldTime, KeepaliveTime: AzureKeepaliveTime,
+		Networks: vnet,
+	}
+	for _, l := range links {
+		cfg.Neighbors = append(cfg.Neighbors, NeighborConfig{
+			Name: l.Name, Address: l.Peer, ASN: l.PeerASN, LocalAddress: l.Local, BFD: l.BFD,
+			Export:    Policy{Prefixes: Exact(vnet...)},
+			MaxPrefix: MaxPrefix{IPv4: AzureMaxPrefixIPv4, IPv6: AzureMaxPrefixIPv6},
+		})
+	}
+	return cfg
+}
+
+// Customer is the on-premises router profile: any AS, exporting the
+// on-premises prefixes over both links, with link1 preferred both ways
+// as Azure recommends for active-passive: on link2 the export is
+// prepended three times (so Azure prefers link1 inbound) and imports get
+// local preference 90 against link1's 100 (so we prefer link1 outbound).
+func Customer(asn uint32, routerID netip.Addr, onprem []netip.Prefix, link1, link2 Link) Config {
+	l1, l2 := link1, link2
+	l1.PeerASN = orDefault(l1.PeerASN, MicrosoftASN)
+	l2.PeerASN = orDefault(l2.PeerASN, MicrosoftASN)
+	return Config{
+		ASN: asn, RouterID: routerID, HoldTime: AzureHoldTime, Networks: onprem,
+		Neighbors: []NeighborConfig{
+			{Name: l1.Name, Address: l1.Peer, ASN: l1.PeerASN, LocalAddress: l1.Local, BFD: l1.BFD,
+				Import: Policy{LocalPref: CustomerLink1LocalPref}, Export: Policy{Prefixes: Exact(onprem...)}},
+			{Name: l2.Name, Address: l2.Peer, ASN: l2.PeerASN, LocalAddress: l2.Local, BFD: l2.BFD,
+				Import: Policy{LocalPref: CustomerLink2LocalPref},
+				Export: Policy{Prefixes: Exact(onprem...), Prepend: CustomerLink2Prepend}},
+		},
+	}
+}

@@ -77,7 +77,7 @@ type SAConfig struct {
 	Dir      Direction  // DirIn or DirOut
 	// KEYMAT is the AES key followed by the 4-octet salt (RFC 4106 §8.1):
 	// 20 octets for AES-128, 28 for AES-192, 36 for AES-256.
-	KEYMAT []byte
+	KEYMAT []byte `json:"-"` // never in a status or report
 	// ReplayWindow is the anti-replay window of an inbound SA in packets:
 	// 0 turns anti-replay off, otherwise 32 to MaxReplayWindow.
 	ReplayWindow int
@@ -94,7 +94,7 @@ type SAConfig struct {
 	// OnSoftExpire, if set, is called once, from the data path, when the
 	// SA passes a soft limit or nears the end of its sequence numbers:
 	// the time to key a new SA. It must not block.
-	OnSoftExpire func(*SA)
+	OnSoftExpire func(*SA) `json:"-"`
 }
 
 // MaxReplayWindow is the largest anti-replay window, the largest bitmap

@@ -22,7 +22,7 @@ import (
 
 // Request is a command for a running lab.
 type Request struct {
-	Cmd  string `json:"cmd"` // status, link-set, macsec-set, capture, rekey
+	Cmd  string `json:"cmd"` // status, link-set, macsec-set, capture, rekey, ipsec-rekey (Link names the tunnel)
 	Link string `json:"link,omitempty"`
 	Node string `json:"node,omitempty"`
 	// Side of a capture: "wire" (ciphertext) or "clear" (what the node sees).
@@ -32,6 +32,7 @@ type Request struct {
 	Count      int                   `json:"count,omitempty"`
 	Impairment *dataplane.Impairment `json:"impairment,omitempty"`
 	MACsec     *MACsecChange         `json:"macsec,omitempty"`
+	SA         *SAChange             `json:"sa,omitempty"`
 }
 
 // Response answers a Request.
@@ -42,10 +43,12 @@ type Response struct {
 
 // LabStatus is a running lab's state.
 type LabStatus struct {
-	Name    string
-	PID     int
-	Started time.Time
-	Ports   []PortStatus
+	Name     string
+	PID      int
+	Started  time.Time
+	Warnings []string
+	Ports    []PortStatus
+	Tunnels  []TunnelStatus
 }
 
 // Serve answers control requests on the unix socket path until ctx ends.
@@ -96,7 +99,7 @@ func (l *Lab) handle(ctx context.Context, c net.Conn, started time.Time) {
 func (l *Lab) do(req Request, resp *Response, started time.Time) error {
 	switch req.Cmd {
 	case "status":
-		st := &LabStatus{Name: l.topo.Name, PID: os.Getpid(), Started: started}
+		st := &LabStatus{Name: l.topo.Name, PID: os.Getpid(), Started: started, Warnings: l.topo.Warnings, Tunnels: l.tunnelStatus()}
 		for _, p := range l.Ports() {
 			if req.Node == "" || req.Node == p.cfg.Node {
 				st.Ports = append(st.Ports, p.Status())
@@ -114,6 +117,13 @@ func (l *Lab) do(req Request, resp *Response, started time.Time) error {
 			return errors.New("macsec-set: no change given")
 		}
 		return l.ChangeMACsec(req.Link, req.Node, *req.MACsec)
+	case "ipsec-sa":
+		if req.SA == nil {
+			return errors.New("ipsec-sa: no SA given")
+		}
+		return l.ChangeSA(req.Node, *req.SA)
+	case "ipsec-rekey":
+		return l.RekeyTunnel(req.Link, req.Node)
 	case "rekey":
 		ps, err := l.LinkPorts(req.Link)
 		if err != nil {

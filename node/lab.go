@@ -38,12 +38,13 @@ type LabConfig struct {
 
 // Lab runs every controlled port of a topology.
 type Lab struct {
-	cfg   LabConfig
-	topo  *topology.Topology
-	ports map[string]*Port // "node:port"
-	wg    sync.WaitGroup
-	errMu sync.Mutex
-	err   error
+	cfg     LabConfig
+	topo    *topology.Topology
+	ports   map[string]*Port // "node:port"
+	tunnels []*tunnelEnd
+	wg      sync.WaitGroup
+	errMu   sync.Mutex
+	err     error
 }
 
 // StartLab opens the ports of every link that needs the data plane, keys
@@ -58,6 +59,9 @@ func StartLab(ctx context.Context, cfg LabConfig) (*Lab, error) {
 	fail := func(err error) (*Lab, error) {
 		for _, p := range l.ports {
 			p.dp.Run(canceled())
+		}
+		for _, te := range l.tunnels {
+			te.gw.Close()
 		}
 		return nil, err
 	}
@@ -91,16 +95,25 @@ func StartLab(ctx context.Context, cfg LabConfig) (*Lab, error) {
 			}
 		}
 	}
-	for _, p := range l.ports {
+	if err := l.startTunnels(); err != nil {
+		return fail(err)
+	}
+	run := func(f func(context.Context) error) {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			if err := p.Run(ctx); err != nil {
+			if err := f(ctx); err != nil {
 				l.errMu.Lock()
 				l.err = errors.Join(l.err, err)
 				l.errMu.Unlock()
 			}
 		}()
+	}
+	for _, p := range l.ports {
+		run(p.Run)
+	}
+	for _, te := range l.tunnels {
+		run(te.gw.Run)
 	}
 	return l, nil
 }

@@ -47,6 +47,7 @@ type rawTopology struct {
 	Profile string             `yaml:"profile"`
 	Nodes   map[string]rawNode `yaml:"nodes"`
 	Links   []rawLink          `yaml:"links"`
+	Tunnels []rawTunnel        `yaml:"tunnels"`
 }
 
 type rawNode struct {

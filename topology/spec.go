@@ -17,6 +17,11 @@ type Topology struct {
 	Source string
 	Nodes  []*Node
 	Links  []*Link
+	// Tunnels are IPsec ESP tunnels between gateway nodes.
+	Tunnels []*Tunnel
+	// Warnings are problems that do not stop the lab but that its user
+	// must know, e.g. traffic that bypasses a tunnel.
+	Warnings []string
 }
 
 // Profile selects extra validation rules.

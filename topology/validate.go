@@ -49,6 +49,11 @@ func (c *checker) build(raw *rawTopology) *Topology {
 	for _, n := range t.Nodes {
 		c.routes(n, raw.Nodes[n.Name].Routes)
 	}
+	for i := range raw.Tunnels {
+		if tu := c.tunnel(t, i, &raw.Tunnels[i]); tu != nil {
+			t.Tunnels = append(t.Tunnels, tu)
+		}
+	}
 	return t
 }
 

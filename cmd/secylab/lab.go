@@ -163,6 +163,9 @@ func labUp(ctx context.Context, out io.Writer, o *labOpts, topo *topology.Topolo
 		return fmt.Errorf("lab %q exists: run secylab lab down %s", lab, lab)
 	}
 	fmt.Fprintf(out, "creating lab %s (%d nodes, %d links) ...\n", lab, len(topo.Nodes), len(topo.Links))
+	for _, w := range topo.Warnings {
+		fmt.Fprintf(out, "warning: %s\n", w)
+	}
 	if err := topology.Create(ctx, topo, o.stateDir); err != nil {
 		return err
 	}
@@ -218,7 +221,8 @@ func labUp(ctx context.Context, out io.Writer, o *labOpts, topo *topology.Topolo
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return errors.New("the lab process did not answer within 20s; see " + logPath)
+			log, _ := os.ReadFile(logPath)
+			return fmt.Errorf("the lab process did not answer within 20s:\n%s", lastLines(string(log), 15))
 		}
 	}
 	proc.Process.Release()

@@ -58,6 +58,13 @@ func newLabStatusCmd(o *labOpts) *cobra.Command {
 						p.Dataplane.TxFrames, p.Dataplane.RxFrames, p.Dataplane.RxDropped, p.Impairment)
 				}
 				tw.Flush()
+				for _, t := range st.Tunnels {
+					var pkts uint64
+					for _, s := range t.States {
+						pkts += s.Stats.Packets
+					}
+					fmt.Fprintf(out, "tunnel %s at %s: %s ESP, %d SAs, %d packets\n", t.Tunnel, t.Node, t.Backend, len(t.States), pkts)
+				}
 			}
 			return nil
 		},

@@ -43,7 +43,7 @@ MACsec, rotating keys or mismatching keys does.`,
 	})
 	root.AddCommand(newFrameCmd())
 	root.AddCommand(newLabCmd())
-	root.AddCommand(newKeyCmd(), newMKACmd())
+	root.AddCommand(newKeyCmd(), newMKACmd(), newIPsecCmd())
 	root.AddCommand(newConformanceCmd())
 	return root
 }

@@ -70,6 +70,19 @@ func (r *run) check(step int, a Assertion) {
 			detail = strings.Join(clear, ", ") + " in clear; " + detail
 		}
 		r.assert(step, text, len(clear) == 0, detail)
+	case a.NoClearPayload != "":
+		var cr *CaptureResult
+		for i := range r.report.Captures {
+			if r.report.Captures[i].Link == a.NoClearPayload {
+				cr = &r.report.Captures[i]
+			}
+		}
+		text := a.NoClearPayload + ": no traffic in clear on the wire (MACsec, MKA, ARP or ESP in UDP only)"
+		if cr == nil {
+			r.assert(step, text, false, "no capture of this link")
+			return
+		}
+		r.assert(step, text, cr.ClearPayload == 0, fmt.Sprintf("%d frames: %d ESP in UDP, %d in clear; %v", cr.Frames, cr.ESPInUDP, cr.ClearPayload, cr.EtherTypes))
 	case a.MKA != nil:
 		s, u, err := r.linkState(a.MKA.Link)
 		ok, _ := r.mkaHolds(*a.MKA)

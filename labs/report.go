@@ -59,6 +59,10 @@ type CaptureResult struct {
 	File       string         `json:"file"`
 	Frames     int            `json:"frames"`
 	EtherTypes map[string]int `json:"ether_types"`
+	// ESPInUDP counts IPv4 UDP 4500 frames; ClearPayload the frames that
+	// are neither MACsec, MKA, ARP nor ESP: traffic in clear.
+	ESPInUDP     int `json:"esp_in_udp"`
+	ClearPayload int `json:"clear_payload"`
 }
 
 func timersReport(sc *Scenario) map[string]string {

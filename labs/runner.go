@@ -373,6 +373,11 @@ func (st Step) describe() string {
 		return "impair " + st.Impair.Link + ": " + im.String()
 	case st.Route != nil:
 		return fmt.Sprintf("route %s via %s on %s", st.Route.Prefix, st.Route.Via, st.Route.Node)
+	case st.IPsec != nil:
+		if st.IPsec.Node != "" {
+			return "new ESP keys for tunnel " + st.IPsec.Tunnel + " on " + st.IPsec.Node + " only"
+		}
+		return "new ESP keys for tunnel " + st.IPsec.Tunnel + " on both gateways"
 	case st.Rekey != "":
 		return "rekey " + st.Rekey
 	case st.Exec != nil:
@@ -448,6 +453,8 @@ func (r *run) doStep(ctx context.Context, i int, st Step) error {
 		if err != nil {
 			return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
 		}
+	case st.IPsec != nil:
+		return r.lab.RekeyTunnel(st.IPsec.Tunnel, st.IPsec.Node)
 	case st.Rekey != "":
 		ps, err := r.lab.LinkPorts(st.Rekey)
 		if err != nil {
@@ -518,7 +525,29 @@ type linkCapture struct {
 	w     *capture.Writer
 	types map[uint16]int
 	total int
+	clear int // frames that are neither MACsec, MKA, ARP nor ESP in UDP
+	esp   int // ESP in UDP (RFC 3948)
 	done  bool
+}
+
+// classify tells ESP in UDP and cleartext apart among the frames that are
+// not MACsec or MKA.
+func classify(frame []byte) (esp, clear bool) {
+	et := uint16(frame[12])<<8 | uint16(frame[13])
+	switch et {
+	case 0x88E5, 0x888E, 0x0806:
+		return false, false
+	case 0x0800:
+		ihl := int(frame[14]&0x0F) * 4
+		if len(frame) >= 14+ihl+8 && frame[23] == 17 {
+			udp := frame[14+ihl:]
+			sport, dport := uint16(udp[0])<<8|uint16(udp[1]), uint16(udp[2])<<8|uint16(udp[3])
+			if sport == 4500 || dport == 4500 {
+				return true, false
+			}
+		}
+	}
+	return false, true
 }
 
 func (c *linkCapture) Capture(ts time.Time, frame []byte) {
@@ -530,6 +559,13 @@ func (c *linkCapture) Capture(ts time.Time, frame []byte) {
 	c.total++
 	if len(frame) >= 14 {
 		c.types[uint16(frame[12])<<8|uint16(frame[13])]++
+		esp, clear := classify(frame)
+		if esp {
+			c.esp++
+		}
+		if clear {
+			c.clear++
+		}
 	}
 	c.w.Write(capture.Packet{Timestamp: ts, Data: frame, Length: len(frame)})
 }
@@ -577,7 +613,7 @@ func (r *run) stopCaptures() {
 			for et, n := range c.types {
 				types[fmt.Sprintf("0x%04x", et)] = n
 			}
-			r.report.Captures = append(r.report.Captures, CaptureResult{Link: c.link, File: c.file, Frames: c.total, EtherTypes: types})
+			r.report.Captures = append(r.report.Captures, CaptureResult{Link: c.link, File: c.file, Frames: c.total, EtherTypes: types, ESPInUDP: c.esp, ClearPayload: c.clear})
 		}
 		c.mu.Unlock()
 	}

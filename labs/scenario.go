@@ -67,6 +67,7 @@ type Step struct {
 	Impair  *ImpairStep
 	Route   *RouteStep
 	Rekey   string
+	IPsec   *IPsecStep
 	Exec    *ExecStep
 	Check   []Assertion
 }
@@ -112,6 +113,13 @@ type RouteStep struct {
 	Via    netip.Addr
 }
 
+// IPsecStep gives a tunnel fresh ESP keys: on both gateways, or on one
+// only (a mismatch).
+type IPsecStep struct {
+	Tunnel string `yaml:"tunnel"`
+	Node   string `yaml:"node"`
+}
+
 // ExecStep runs a command in a node's namespace; Expect "fail" asserts
 // that it fails (e.g. a ping across mismatched keys), "ok" that it
 // succeeds, "" nothing.
@@ -132,6 +140,9 @@ type Assertion struct {
 	MinOutage *time.Duration
 	// NoCleartext: the link's wire capture holds only MACsec and MKA.
 	NoCleartext string
+	// NoClearPayload: the link's wire carries no traffic in clear: MACsec,
+	// MKA, ARP and ESP in UDP only (IPsec protects what MACsec does not).
+	NoClearPayload string
 	// MKA state now.
 	MKA *MKACond
 	// Counter of a port's SecY or MKA participant now.
@@ -186,6 +197,7 @@ type rawStep struct {
 	Restore string         `yaml:"restore"`
 	Route   *rawRoute      `yaml:"route"`
 	Rekey   string         `yaml:"rekey"`
+	IPsec   *IPsecStep     `yaml:"ipsecRekey"`
 	Exec    *ExecStep      `yaml:"exec"`
 	Check   []rawAssertion `yaml:"check"`
 }
@@ -217,6 +229,7 @@ type rawAssertion struct {
 	MaxOutage   string       `yaml:"maxOutage"`
 	MinOutage   string       `yaml:"minOutage"`
 	NoCleartext string       `yaml:"noCleartext"`
+	NoClear     string       `yaml:"noClearPayload"`
 	MKA         *MKACond     `yaml:"mka"`
 	Counter     *CounterCond `yaml:"counter"`
 }
@@ -438,15 +451,15 @@ func (c *scChecker) node(path, name string) {
 }
 
 func (c *scChecker) step(path string, rs rawStep, probes map[string]bool) Step {
-	s := Step{Line: 0, Note: rs.Note, Rekey: rs.Rekey, MACsec: rs.MACsec, Exec: rs.Exec}
+	s := Step{Note: rs.Note, Rekey: rs.Rekey, MACsec: rs.MACsec, IPsec: rs.IPsec, Exec: rs.Exec}
 	set := 0
-	for _, b := range []bool{rs.Note != "", rs.Wait != "", rs.WaitFor != nil, rs.MACsec != nil, rs.Impair != nil, rs.Cut != "", rs.Restore != "", rs.Route != nil, rs.Rekey != "", rs.Exec != nil, rs.Check != nil} {
+	for _, b := range []bool{rs.Note != "", rs.Wait != "", rs.WaitFor != nil, rs.MACsec != nil, rs.Impair != nil, rs.Cut != "", rs.Restore != "", rs.Route != nil, rs.Rekey != "", rs.IPsec != nil, rs.Exec != nil, rs.Check != nil} {
 		if b {
 			set++
 		}
 	}
 	if set != 1 {
-		c.Errorf(path, "a step has exactly one of note, wait, waitFor, macsec, impair, cut, restore, route, rekey, exec, check (found %d)", set)
+		c.Errorf(path, "a step has exactly one of note, wait, waitFor, macsec, impair, cut, restore, route, rekey, ipsecRekey, exec, check (found %d)", set)
 		return s
 	}
 	switch {
@@ -476,6 +489,17 @@ func (c *scChecker) step(path string, rs rawStep, probes map[string]bool) Step {
 		s.Route = c.route(path+".route", rs.Route)
 	case rs.Rekey != "":
 		c.link(path+".rekey", rs.Rekey)
+	case rs.IPsec != nil:
+		found := false
+		for _, tu := range c.topo.Tunnels {
+			found = found || tu.Name == rs.IPsec.Tunnel
+		}
+		if !found {
+			c.Errorf(path+".ipsecRekey.tunnel", "no tunnel %q in topology %s", rs.IPsec.Tunnel, c.topo.Name)
+		}
+		if rs.IPsec.Node != "" {
+			c.node(path+".ipsecRekey.node", rs.IPsec.Node)
+		}
 	case rs.Exec != nil:
 		c.node(path+".exec.node", rs.Exec.Node)
 		if rs.Exec.Command == "" {
@@ -487,7 +511,7 @@ func (c *scChecker) step(path string, rs rawStep, probes map[string]bool) Step {
 	case rs.Check != nil:
 		for i, ra := range rs.Check {
 			a := c.assertion(fmt.Sprintf("%s.check[%d]", path, i), ra, probes, nil)
-			if a.Probe != "" || a.NoCleartext != "" {
+			if a.Probe != "" || a.NoCleartext != "" || a.NoClearPayload != "" {
 				c.Errorf(fmt.Sprintf("%s.check[%d]", path, i), "probe and capture assertions hold over the whole run: put them under assert")
 			}
 			s.Check = append(s.Check, a)
@@ -531,7 +555,7 @@ func (c *scChecker) route(path string, r *rawRoute) *RouteStep {
 }
 
 func (c *scChecker) assertion(path string, ra rawAssertion, probes map[string]bool, captures []string) Assertion {
-	a := Assertion{Probe: ra.Probe, Phase: ra.Phase, MaxLoss: ra.MaxLoss, NoCleartext: ra.NoCleartext, MKA: ra.MKA, Counter: ra.Counter}
+	a := Assertion{Probe: ra.Probe, Phase: ra.Phase, MaxLoss: ra.MaxLoss, NoCleartext: ra.NoCleartext, NoClearPayload: ra.NoClear, MKA: ra.MKA, Counter: ra.Counter}
 	kinds := 0
 	if ra.Probe != "" {
 		kinds++
@@ -552,15 +576,18 @@ func (c *scChecker) assertion(path string, ra rawAssertion, probes map[string]bo
 	} else if ra.MaxLoss != nil || ra.MaxOutage != "" || ra.MinOutage != "" || ra.Phase != "" {
 		c.Errorf(path, "phase, maxLoss, maxOutage and minOutage go with probe")
 	}
-	if ra.NoCleartext != "" {
+	for field, link := range map[string]string{"noCleartext": ra.NoCleartext, "noClearPayload": ra.NoClear} {
+		if link == "" {
+			continue
+		}
 		kinds++
-		c.link(path+".noCleartext", ra.NoCleartext)
+		c.link(path+"."+field, link)
 		found := false
 		for _, l := range captures {
-			found = found || l == ra.NoCleartext
+			found = found || l == link
 		}
 		if !found {
-			c.Errorf(path+".noCleartext", "link %s is not captured: add it to captures", ra.NoCleartext)
+			c.Errorf(path+"."+field, "link %s is not captured: add it to captures", link)
 		}
 	}
 	if ra.MKA != nil {
@@ -582,7 +609,7 @@ func (c *scChecker) assertion(path string, ra rawAssertion, probes map[string]bo
 		}
 	}
 	if kinds != 1 {
-		c.Errorf(path, "an assertion has exactly one of probe, noCleartext, mka, counter (found %d)", kinds)
+		c.Errorf(path, "an assertion has exactly one of probe, noCleartext, noClearPayload, mka, counter (found %d)", kinds)
 	}
 	return a
 }

@@ -54,6 +54,7 @@ type rawNode struct {
 	Kind   string             `yaml:"kind"`
 	Ports  map[string]rawPort `yaml:"ports"`
 	Routes []rawRoute         `yaml:"routes"`
+	BGP    *rawBGP            `yaml:"bgp"`
 }
 
 type rawPort struct {

@@ -42,7 +42,9 @@ const (
 	KindRouter NodeKind = "router"
 	// KindHost is an end system: no forwarding.
 	KindHost NodeKind = "host"
-	// KindBIRD and KindFRR are reserved for real routing daemons.
+	// KindBIRD and KindFRR are customer routers run by a real routing
+	// daemon (BIRD 2, FRR) that the lab configures from the node's bgp
+	// block and starts in the namespace; the kernel forwards.
 	KindBIRD NodeKind = "bird"
 	KindFRR  NodeKind = "frr"
 )
@@ -66,6 +68,8 @@ type Node struct {
 	Kind   NodeKind
 	Ports  []*Port // sorted by name
 	Routes []Route
+	// BGP is the node's BGP speaker, or nil.
+	BGP *BGP
 }
 
 // Port is one interface of a node, joined to exactly one link.
@@ -215,7 +219,7 @@ func (n *Node) Port(name string) *Port {
 }
 
 // Forwards reports whether the node routes between its ports.
-func (n *Node) Forwards() bool { return n.Kind == KindRouter }
+func (n *Node) Forwards() bool { return n.Kind == KindRouter || n.Kind == KindBIRD || n.Kind == KindFRR }
 
 // RoutesVia returns the node's routes that leave through port.
 func (n *Node) RoutesVia(port string) []Route {

@@ -49,6 +49,7 @@ func (c *checker) build(raw *rawTopology) *Topology {
 	for _, n := range t.Nodes {
 		c.routes(n, raw.Nodes[n.Name].Routes)
 	}
+	c.bgpNeighbors(t, raw.Nodes)
 	for i := range raw.Tunnels {
 		if tu := c.tunnel(t, i, &raw.Tunnels[i]); tu != nil {
 			t.Tunnels = append(t.Tunnels, tu)
@@ -66,11 +67,16 @@ func (c *checker) node(name string, rn rawNode) *Node {
 	switch n.Kind {
 	case KindRouter, KindHost:
 	case KindBIRD, KindFRR:
-		c.Errorf(path+".kind", "%q is not yet supported (reserved for real routing daemons); use router or host", rn.Kind)
+		if rn.BGP == nil {
+			c.Errorf(path+".kind", "a %s node is a BGP customer router: give it a bgp block (profile: customer)", rn.Kind)
+		}
 	case "":
-		c.Errorf(path+".kind", "missing: want router or host")
+		c.Errorf(path+".kind", "missing: want router, host, bird or frr")
 	default:
-		c.Errorf(path+".kind", "%q is not a node kind: want router or host", rn.Kind)
+		c.Errorf(path+".kind", "%q is not a node kind: want router, host, bird (BIRD 2) or frr (FRR)", rn.Kind)
+	}
+	if rn.BGP != nil {
+		c.bgpNode(path+".bgp", n, rn.BGP)
 	}
 	for _, pname := range sortedKeys(rn.Ports) {
 		n.Ports = append(n.Ports, c.port(path+".ports."+pname, pname, rn.Ports[pname]))

@@ -89,10 +89,10 @@ func TestValidationErrors(t *testing.T) {
 		{"wrong type", []string{"", "      replayWindow: abc\n"}, `lab.yaml:23: links[0].macsec.replayWindow: "abc" is not an integer`},
 		{"wrong type bool", []string{"enabled: true", "enabled: maybe"}, `lab.yaml:20: links[0].macsec.enabled: "maybe" is not true or false`},
 		// Nodes.
-		{"node kind reserved", []string{"kind: router", "kind: bird"}, `lab.yaml:5: nodes.a.kind: "bird" is not yet supported`},
-		{"node kind frr", []string{"kind: router", "kind: frr"}, `lab.yaml:5: nodes.a.kind: "frr" is not yet supported`},
-		{"node kind unknown", []string{"kind: router", "kind: switch"}, `lab.yaml:5: nodes.a.kind: "switch" is not a node kind: want router or host`},
-		{"node kind missing", []string{"    kind: router\n", ""}, `lab.yaml:4: nodes.a.kind: missing: want router or host`},
+		{"node kind bird without bgp", []string{"kind: router", "kind: bird"}, `lab.yaml:5: nodes.a.kind: a bird node is a BGP customer router: give it a bgp block`},
+		{"node kind frr without bgp", []string{"kind: router", "kind: frr"}, `lab.yaml:5: nodes.a.kind: a frr node is a BGP customer router: give it a bgp block`},
+		{"node kind unknown", []string{"kind: router", "kind: switch"}, `lab.yaml:5: nodes.a.kind: "switch" is not a node kind: want router, host, bird (BIRD 2) or frr (FRR)`},
+		{"node kind missing", []string{"    kind: router\n", ""}, `lab.yaml:4: nodes.a.kind: missing: want router, host, bird or frr`},
 		{"node name too long", []string{"  a:", "  averyveryverylongnode:", "[a:er1", "[averyveryverylongnode:er1"}, `lab.yaml:4: nodes.averyveryverylongnode: node name "averyveryverylongnode" is 21 bytes`},
 		// Ports.
 		{"port kind", []string{"kind: direct", "kind: fiber"}, `lab.yaml:8: nodes.a.ports.er1.kind: "fiber" is not a port kind`},

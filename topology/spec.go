@@ -219,7 +219,9 @@ func (n *Node) Port(name string) *Port {
 }
 
 // Forwards reports whether the node routes between its ports.
-func (n *Node) Forwards() bool { return n.Kind == KindRouter || n.Kind == KindBIRD || n.Kind == KindFRR }
+func (n *Node) Forwards() bool {
+	return n.Kind == KindRouter || n.Kind == KindBIRD || n.Kind == KindFRR
+}
 
 // RoutesVia returns the node's routes that leave through port.
 func (n *Node) RoutesVia(port string) []Route {

@@ -55,6 +55,10 @@ func (rep *Report) timelineSVG() string {
 		}
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="20" x2="%.1f" y2="%.0f" stroke="%s" stroke-dasharray="3,2"><title>%.1fs %s</title></line>`,
 			x(e.T), x(e.T), height-25, color, e.T, template.HTMLEscapeString(e.Text))
+		// Phases (note steps) are named above the chart.
+		if _, note, ok := strings.Cut(e.Text, "note: "); ok && e.Kind == "step" {
+			fmt.Fprintf(&b, `<text x="%.1f" y="14" fill="#3366cc">%s</text>`, x(e.T)+2, template.HTMLEscapeString(note))
+		}
 	}
 	y := 40.0
 	for _, p := range rep.Probes {

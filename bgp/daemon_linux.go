@@ -106,6 +106,16 @@ func (d *Daemon) spawn(args ...string) error {
 	return nil
 }
 
+// PIDs returns the daemons' process IDs (each leads its own process
+// group), for a supervisor that must be able to stop them after a crash.
+func (d *Daemon) PIDs() []int {
+	pids := make([]int, len(d.procs))
+	for i, p := range d.procs {
+		pids[i] = p.Process.Pid
+	}
+	return pids
+}
+
 // Stop terminates the daemons (SIGTERM, then SIGKILL after 3 s).
 func (d *Daemon) Stop() error {
 	for i := len(d.procs) - 1; i >= 0; i-- {

@@ -22,7 +22,7 @@ import (
 
 // Request is a command for a running lab.
 type Request struct {
-	Cmd  string `json:"cmd"` // status, link-set, macsec-set, capture, rekey, ipsec-rekey (Link names the tunnel)
+	Cmd  string `json:"cmd"` // status, link-set, macsec-set, capture, rekey, ipsec-rekey (Link names the tunnel), bgp, bgp-drain, bgp-reset
 	Link string `json:"link,omitempty"`
 	Node string `json:"node,omitempty"`
 	// Side of a capture: "wire" (ciphertext) or "clear" (what the node sees).
@@ -33,12 +33,15 @@ type Request struct {
 	Impairment *dataplane.Impairment `json:"impairment,omitempty"`
 	MACsec     *MACsecChange         `json:"macsec,omitempty"`
 	SA         *SAChange             `json:"sa,omitempty"`
+	// On drains (true) or undrains (false) Link for bgp-drain.
+	On bool `json:"on,omitempty"`
 }
 
 // Response answers a Request.
 type Response struct {
-	Error  string     `json:"error,omitempty"`
-	Status *LabStatus `json:"status,omitempty"`
+	Error  string      `json:"error,omitempty"`
+	Status *LabStatus  `json:"status,omitempty"`
+	BGP    []BGPStatus `json:"bgp,omitempty"` // the bgp command's answer
 }
 
 // LabStatus is a running lab's state.
@@ -49,6 +52,7 @@ type LabStatus struct {
 	Warnings []string
 	Ports    []PortStatus
 	Tunnels  []TunnelStatus
+	BGP      []BGPStatus
 }
 
 // Serve answers control requests on the unix socket path until ctx ends.
@@ -99,7 +103,7 @@ func (l *Lab) handle(ctx context.Context, c net.Conn, started time.Time) {
 func (l *Lab) do(req Request, resp *Response, started time.Time) error {
 	switch req.Cmd {
 	case "status":
-		st := &LabStatus{Name: l.topo.Name, PID: os.Getpid(), Started: started, Warnings: l.topo.Warnings, Tunnels: l.tunnelStatus()}
+		st := &LabStatus{Name: l.topo.Name, PID: os.Getpid(), Started: started, Warnings: l.topo.Warnings, Tunnels: l.tunnelStatus(), BGP: l.BGPStatus()}
 		for _, p := range l.Ports() {
 			if req.Node == "" || req.Node == p.cfg.Node {
 				st.Ports = append(st.Ports, p.Status())
@@ -122,6 +126,14 @@ func (l *Lab) do(req Request, resp *Response, started time.Time) error {
 			return errors.New("ipsec-sa: no SA given")
 		}
 		return l.ChangeSA(req.Node, *req.SA)
+	case "bgp":
+		var err error
+		resp.BGP, err = l.BGPDetail(req.Node)
+		return err
+	case "bgp-drain":
+		return l.DrainLink(req.Link, req.On)
+	case "bgp-reset":
+		return l.ResetBGP(req.Node, req.Link)
 	case "ipsec-rekey":
 		return l.RekeyTunnel(req.Link, req.Node)
 	case "rekey":

@@ -33,6 +33,10 @@ type LabConfig struct {
 	// ConfigurePort gives a controlled port (the TAP, now open) its
 	// addresses and routes.
 	ConfigurePort func(ctx context.Context, node, port string) error
+	// RecordProcess, if set, records a process the lab starts (a BIRD or
+	// FRR daemon) in the lab's state, so that lab down stops it even after
+	// the lab process was killed.
+	RecordProcess func(name string, pid int) error
 	Logger        *slog.Logger
 }
 
@@ -42,6 +46,7 @@ type Lab struct {
 	topo    *topology.Topology
 	ports   map[string]*Port // "node:port"
 	tunnels []*tunnelEnd
+	routers []*bgpRouter // nodes with BGP, in node order
 	wg      sync.WaitGroup
 	errMu   sync.Mutex
 	err     error
@@ -62,6 +67,9 @@ func StartLab(ctx context.Context, cfg LabConfig) (*Lab, error) {
 		}
 		for _, te := range l.tunnels {
 			te.gw.Close()
+		}
+		for _, r := range l.routers {
+			r.close()
 		}
 		return nil, err
 	}
@@ -98,6 +106,11 @@ func StartLab(ctx context.Context, cfg LabConfig) (*Lab, error) {
 	if err := l.startTunnels(); err != nil {
 		return fail(err)
 	}
+	// BGP after the ports: its sockets, BFD and daemons need the
+	// controlled ports' addresses.
+	if err := l.startBGP(); err != nil {
+		return fail(err)
+	}
 	run := func(f func(context.Context) error) {
 		l.wg.Add(1)
 		go func() {
@@ -114,6 +127,9 @@ func StartLab(ctx context.Context, cfg LabConfig) (*Lab, error) {
 	}
 	for _, te := range l.tunnels {
 		run(te.gw.Run)
+	}
+	for _, r := range l.routers {
+		run(r.run)
 	}
 	return l, nil
 }

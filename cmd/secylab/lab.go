@@ -96,7 +96,7 @@ expressroute-direct. Lab commands need root.`,
 	o.register(cmd)
 	cmd.AddCommand(newLabUpCmd(o), newLabDownCmd(o), newLabStatusCmd(o), newLabServeCmd(o),
 		newLabExecCmd(o), newLabCaptureCmd(o), newLabLinkCmd(o), newLabMACsecCmd(o),
-		newLabRunCmd(o), newLabScenariosCmd())
+		newLabRunCmd(o), newLabScenariosCmd(), newLabBGPCmd(o))
 	return cmd
 }
 
@@ -249,7 +249,7 @@ func waitSecured(out io.Writer, o *labOpts, lab string, wait time.Duration) erro
 		}
 		if len(pending) == 0 {
 			fmt.Fprintf(out, "MKA secured every MACsec link in %v\n", time.Since(start).Round(10*time.Millisecond))
-			return nil
+			return waitBGP(out, o, lab, start, wait)
 		}
 		if time.Since(start) > wait {
 			fmt.Fprintf(out, "warning: MKA has not secured %s after %v (see secylab lab macsec)\n", strings.Join(pending, ", "), wait)
@@ -288,6 +288,9 @@ func newLabServeCmd(o *labOpts) *cobra.Command {
 				HelloTime: hello, LifeTime: life, Logger: logger,
 				ConfigurePort: func(ctx context.Context, n, p string) error {
 					return topology.ConfigureControlledPort(ctx, topo, n, p)
+				},
+				RecordProcess: func(name string, pid int) error {
+					return topology.RecordProcess(o.stateDir, o.lab, name, pid)
 				},
 			})
 			if err != nil {

@@ -58,6 +58,7 @@ func newLabStatusCmd(o *labOpts) *cobra.Command {
 						p.Dataplane.TxFrames, p.Dataplane.RxFrames, p.Dataplane.RxDropped, p.Impairment)
 				}
 				tw.Flush()
+				printBGPSessions(out, st.BGP)
 				for _, t := range st.Tunnels {
 					var pkts uint64
 					for _, s := range t.States {

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/secylab/secylab/bgp"
+	"github.com/secylab/secylab/node"
+)
+
+func newLabBGPCmd(o *labOpts) *cobra.Command {
+	var rib bool
+	cmd := &cobra.Command{
+		Use:   "bgp [NODE]",
+		Short: "Show the routers' BGP sessions, timers, BFD and prefixes (show bgp summary)",
+		Long: `Show every BGP router of the lab in the spirit of 'show bgp summary': each
+neighbour's state and uptime, the negotiated hold and keepalive times, the
+BFD session (state, interval × multiplier), prefixes received, accepted
+(after import policy) and advertised, and the last NOTIFICATION. With NODE
+(or --rib) the Loc-RIB follows, '>' marking the best path. A bird or frr
+node shows its daemon's own view.`,
+		Example: `  secylab lab bgp
+  secylab lab bgp msee1
+  secylab lab bgp drain link1     # move traffic to link2 before maintenance
+  secylab lab bgp undrain link1`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lab, err := o.target()
+			if err != nil {
+				return err
+			}
+			req := node.Request{Cmd: "bgp"}
+			if len(args) == 1 {
+				req.Node = args[0]
+				rib = true
+			}
+			resp, err := node.Call(o.socket(lab), req)
+			if err != nil {
+				return fmt.Errorf("lab %s: %w", lab, err)
+			}
+			if len(resp.BGP) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "lab %s runs no BGP\n", lab)
+				return nil
+			}
+			for i, r := range resp.BGP {
+				if i > 0 {
+					fmt.Fprintln(cmd.OutOrStdout())
+				}
+				printBGP(cmd.OutOrStdout(), r, rib)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&rib, "rib", false, "show the Loc-RIB of every router too")
+	cmd.AddCommand(newLabBGPDrainCmd(o, true), newLabBGPDrainCmd(o, false), newLabBGPResetCmd(o))
+	return cmd
+}
+
+func printBGP(w io.Writer, r node.BGPStatus, rib bool) {
+	fmt.Fprintf(w, "== %s (%s) ==\n", r.Node, r.Kind)
+	if r.Error != "" {
+		fmt.Fprintf(w, "error: %s\n", r.Error)
+	}
+	if r.Daemon != "" {
+		fmt.Fprintln(w, strings.TrimRight(r.Daemon, "\n"))
+	}
+	if r.Status == nil {
+		return
+	}
+	bgp.WriteSummary(w, *r.Status)
+	if len(r.Drained) > 0 {
+		fmt.Fprintf(w, "drained: %s (AS-path prepend ×%d out, local preference %d in)\n", strings.Join(r.Drained, ", "), node.DrainPrepend, node.DrainLocalPref)
+	}
+	if rib && len(r.RIB) > 0 {
+		fmt.Fprintln(w)
+		bgp.WriteLocRIB(w, r.RIB)
+	}
+}
+
+func newLabBGPDrainCmd(o *labOpts, on bool) *cobra.Command {
+	use, short := "drain LINK", "Drain a link: the customer router prepends its AS and lowers local preference on it"
+	if !on {
+		use, short = "undrain LINK", "Undo a drain: the customer router's configured policies on the link again"
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long: short + `.
+As ExpressRoute users do before maintenance on a link (a key rotation): the
+customer router facing LINK announces its prefixes there with a longer AS
+path and prefers what it learns over the other link, so traffic moves to the
+other link in both directions without loss while both are up.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lab, err := o.target()
+			if err != nil {
+				return err
+			}
+			if _, err := node.Call(o.socket(lab), node.Request{Cmd: "bgp-drain", Link: args[0], On: on}); err != nil {
+				return fmt.Errorf("lab %s: %w", lab, err)
+			}
+			verb := "drained"
+			if !on {
+				verb = "undrained"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", args[0], verb)
+			return nil
+		},
+	}
+}
+
+func newLabBGPResetCmd(o *labOpts) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reset NODE LINK",
+		Short: "Reset a BGP session (Cease / Administrative Reset), also one held down by the prefix limit",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lab, err := o.target()
+			if err != nil {
+				return err
+			}
+			if _, err := node.Call(o.socket(lab), node.Request{Cmd: "bgp-reset", Node: args[0], Link: args[1]}); err != nil {
+				return fmt.Errorf("lab %s: %w", lab, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: session on %s reset\n", args[0], args[1])
+			return nil
+		},
+	}
+}
+
+// printBGPSessions writes lab status's BGP lines: one per session.
+func printBGPSessions(w io.Writer, routers []node.BGPStatus) {
+	if len(routers) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BGP\tNEIGHBOR\tLINK\tAS\tSTATE\tUP/DOWN\tBFD\tPFX RCVD/ADV")
+	for _, r := range routers {
+		if r.Status == nil {
+			fmt.Fprintf(tw, "%s\t(%s: see secylab lab bgp %s)\t\t\t\t\t\t\n", r.Node, r.Kind, r.Node)
+			continue
+		}
+		for _, n := range r.Status.Neighbors {
+			b := "-"
+			if n.BFD != nil {
+				b = n.BFD.State.String()
+			}
+			state := n.State.String()
+			if n.HeldDown {
+				state += " (max-prefix)"
+			}
+			if slices.Contains(r.Drained, n.Name) {
+				state += " (drained)"
+			}
+			rcvd, adv := 0, 0
+			for _, c := range n.Received {
+				rcvd += c
+			}
+			for _, c := range n.Advertised {
+				adv += c
+			}
+			fmt.Fprintf(tw, "%s\t%v\t%s\t%d\t%s\t%v\t%s\t%d/%d\n", r.Node, n.Address, n.Name, n.ASN, state, n.Uptime.Truncate(time.Second), b, rcvd, adv)
+		}
+	}
+	tw.Flush()
+}
+
+// waitBGP waits, after MKA, until every session of the lab's own speakers
+// is Established, within what is left of wait.
+func waitBGP(out io.Writer, o *labOpts, lab string, start time.Time, wait time.Duration) error {
+	for {
+		resp, err := node.Call(o.socket(lab), node.Request{Cmd: "status"})
+		if err != nil {
+			return err
+		}
+		if len(resp.Status.BGP) == 0 {
+			return nil
+		}
+		var pending []string
+		for _, r := range resp.Status.BGP {
+			if r.Status == nil {
+				continue
+			}
+			for _, n := range r.Status.Neighbors {
+				if n.State != bgp.Established {
+					pending = append(pending, r.Node+"→"+n.Name)
+				}
+			}
+		}
+		if len(pending) == 0 {
+			fmt.Fprintf(out, "BGP: every session Established in %v\n", time.Since(start).Round(10*time.Millisecond))
+			return nil
+		}
+		if time.Since(start) > wait {
+			fmt.Fprintf(out, "warning: BGP sessions not Established after %v: %s (see secylab lab bgp)\n", wait, strings.Join(pending, ", "))
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

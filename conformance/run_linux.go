@@ -30,12 +30,6 @@ type env struct {
 	log  io.Writer
 }
 
-func (e *env) logf(format string, a ...any) {
-	if e.log != nil {
-		fmt.Fprintf(e.log, format+"\n", a...)
-	}
-}
-
 type testCase struct {
 	suite, name string
 	run         func(e *env) (string, error)

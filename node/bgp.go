@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -232,8 +233,15 @@ func DaemonConfig(b *topology.BGP) bgp.DaemonConfig {
 func (l *Lab) startDaemon(n *topology.Node) (*bgpRouter, error) {
 	ns := topology.NamespaceName(l.topo.Name, n.Name)
 	// Not under the lab's state directory: FRR drops to the frr user,
-	// which cannot reach a root-only 0700 directory.
-	dir, err := os.MkdirTemp("", "secylab-"+l.topo.Name+"-"+n.Name+"-")
+	// which cannot reach a root-only 0700 directory. One left by a lab
+	// process that was killed goes now.
+	prefix := filepath.Join(os.TempDir(), "secylab-"+l.topo.Name+"-"+n.Name+"-")
+	if old, _ := filepath.Glob(prefix + "*"); len(old) > 0 {
+		for _, d := range old {
+			os.RemoveAll(d)
+		}
+	}
+	dir, err := os.MkdirTemp("", filepath.Base(prefix))
 	if err != nil {
 		return nil, err
 	}
@@ -289,15 +297,16 @@ func (r *bgpRouter) status(detail bool) BGPStatus {
 		if detail {
 			var out string
 			var err error
+			cmds := []string{"show bgp summary", "show bfd peers", "show bgp ipv4 unicast"}
 			if r.daemon.Kind == "bird" {
-				out, err = r.daemon.Show("show protocols all")
-			} else {
-				out, err = r.daemon.Show("show bgp summary")
-				if err == nil {
-					var more string
-					more, err = r.daemon.Show("show bgp ipv4 unicast")
-					out += "\n" + more
+				cmds = []string{"show protocols", "show bfd sessions", "show route"}
+			}
+			for _, c := range cmds {
+				var more string
+				if more, err = r.daemon.Show(c); err != nil {
+					break
 				}
+				out += strings.TrimRight(more, "\n") + "\n"
 			}
 			st.Daemon = out
 			if err != nil {

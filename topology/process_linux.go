@@ -30,28 +30,37 @@ func lockLab(dir string) (unlock func(), err error) {
 
 // processStartTime reads field 22 of /proc/<pid>/stat.
 func processStartTime(pid int) (uint64, error) {
+	start, _, err := processStat(pid)
+	return start, err
+}
+
+// processStat reads the start time (field 22) and the state (field 3) of
+// /proc/<pid>/stat.
+func processStat(pid int) (uint64, byte, error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command (field 2) may hold spaces and parentheses: skip past the
 	// last ')'. Field 3 is then the first one.
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	fields := bytes.Fields(data[i+1:])
 	if len(fields) < 20 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
-	return strconv.ParseUint(string(fields[19]), 10, 64)
+	start, err := strconv.ParseUint(string(fields[19]), 10, 64)
+	return start, fields[0][0], err
 }
 
 // alive reports whether p still runs as the same process (not a recycled
-// pid).
+// pid). A zombie has ended: it waits only for its parent (for a routing
+// daemon, the lab process) to reap it.
 func (p Process) alive() bool {
-	st, err := processStartTime(p.PID)
-	return err == nil && st == p.StartTime
+	st, state, err := processStat(p.PID)
+	return err == nil && st == p.StartTime && state != 'Z' && state != 'X'
 }
 
 // stop ends p: SIGTERM, then SIGKILL after grace.

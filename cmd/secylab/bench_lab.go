@@ -23,7 +23,8 @@ import (
 
 // benchLabTopology joins two routers with three links, one per path to
 // measure: userspace MACsec, the same userspace forwarder without crypto,
-// and a plain kernel veth.
+// and a plain kernel veth; and an ESP tunnel between them over the MACsec
+// link, between the hosts ha and hb behind them.
 const benchLabTopology = `name: %s
 nodes:
   a:
@@ -32,13 +33,36 @@ nodes:
       m: {kind: direct, addresses: [10.99.1.1/30]}
       f: {kind: direct, addresses: [10.99.2.1/30]}
       k: {kind: ethernet, addresses: [10.99.3.1/30]}
+      lan: {kind: ethernet, addresses: [10.97.1.1/24]}
   b:
     kind: router
     ports:
       m: {kind: direct, addresses: [10.99.1.2/30]}
       f: {kind: direct, addresses: [10.99.2.2/30]}
       k: {kind: ethernet, addresses: [10.99.3.2/30]}
+      lan: {kind: ethernet, addresses: [10.97.2.1/24]}
+  ha:
+    kind: host
+    ports:
+      p: {kind: ethernet, addresses: [10.97.1.10/24]}
+    routes:
+      - {prefix: 10.97.2.0/24, via: 10.97.1.1}
+  hb:
+    kind: host
+    ports:
+      p: {kind: ethernet, addresses: [10.97.2.10/24]}
+    routes:
+      - {prefix: 10.97.1.0/24, via: 10.97.2.1}
+tunnels:
+  - name: t1
+    ends:
+      - {node: a, outer: 10.99.1.1, protects: [10.97.1.0/24]}
+      - {node: b, outer: 10.99.1.2, protects: [10.97.2.0/24]}
 links:
+  - name: la
+    endpoints: [ha:p, a:lan]
+  - name: lb
+    endpoints: [b:lan, hb:p]
   - name: lm
     endpoints: [a:m, b:m]
     macsec: {enabled: true, cipher: %s, sciState: Disabled, secret: generate}
@@ -50,13 +74,14 @@ links:
 `
 
 type labPath struct {
-	Name, Addr, What string
+	Name, From, To, Addr, What string
 }
 
 var benchLabPaths = []labPath{
-	{"macsec", "10.99.1.2", "userspace forwarder with MACsec"},
-	{"forwarder", "10.99.2.2", "the same forwarder, no crypto"},
-	{"veth", "10.99.3.2", "kernel veth, no forwarder"},
+	{"macsec", "a", "b", "10.99.1.2", "userspace forwarder with MACsec"},
+	{"forwarder", "a", "b", "10.99.2.2", "the same forwarder, no crypto"},
+	{"veth", "a", "b", "10.99.3.2", "kernel veth, no forwarder"},
+	{"ipsec", "ha", "hb", "10.97.2.10", "ESP tunnel (AES-GCM-256, ESN) over the MACsec link"},
 }
 
 // LabBenchResult is one path's measurements.
@@ -84,11 +109,12 @@ func newBenchLabCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "lab",
-		Short: "TCP throughput through a lab link: MACsec, no crypto, kernel veth",
+		Short: "TCP throughput through a lab link: MACsec, no crypto, kernel veth, IPsec over MACsec",
 		Long: `Build a throwaway two-router lab with three links and measure one iperf3 TCP
 stream across each, in turns, --runs times: through secylab's userspace
 forwarder with MACsec, through the same forwarder without crypto, and over a
-plain kernel veth. Reports the median and every run. Needs root and iperf3
+plain kernel veth; and through an IPsec ESP tunnel between two gateways,
+riding the MACsec link. Reports the median and every run. Needs root and iperf3
 (Debian package iperf3). The lab is removed at the end, also on Ctrl-C.`,
 		Example: `  secylab bench lab
   secylab bench lab --cipher GcmAes128 --duration 10s --runs 5 --json`,
@@ -158,12 +184,13 @@ func runLabBench(ctx context.Context, progress io.Writer, cipher string, duratio
 	}
 	defer func() { err = errors.Join(err, labDestroy(o, name)) }()
 
-	a, b := topology.NamespaceName(name, "a"), topology.NamespaceName(name, "b")
-	srv := exec.CommandContext(ctx, "ip", "netns", "exec", b, "iperf3", "-s")
-	if err := srv.Start(); err != nil {
-		return nil, err
+	for _, server := range []string{"b", "hb"} {
+		srv := exec.CommandContext(ctx, "ip", "netns", "exec", topology.NamespaceName(name, server), "iperf3", "-s")
+		if err := srv.Start(); err != nil {
+			return nil, err
+		}
+		defer func() { srv.Process.Kill(); srv.Wait() }()
 	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
 
 	rep = &LabBenchReport{Cipher: cipher, Duration: duration.String(), Runs: runs, Machine: bench.ReadMachine()}
 	for _, p := range benchLabPaths {
@@ -173,7 +200,7 @@ func runLabBench(ctx context.Context, progress io.Writer, cipher string, duratio
 	for run := 0; run < runs; run++ {
 		for i, p := range benchLabPaths { // interleaved, so drift hits every path
 			fmt.Fprintf(progress, "\rbench lab: run %d/%d, %-9s ", run*len(benchLabPaths)+i+1, total, p.Name)
-			gbps, retr, err := iperf3(ctx, a, p.Addr, duration)
+			gbps, retr, err := iperf3(ctx, topology.NamespaceName(name, p.From), p.Addr, duration)
 			if err != nil {
 				return nil, fmt.Errorf("%s path: %w", p.Name, err)
 			}
@@ -232,7 +259,7 @@ func printLabBench(w io.Writer, rep *LabBenchReport) {
 	fmt.Fprintln(tw, "PATH\tWHAT\tMEDIAN Gbit/s\tRUNS Gbit/s\tRETRANSMITS")
 	for _, r := range rep.Results {
 		what := r.What
-		if r.Path == "macsec" {
+		if r.Path == "macsec" || r.Path == "ipsec" {
 			what += " (" + rep.Cipher + ")"
 		}
 		var runs, retr []string

@@ -182,18 +182,25 @@ func waitBGP(out io.Writer, o *labOpts, lab string, start time.Time, wait time.D
 		if len(resp.Status.BGP) == 0 {
 			return nil
 		}
-		var pending []string
+		var pending, heldDown []string
 		for _, r := range resp.Status.BGP {
 			if r.Status == nil {
 				continue
 			}
 			for _, n := range r.Status.Neighbors {
-				if n.State != bgp.Established {
+				switch {
+				case n.HeldDown:
+					heldDown = append(heldDown, r.Node+"→"+n.Name)
+				case n.State != bgp.Established:
 					pending = append(pending, r.Node+"→"+n.Name)
 				}
 			}
 		}
 		if len(pending) == 0 {
+			if len(heldDown) > 0 {
+				fmt.Fprintf(out, "warning: BGP sessions held down after exceeding the maximum prefixes: %s (see secylab lab bgp; secylab lab bgp reset NODE LINK)\n", strings.Join(heldDown, ", "))
+				return nil
+			}
 			fmt.Fprintf(out, "BGP: every session Established in %v\n", time.Since(start).Round(10*time.Millisecond))
 			return nil
 		}

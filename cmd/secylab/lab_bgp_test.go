@@ -1,0 +1,379 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/secylab/secylab/bgp"
+	"github.com/secylab/secylab/bgp/bfd"
+	"github.com/secylab/secylab/internal/netnsx"
+	"github.com/secylab/secylab/internal/nettest"
+)
+
+// neighbor returns node's BGP neighbour on link from the lab's status.
+func (l *testLab) neighbor(nodeName, link string) bgp.NeighborStatus {
+	l.t.Helper()
+	for _, r := range l.status().BGP {
+		if r.Node != nodeName || r.Status == nil {
+			continue
+		}
+		for _, n := range r.Status.Neighbors {
+			if n.Name == link {
+				return n
+			}
+		}
+	}
+	l.t.Fatalf("no BGP neighbour of %s on %s", nodeName, link)
+	return bgp.NeighborStatus{}
+}
+
+// routeGet is `ip route get dst` in node's namespace.
+func (l *testLab) routeGet(nodeName, dst string) string {
+	out, err := exec.Command("ip", "-n", l.ns(nodeName), "route", "get", dst).CombinedOutput()
+	require.NoError(l.t, err, "%s", out)
+	return strings.TrimSpace(string(out))
+}
+
+func (l *testLab) eventually(what string, timeout time.Duration, cond func() bool) time.Duration {
+	l.t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			l.t.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func (l *testLab) mustRun(args ...string) string {
+	l.t.Helper()
+	out, errOut, status := l.run(args...)
+	require.Zero(l.t, status, "secylab %s: %s%s", strings.Join(args, " "), out, errOut)
+	return out
+}
+
+// probe is a UDP flow at a fixed rate between two namespaces: each
+// datagram carries its sequence number, so the receiver knows which were
+// lost.
+type probe struct {
+	interval time.Duration
+	send     *net.UDPConn
+	recv     *net.UDPConn
+	sent     atomic.Int64
+	stop     chan struct{}
+	wg       sync.WaitGroup
+
+	mu  sync.Mutex
+	got map[int64]bool
+}
+
+func startProbe(t *testing.T, fromNS, toNS, dst string, pps int) *probe {
+	t.Helper()
+	p := &probe{interval: time.Second / time.Duration(pps), stop: make(chan struct{}), got: map[int64]bool{}}
+	require.NoError(t, netnsx.Do(toNS, func() (err error) {
+		p.recv, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 9099})
+		return err
+	}))
+	require.NoError(t, netnsx.Do(fromNS, func() (err error) {
+		p.send, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP(dst), Port: 9099})
+		return err
+	}))
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		buf := make([]byte, 64)
+		for {
+			n, err := p.recv.Read(buf)
+			if err != nil {
+				return
+			}
+			if n >= 8 {
+				p.mu.Lock()
+				p.got[int64(binary.BigEndian.Uint64(buf))] = true
+				p.mu.Unlock()
+			}
+		}
+	}()
+	go func() {
+		defer p.wg.Done()
+		tick := time.NewTicker(p.interval)
+		defer tick.Stop()
+		b := make([]byte, 64)
+		for seq := int64(0); ; seq++ {
+			select {
+			case <-p.stop:
+				return
+			case <-tick.C:
+			}
+			binary.BigEndian.PutUint64(b, uint64(seq))
+			p.send.Write(b) // unreachable while routes move: that is a loss
+			p.sent.Store(seq + 1)
+		}
+	}()
+	return p
+}
+
+// finish stops the flow (after a grace for packets in flight) and returns
+// how many were sent and lost and the longest run of losses as a time.
+func (p *probe) finish() (sent, lost int64, outage time.Duration) {
+	close(p.stop)
+	time.Sleep(200 * time.Millisecond)
+	p.send.Close()
+	p.recv.Close()
+	p.wg.Wait()
+	sent = p.sent.Load()
+	var run, longest int64
+	for seq := range sent {
+		if p.got[seq] {
+			run = 0
+			continue
+		}
+		lost++
+		run++
+		longest = max(longest, run)
+	}
+	return sent, lost, time.Duration(longest) * p.interval
+}
+
+func portCounters(l *testLab, nodeName, port string) (tx, rx uint64) {
+	p := l.port(nodeName, port)
+	return p.Dataplane.TxFrames, p.Dataplane.RxFrames
+}
+
+func TestLabBGPFailover(t *testing.T) {
+	l := startLab(t)
+	onprem, vnet := l.ns("onprem-host"), l.ns("vnet-host")
+
+	// Every session Established, BFD Up, timers the lab's 9 s / 3 s.
+	for _, s := range []struct{ node, link string }{{"ce1", "link1"}, {"msee1", "link1"}, {"ce2", "link2"}, {"msee2", "link2"}, {"ce1", "ce-lan"}, {"msee1", "msee-lan"}} {
+		n := l.neighbor(s.node, s.link)
+		require.Equal(t, bgp.Established, n.State, "%s on %s", s.node, s.link)
+		require.Equal(t, 9*time.Second, n.HoldTime)
+		require.Equal(t, 3*time.Second, n.KeepaliveTime)
+		l.eventually("BFD Up "+s.node+" "+s.link, 5*time.Second, func() bool {
+			b := l.neighbor(s.node, s.link).BFD
+			return b != nil && b.State == bfd.Up
+		})
+	}
+	require.Equal(t, 1, l.neighbor("msee1", "link1").Received[bgp.IPv4Unicast], "10.1.0.0/16 from ce1")
+	require.Equal(t, 1, l.neighbor("ce1", "link1").Received[bgp.IPv4Unicast], "10.50.0.0/16 from msee1")
+
+	// On-premises ↔ VNet over link1, by BGP routes.
+	require.Contains(t, l.routeGet("ce1", "10.50.0.10"), "via 192.168.100.130 dev er1")
+	require.Contains(t, l.routeGet("msee1", "10.1.0.10"), "via 192.168.100.129 dev er1")
+	bgpRoutes, err := exec.Command("ip", "-n", l.ns("ce1"), "route", "show", "proto", "bgp").CombinedOutput()
+	require.NoError(t, err)
+	require.Contains(t, string(bgpRoutes), "10.50.0.0/16 via 192.168.100.130 dev er1")
+	require.Contains(t, l.routeGet("ce2", "10.50.0.10"), "dev sib", "ce2 prefers link1 through ce1 (local preference 100 over 90)")
+	tx1, _ := portCounters(l, "ce1", "er1")
+	tx2, _ := portCounters(l, "ce2", "er2")
+	require.NoError(t, nettest.Ping(onprem, "10.50.0.10", 100))
+	tx1b, _ := portCounters(l, "ce1", "er1")
+	tx2b, _ := portCounters(l, "ce2", "er2")
+	require.GreaterOrEqual(t, tx1b-tx1, uint64(100), "100 pings left over link1")
+	require.Less(t, tx2b-tx2, uint64(60), "link2 carries only BGP and BFD")
+
+	// BGP itself rides MACsec: UPDATEs (a drain and undrain) and BFD
+	// cross link1 while it is captured, and nothing is in clear.
+	drainCycle := func() {
+		l.mustRun("lab", "bgp", "drain", "link1")
+		time.Sleep(300 * time.Millisecond)
+		l.mustRun("lab", "bgp", "undrain", "link1")
+		require.NoError(t, nettest.Ping(onprem, "10.50.0.10", 3))
+	}
+	types, protocols := l.capture("link1", drainCycle)
+	require.NotZero(t, types["0x88e5"], "MACsec frames on link1: %v", types)
+	for et := range types {
+		require.Contains(t, []string{"0x88e5", "0x888e"}, et, "only MACsec and MKA on the wire")
+	}
+	require.NotContains(t, protocols, "bgp")
+	require.NotContains(t, protocols, "bfd")
+	_, clear := l.captureSide("link1", "clear", drainCycle)
+	require.Contains(t, clear, ":bgp", "the UPDATEs travel on link1 (seen on the clear side)")
+	require.Contains(t, clear, "bfd", "BFD control packets travel on link1")
+	l.eventually("link1 preferred again after undrain", 5*time.Second, func() bool {
+		return strings.Contains(l.routeGet("msee1", "10.1.0.10"), "dev er1")
+	})
+
+	// A key mismatch on link1: BFD drops the sessions in under a second
+	// and the traffic moves to link2 through the siblings.
+	p := startProbe(t, onprem, vnet, "10.50.0.10", 100)
+	time.Sleep(time.Second)
+	broke := time.Now()
+	l.mustRun("lab", "macsec", "set", "link1", "--node", "msee1", "--new-cak")
+	moved := l.eventually("ce1 routes the VNet over link2", 5*time.Second, func() bool {
+		return strings.Contains(l.routeGet("ce1", "10.50.0.10"), "via 10.1.255.2 dev sib")
+	})
+	t.Logf("ce1's route moved to link2 %v after the key mismatch", moved.Round(time.Millisecond))
+	time.Sleep(2 * time.Second)
+	sent, lost, outage := p.finish()
+	t.Logf("failover with BFD: %d of %d probe packets lost at 100 pps, outage %v", lost, sent, outage)
+	require.NotZero(t, lost, "a mismatch costs something: the probe must have seen it")
+	require.Less(t, outage, 1500*time.Millisecond, "traffic on link2 within about a second")
+	require.Contains(t, l.routeGet("msee1", "10.1.0.10"), "via 10.50.255.2 dev sib")
+	n1, m1 := l.neighbor("ce1", "link1"), l.neighbor("msee1", "link1")
+	require.NotEqual(t, bgp.Established, n1.State)
+	isBFDDown := func(e *bgp.NotificationEvent) bool {
+		return e != nil && e.Code == bgp.CodeCease && e.Subcode == bgp.CeaseBFDDown && e.At.After(broke)
+	}
+	require.True(t, isBFDDown(n1.LastSent) || isBFDDown(m1.LastSent), "Cease / BFD Down: ce1 %v, msee1 %v", n1.LastSent, m1.LastSent)
+	_, rx2 := portCounters(l, "ce2", "er2")
+	require.NoError(t, nettest.Ping(onprem, "10.50.0.10", 20))
+	_, rx2b := portCounters(l, "ce2", "er2")
+	require.GreaterOrEqual(t, rx2b-rx2, uint64(20), "the replies come back over link2")
+
+	// The same key on both ends again: link1 comes back as preferred.
+	p = startProbe(t, onprem, vnet, "10.50.0.10", 100)
+	l.mustRun("lab", "macsec", "set", "link1", "--new-key", "restored")
+	back := l.eventually("link1 preferred again", 20*time.Second, func() bool {
+		return strings.Contains(l.routeGet("ce1", "10.50.0.10"), "dev er1") && strings.Contains(l.routeGet("msee1", "10.1.0.10"), "dev er1")
+	})
+	time.Sleep(time.Second)
+	sent, lost, outage = p.finish()
+	t.Logf("restore: link1 preferred again %v after the keys matched; %d of %d probe packets lost (longest gap %v)", back.Round(time.Millisecond), lost, sent, outage)
+	require.Less(t, outage, 1500*time.Millisecond)
+	require.Equal(t, bgp.Established, l.neighbor("ce1", "link1").State)
+
+	out := l.mustRun("lab", "status")
+	require.Regexp(t, `ce1\s+192\.168\.100\.130\s+link1\s+12076\s+Established\s+\S+\s+Up`, out)
+	out = l.mustRun("lab", "bgp", "msee1")
+	require.Contains(t, out, "BGP router identifier 12.0.76.1, local AS number 12076")
+	require.Contains(t, out, "10.1.0.0/16")
+}
+
+// TestLabBGPFailoverHoldTimer: without BFD the session waits for the lab's
+// 9 s hold time before the traffic moves.
+func TestLabBGPFailoverHoldTimer(t *testing.T) {
+	nettest.NeedRoot(t)
+	if testing.Short() {
+		t.Skip("waits for a 9 s hold time")
+	}
+	b, err := os.ReadFile("../../topology/builtin/expressroute-direct.yaml")
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "nobfd.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(strings.ReplaceAll(string(b), "bfd: true", "bfd: false")), 0o600))
+	l := startLab(t, file)
+	require.Nil(t, l.neighbor("ce1", "link1").BFD)
+	p := startProbe(t, l.ns("onprem-host"), l.ns("vnet-host"), "10.50.0.10", 100)
+	time.Sleep(500 * time.Millisecond)
+	l.mustRun("lab", "macsec", "set", "link1", "--node", "msee1", "--new-cak")
+	moved := l.eventually("ce1 routes the VNet over link2", 15*time.Second, func() bool {
+		return strings.Contains(l.routeGet("ce1", "10.50.0.10"), "dev sib")
+	})
+	time.Sleep(time.Second)
+	sent, lost, outage := p.finish()
+	t.Logf("failover without BFD (hold 9 s): route moved after %v; %d of %d probe packets lost, outage %v", moved.Round(time.Millisecond), lost, sent, outage)
+	require.Less(t, outage, 10*time.Second)
+	require.Greater(t, outage, 5*time.Second, "the hold timer, not BFD, ended the session")
+	n := l.neighbor("ce1", "link1")
+	m := l.neighbor("msee1", "link1")
+	isHold := func(e *bgp.NotificationEvent) bool { return e != nil && e.Code == bgp.CodeHoldTimer }
+	require.True(t, isHold(n.LastSent) || isHold(m.LastSent), "Hold Timer Expired: ce1 %v, msee1 %v", n.LastSent, m.LastSent)
+}
+
+func TestLabBGPMaxPrefix(t *testing.T) {
+	nettest.NeedRoot(t)
+	b, err := os.ReadFile("../../topology/builtin/expressroute-direct.yaml")
+	require.NoError(t, err)
+	// ce1 advertises 10.1.0.0/16 and 4,000 /24s: 4,001 prefixes, one more
+	// than Azure private peering accepts.
+	nets := []string{"10.1.0.0/16"}
+	for i := range 4000 {
+		nets = append(nets, fmt.Sprintf("10.%d.%d.0/24", 100+i/256, i%256))
+	}
+	y := strings.Replace(string(b), "networks: [10.1.0.0/16]", "networks: ["+strings.Join(nets, ", ")+"]", 1)
+	file := filepath.Join(t.TempDir(), "maxprefix.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(y), 0o600))
+	l := startLab(t, file)
+
+	l.eventually("msee1 holds ce1's session down", 20*time.Second, func() bool { return l.neighbor("msee1", "link1").HeldDown })
+	m := l.neighbor("msee1", "link1")
+	require.NotNil(t, m.LastSent)
+	require.Equal(t, uint8(bgp.CodeCease), m.LastSent.Code)
+	require.Equal(t, uint8(bgp.CeaseMaxPrefixes), m.LastSent.Subcode, "sent %v", m.LastSent)
+	require.Equal(t, "Cease / Maximum Number of Prefixes Reached", strings.SplitN(m.LastSent.String(), " (", 2)[0])
+	require.NotEqual(t, bgp.Established, m.State)
+	c := l.neighbor("ce1", "link1")
+	require.NotNil(t, c.LastReceived, "ce1 received the NOTIFICATION")
+	require.Equal(t, uint8(bgp.CeaseMaxPrefixes), c.LastReceived.Subcode)
+	require.Equal(t, bgp.Established, l.neighbor("msee2", "link2").State, "link2 is unaffected")
+	out := l.mustRun("lab", "bgp", "msee1")
+	require.Contains(t, out, "(max-prefix)")
+	require.Contains(t, out, "sent Cease / Maximum Number of Prefixes Reached")
+	// The VNet is still reached, over link2.
+	require.NoError(t, nettest.Ping(l.ns("onprem-host"), "10.50.0.10", 3))
+	require.Contains(t, l.routeGet("ce1", "10.50.0.10"), "dev sib")
+}
+
+// daemonTopology: ce1 is a real BIRD or FRR customer router on link1 (with
+// MACsec and BFD) to our Microsoft edge msee1.
+func daemonTopology(t *testing.T, kind string) string {
+	y := `name: dm
+profile: expressroute
+nodes:
+  ce1:
+    kind: ` + kind + `
+    bgp: {asn: 65001, profile: customer, networks: [10.1.0.0/16], neighbors: [{link: link1, prefer: true}], bfd: true}
+    ports:
+      er1: {kind: direct, addresses: [192.168.100.129/30]}
+  msee1:
+    kind: router
+    bgp: {profile: microsoft-edge, networks: [10.50.0.0/16], neighbors: [{link: link1}], bfd: true}
+    ports:
+      er1: {kind: direct, addresses: [192.168.100.130/30]}
+links:
+  - name: link1
+    endpoints: [ce1:er1, msee1:er1]
+    macsec: {enabled: true, cipher: GcmAesXpn256, secret: generate}
+`
+	file := filepath.Join(t.TempDir(), kind+".yaml")
+	require.NoError(t, os.WriteFile(file, []byte(y), 0o600))
+	return file
+}
+
+func TestLabBGPDaemons(t *testing.T) {
+	for _, tt := range []struct{ kind, bin, proto string }{
+		{"bird", "bird", "proto bird"},
+		{"frr", "/usr/lib/frr/bgpd", "proto bgp"},
+	} {
+		t.Run(tt.kind, func(t *testing.T) {
+			nettest.NeedRoot(t)
+			if _, err := exec.LookPath(tt.bin); err != nil {
+				t.Skipf("%s is not installed (.ci/setup installs bird2 and frr)", tt.bin)
+			}
+			l := startLab(t, daemonTopology(t, tt.kind), "--wait", "40s")
+			start := time.Now()
+			l.eventually(tt.kind+" Established with msee1, prefixes both ways", 40*time.Second, func() bool {
+				n := l.neighbor("msee1", "link1")
+				out, _ := exec.Command("ip", "-n", l.ns("ce1"), "route", "show", "10.50.0.0/16").CombinedOutput()
+				return n.State == bgp.Established && n.Received[bgp.IPv4Unicast] == 1 && n.Advertised[bgp.IPv4Unicast] == 1 &&
+					strings.Contains(string(out), "via 192.168.100.130 dev er1 "+tt.proto)
+			})
+			l.eventually("BFD Up", 20*time.Second, func() bool {
+				b := l.neighbor("msee1", "link1").BFD
+				return b != nil && b.State == bfd.Up
+			})
+			t.Logf("%s: Established, routes exchanged and BFD Up %v after lab up", tt.kind, time.Since(start).Round(time.Millisecond))
+			require.Contains(t, l.routeGet("msee1", "10.1.0.1"), "via 192.168.100.129 dev er1")
+			require.NoError(t, nettest.Ping(l.ns("ce1"), "192.168.100.130", 2))
+			out := l.mustRun("lab", "bgp", "ce1")
+			require.Contains(t, out, "== ce1 ("+tt.kind+") ==")
+			require.Contains(t, out, "10.50.0.0/16")
+			st, err := os.ReadFile(filepath.Join(l.state, l.name, "state.json"))
+			require.NoError(t, err)
+			require.Contains(t, string(st), `"name": "`+tt.kind+`-ce1"`, "the daemon is recorded for lab down")
+		})
+	}
+}

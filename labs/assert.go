@@ -15,6 +15,18 @@ import (
 // (step -1).
 func (r *run) check(step int, a Assertion) {
 	switch {
+	case a.Probe != "" && r.bulkResult(a.Probe) != nil:
+		b := r.bulkResult(a.Probe)
+		detail := fmt.Sprintf("%.0f Mbit/s average, longest stall %s", b.Mbps, b.MaxStall)
+		if a.MaxOutage != nil {
+			r.assert(step, fmt.Sprintf("%s: no stall longer than %v", a.Probe, *a.MaxOutage), time.Duration(b.MaxStall) <= *a.MaxOutage, detail)
+		}
+		if a.MinOutage != nil {
+			r.assert(step, fmt.Sprintf("%s: a stall of at least %v", a.Probe, *a.MinOutage), time.Duration(b.MaxStall) >= *a.MinOutage, detail)
+		}
+		if a.MaxLoss != nil {
+			r.assert(step, a.Probe+": maxLoss", false, "a bulk TCP flow has no loss count: use maxOutage (its longest stall)")
+		}
 	case a.Probe != "":
 		var pr *ProbeResult
 		for i, p := range r.probes {
@@ -123,6 +135,15 @@ func (r *run) check(step int, a Assertion) {
 		pass := (c.Min == nil || v >= *c.Min) && (c.Max == nil || v <= *c.Max)
 		r.assert(step, text, pass, fmt.Sprintf("%s = %d", c.Name, v))
 	}
+}
+
+func (r *run) bulkResult(name string) *BulkResult {
+	for i := range r.report.Bulk {
+		if r.report.Bulk[i].Name == name {
+			return &r.report.Bulk[i]
+		}
+	}
+	return nil
 }
 
 // counterSources are the counter structs a port exposes, summed by name.

@@ -25,7 +25,7 @@ func (rep *Report) timelineSVG() string {
 		return ""
 	}
 	const width, left, lane = 960.0, 170.0, 70.0
-	flows := 0
+	flows := len(rep.Bulk)
 	for _, p := range rep.Probes {
 		flows += len(p.Flows)
 	}
@@ -47,6 +47,8 @@ func (rep *Report) timelineSVG() string {
 			color = "#3366cc"
 		case e.Kind == "mka":
 			color = "#ff9900"
+		case e.Kind == "bgp" || e.Kind == "bfd":
+			color = "#8844aa"
 		case e.Kind == "check" && strings.HasPrefix(e.Text, "FAIL"):
 			color = "#cc0000"
 		}
@@ -82,6 +84,21 @@ func (rep *Report) timelineSVG() string {
 			y += lane
 		}
 	}
+	for _, bk := range rep.Bulk {
+		fmt.Fprintf(&b, `<text x="5" y="%.0f">%s (TCP)</text><text x="5" y="%.0f" fill="#666">%.0f Mbit/s, stall %s</text>`,
+			y+lane/2-6, template.HTMLEscapeString(bk.Name), y+lane/2+8, bk.Mbps, bk.MaxStall)
+		peak := 1.0
+		for _, v := range bk.Timeline {
+			peak = math.Max(peak, v)
+		}
+		bw := x(bucket.Seconds()) - x(0)
+		for i, v := range bk.Timeline {
+			h := (lane - 12) * v / peak
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#3a6fb0"><title>%.2fs: %.0f Mbit/s</title></rect>`,
+				x(float64(i+1)*bucket.Seconds()-bucket.Seconds()), y+lane-6-h, math.Max(bw-0.5, 0.5), h, float64(i)*bucket.Seconds(), v)
+		}
+		y += lane
+	}
 	b.WriteString(`</svg>`)
 	return b.String()
 }
@@ -108,7 +125,7 @@ pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}
 <p>Lab {{.Lab}}, started {{.Started.Format "2006-01-02 15:04:05"}}, {{.Duration}}.
 {{range $k, $v := .Timers}} {{$k}} {{$v}};{{end}}</p>
 {{if .SVG}}<h2>Timeline</h2>
-<p>Green: probe packets delivered per 250 ms; red: lost. Dashed: steps (blue), MKA changes (orange), failed checks (red) — hover for details.</p>
+<p>Green: probe packets delivered per 250 ms; red: lost. Dashed: steps (blue), MKA changes (orange), BGP and BFD changes (purple), failed checks (red) — hover for details.</p>
 {{.SVG}}{{end}}
 <h2>Assertions</h2>
 <table><tr><th></th><th>when</th><th>assertion</th><th>measured</th></tr>
@@ -118,6 +135,8 @@ pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}
 <table><tr><th>flow</th><th>sent</th><th>lost</th><th>loss</th><th>longest outage</th><th>reordered</th><th>latency p50 / p99</th></tr>
 {{range .Probes}}{{range .Flows}}<tr><td>{{.Name}}</td><td>{{.Sent}}</td><td>{{.Lost}}</td><td>{{pct .Lost .Sent}}</td><td>{{.MaxOutage}}</td><td>{{.Reordered}}</td><td>{{.LatencyP50}} / {{.LatencyP99}}</td></tr>
 {{end}}{{end}}</table>{{end}}
+{{if .Bulk}}<h2>Bulk TCP flows</h2><table><tr><th>flow</th><th></th><th>average</th><th>longest stall</th></tr>
+{{range .Bulk}}<tr><td>{{.Name}}</td><td>{{.Spec}}</td><td>{{printf "%.0f" .Mbps}} Mbit/s</td><td>{{.MaxStall}}</td></tr>{{end}}</table>{{end}}
 {{if .Captures}}<h2>Captures</h2><ul>{{range .Captures}}<li>{{.Link}}: {{.Frames}} frames, EtherTypes {{.EtherTypes}} — <code>{{.File}}</code></li>{{end}}</ul>{{end}}
 {{if .Production}}<h2>In production</h2><ul>{{range .Production}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <h2>Events</h2><table>{{range .Events}}<tr><td>{{printf "%.1f" .T}}s</td><td>{{.Kind}}</td><td>{{.Text}}</td></tr>{{end}}</table>

@@ -26,6 +26,7 @@ type Report struct {
 	Steps       []StepResult      `json:"steps"`
 	Events      []Event           `json:"events"`
 	Probes      []ProbeResult     `json:"probes"`
+	Bulk        []BulkResult      `json:"bulk,omitempty"`
 	Captures    []CaptureResult   `json:"captures,omitempty"`
 	Assertions  []AssertionResult `json:"assertions"`
 }
@@ -128,6 +129,9 @@ func (rep *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "    %-26s sent %5d  lost %4d  longest outage %-8s reordered %d  latency p50 %s p99 %s\n",
 				f.Name, f.Sent, f.Lost, f.MaxOutage, f.Reordered, f.LatencyP50, f.LatencyP99)
 		}
+	}
+	for _, b := range rep.Bulk {
+		fmt.Fprintf(w, "  bulk  %-14s %s: %.0f Mbit/s average, longest stall %s\n", b.Name, b.Spec, b.Mbps, b.MaxStall)
 	}
 	for _, c := range rep.Captures {
 		fmt.Fprintf(w, "  capture %s: %d frames %v → %s\n", c.Link, c.Frames, c.EtherTypes, c.File)

@@ -42,6 +42,7 @@ type run struct {
 	events []Event
 	step   string
 	probes []*probe
+	bulks  []*bulk
 	caps   []*linkCapture
 }
 
@@ -139,6 +140,14 @@ func (r *run) run(ctx context.Context) error {
 			return fmt.Errorf("setup step %d (%s): %w", i+1, st.describe(), err)
 		}
 	}
+	if len(sc.Setup) > 0 {
+		if err := r.waitAllSecured(ctx, 30*time.Second); err != nil {
+			return err
+		}
+	}
+	if err := r.waitAllBGP(ctx, 60*time.Second); err != nil {
+		return err
+	}
 	if err := r.startCaptures(); err != nil {
 		return err
 	}
@@ -149,13 +158,28 @@ func (r *run) run(ctx context.Context) error {
 	defer func() { stopMon(); <-monDone }()
 
 	for _, ps := range sc.Probes {
+		if ps.Bulk {
+			b, err := startBulk(r.name, ps, r.start)
+			if err != nil {
+				return err
+			}
+			r.bulks = append(r.bulks, b)
+			continue
+		}
 		p, err := startProbe(r.name, ps)
 		if err != nil {
 			return err
 		}
 		r.probes = append(r.probes, p)
 	}
-	r.event("probe", "%d probe(s) running; baseline", len(r.probes))
+	defer func() {
+		for _, b := range r.bulks {
+			if r.report.Bulk == nil {
+				b.finish()
+			}
+		}
+	}()
+	r.event("probe", "%d probe(s) and %d bulk TCP flow(s) running; baseline", len(r.probes), len(r.bulks))
 	if err := sleep(ctx, time.Second); err != nil {
 		return err
 	}
@@ -171,6 +195,12 @@ func (r *run) run(ctx context.Context) error {
 		p.finish(500 * time.Millisecond)
 		r.report.Probes = append(r.report.Probes, p.result(r.start))
 	}
+	bulk := []BulkResult{}
+	for _, b := range r.bulks {
+		b.finish()
+		bulk = append(bulk, b.result())
+	}
+	r.report.Bulk = bulk
 	r.stopCaptures()
 	for _, a := range sc.Assert {
 		r.check(-1, a)
@@ -247,11 +277,48 @@ func (r *run) mkaHolds(c MKACond) (bool, error) {
 	return s == 0, err
 }
 
+// bgpHolds reports whether every BGP session over link is Established
+// (c.Established) or none is.
+func (r *run) bgpHolds(c BGPCond) (bool, error) {
+	up, down := 0, 0
+	for _, st := range r.lab.BGPStatus() {
+		if st.Status == nil {
+			continue
+		}
+		for _, n := range st.Status.Neighbors {
+			if n.Name != c.Link {
+				continue
+			}
+			if n.State.String() == "Established" {
+				up++
+			} else {
+				down++
+			}
+		}
+	}
+	if up+down == 0 {
+		return false, fmt.Errorf("no BGP session runs over link %s", c.Link)
+	}
+	if c.Established {
+		return down == 0, nil
+	}
+	return up == 0, nil
+}
+
+// macsecLinks are the links with MACsec on now (a step may have turned
+// it off or on).
 func (r *run) macsecLinks() []string {
 	var links []string
 	for _, l := range r.sc.Topology.Links {
-		if l.MACsec.Enabled {
-			links = append(links, l.Name)
+		ps, err := r.lab.LinkPorts(l.Name)
+		if err != nil {
+			continue
+		}
+		for _, p := range ps {
+			if p != nil && p.Status().MACsec {
+				links = append(links, l.Name)
+				break
+			}
 		}
 	}
 	return links
@@ -274,6 +341,36 @@ func (r *run) waitAllSecured(ctx context.Context, timeout time.Duration) error {
 			return fmt.Errorf("MKA did not secure %s within %v", strings.Join(pending, ", "), timeout)
 		}
 		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// waitAllBGP waits until every BGP session of the lab is Established.
+func (r *run) waitAllBGP(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var pending []string
+		for _, st := range r.lab.BGPStatus() {
+			if st.Status == nil {
+				continue
+			}
+			for _, n := range st.Status.Neighbors {
+				if n.State.String() != "Established" {
+					pending = append(pending, st.Node+"→"+n.Name)
+				}
+			}
+		}
+		if len(pending) == 0 {
+			if len(r.lab.BGPStatus()) > 0 {
+				r.event("bgp", "every BGP session Established")
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("BGP sessions not Established within %v: %s", timeout, strings.Join(pending, ", "))
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -314,6 +411,26 @@ func (r *run) monitor(ctx context.Context) {
 				line = append(line, fmt.Sprintf("%s %d/%d secured", l.Name, s, s+u))
 			}
 		}
+		for _, st := range r.lab.BGPStatus() {
+			if st.Status == nil {
+				continue
+			}
+			for _, n := range st.Status.Neighbors {
+				key := "bgp " + st.Node + "→" + n.Name
+				state := n.State.String()
+				if prev, ok := last[key]; ok && prev != state {
+					r.event("bgp", "%s over %s: %s → %s", st.Node, n.Name, prev, state)
+				}
+				last[key] = state
+				if n.BFD != nil {
+					key, state := "bfd "+st.Node+"→"+n.Name, n.BFD.State.String()
+					if prev, ok := last[key]; ok && prev != state {
+						r.event("bfd", "%s over %s: %s → %s", st.Node, n.Name, prev, state)
+					}
+					last[key] = state
+				}
+			}
+		}
 		if r.opt.Live && r.opt.Progress != nil {
 			r.mu.Lock()
 			step := r.step
@@ -337,8 +454,18 @@ func (st Step) describe() string {
 		return "note: " + st.Note
 	case st.Wait > 0:
 		return "wait " + st.Wait.String()
+	case st.WaitFor != nil && st.WaitFor.BGP != nil:
+		state := "Established"
+		if !st.WaitFor.BGP.Established {
+			state = "down"
+		}
+		return fmt.Sprintf("wait until BGP over %s is %s (at most %v)", st.WaitFor.BGP.Link, state, st.WaitFor.Timeout)
 	case st.WaitFor != nil:
 		return fmt.Sprintf("wait until %s is %s (at most %v)", st.WaitFor.MKA.Link, securedWord(st.WaitFor.MKA.Secured), st.WaitFor.Timeout)
+	case st.Drain != "":
+		return "drain " + st.Drain + " (BGP: AS-path prepend and lower local preference on the customer router)"
+	case st.Undrain != "":
+		return "undrain " + st.Undrain
 	case st.MACsec != nil:
 		m := st.MACsec
 		where := m.Link
@@ -420,7 +547,13 @@ func (r *run) doStep(ctx context.Context, i int, st Step) error {
 	case st.WaitFor != nil:
 		deadline := time.Now().Add(st.WaitFor.Timeout)
 		for {
-			ok, err := r.mkaHolds(*st.WaitFor.MKA)
+			var ok bool
+			var err error
+			if st.WaitFor.BGP != nil {
+				ok, err = r.bgpHolds(*st.WaitFor.BGP)
+			} else {
+				ok, err = r.mkaHolds(*st.WaitFor.MKA)
+			}
 			if err != nil {
 				return err
 			}
@@ -455,6 +588,10 @@ func (r *run) doStep(ctx context.Context, i int, st Step) error {
 		}
 	case st.IPsec != nil:
 		return r.lab.RekeyTunnel(st.IPsec.Tunnel, st.IPsec.Node)
+	case st.Drain != "":
+		return r.lab.DrainLink(st.Drain, true)
+	case st.Undrain != "":
+		return r.lab.DrainLink(st.Undrain, false)
 	case st.Rekey != "":
 		ps, err := r.lab.LinkPorts(st.Rekey)
 		if err != nil {

@@ -48,7 +48,8 @@ type Timers struct {
 type ProbeSpec struct {
 	Name     string
 	From, To Endpoint
-	Rate     int // packets per second, each way
+	Rate     int  // packets per second, each way
+	Bulk     bool // a bulk TCP flow From → To instead of datagrams
 }
 
 // Endpoint is a probe's end: a node and one of its addresses.
@@ -67,6 +68,8 @@ type Step struct {
 	Impair  *ImpairStep
 	Route   *RouteStep
 	Rekey   string
+	Drain   string // drain a link through BGP policy
+	Undrain string
 	IPsec   *IPsecStep
 	Exec    *ExecStep
 	Check   []Assertion
@@ -76,7 +79,15 @@ type Step struct {
 // assertion then).
 type WaitFor struct {
 	MKA     *MKACond
+	BGP     *BGPCond
 	Timeout time.Duration
+}
+
+// BGPCond is the state of the BGP sessions over a link: Established on
+// both ends, or not.
+type BGPCond struct {
+	Link        string `yaml:"link"`
+	Established bool   `yaml:"established"`
 }
 
 // MKACond is the MKA state of a link: secured on both ends, or not secured
@@ -185,6 +196,7 @@ type rawProbe struct {
 	From string `yaml:"from"` // "node address"
 	To   string `yaml:"to"`
 	Rate int    `yaml:"rate"`
+	Bulk bool   `yaml:"bulk"`
 }
 
 type rawStep struct {
@@ -197,6 +209,8 @@ type rawStep struct {
 	Restore string         `yaml:"restore"`
 	Route   *rawRoute      `yaml:"route"`
 	Rekey   string         `yaml:"rekey"`
+	Drain   string         `yaml:"drain"`
+	Undrain string         `yaml:"undrain"`
 	IPsec   *IPsecStep     `yaml:"ipsecRekey"`
 	Exec    *ExecStep      `yaml:"exec"`
 	Check   []rawAssertion `yaml:"check"`
@@ -204,6 +218,7 @@ type rawStep struct {
 
 type rawWaitFor struct {
 	MKA     *MKACond `yaml:"mka"`
+	BGP     *BGPCond `yaml:"bgp"`
 	Timeout string   `yaml:"timeout"`
 }
 
@@ -352,7 +367,7 @@ func (c *scChecker) build(raw *rawScenario) *Scenario {
 	names := map[string]bool{}
 	for i, p := range raw.Probes {
 		path := fmt.Sprintf("probes[%d]", i)
-		ps := ProbeSpec{Name: p.Name, Rate: p.Rate, From: c.endpoint(path+".from", p.From), To: c.endpoint(path+".to", p.To)}
+		ps := ProbeSpec{Name: p.Name, Rate: p.Rate, Bulk: p.Bulk, From: c.endpoint(path+".from", p.From), To: c.endpoint(path+".to", p.To)}
 		if ps.Rate == 0 {
 			ps.Rate = 100
 		}
@@ -451,26 +466,29 @@ func (c *scChecker) node(path, name string) {
 }
 
 func (c *scChecker) step(path string, rs rawStep, probes map[string]bool) Step {
-	s := Step{Note: rs.Note, Rekey: rs.Rekey, MACsec: rs.MACsec, IPsec: rs.IPsec, Exec: rs.Exec}
+	s := Step{Note: rs.Note, Rekey: rs.Rekey, Drain: rs.Drain, Undrain: rs.Undrain, MACsec: rs.MACsec, IPsec: rs.IPsec, Exec: rs.Exec}
 	set := 0
-	for _, b := range []bool{rs.Note != "", rs.Wait != "", rs.WaitFor != nil, rs.MACsec != nil, rs.Impair != nil, rs.Cut != "", rs.Restore != "", rs.Route != nil, rs.Rekey != "", rs.IPsec != nil, rs.Exec != nil, rs.Check != nil} {
+	for _, b := range []bool{rs.Note != "", rs.Wait != "", rs.WaitFor != nil, rs.MACsec != nil, rs.Impair != nil, rs.Cut != "", rs.Restore != "", rs.Route != nil, rs.Rekey != "", rs.Drain != "", rs.Undrain != "", rs.IPsec != nil, rs.Exec != nil, rs.Check != nil} {
 		if b {
 			set++
 		}
 	}
 	if set != 1 {
-		c.Errorf(path, "a step has exactly one of note, wait, waitFor, macsec, impair, cut, restore, route, rekey, ipsecRekey, exec, check (found %d)", set)
+		c.Errorf(path, "a step has exactly one of note, wait, waitFor, macsec, impair, cut, restore, route, rekey, drain, undrain, ipsecRekey, exec, check (found %d)", set)
 		return s
 	}
 	switch {
 	case rs.Wait != "":
 		s.Wait = c.duration(path+".wait", rs.Wait, 0)
 	case rs.WaitFor != nil:
-		s.WaitFor = &WaitFor{MKA: rs.WaitFor.MKA, Timeout: c.duration(path+".waitFor.timeout", rs.WaitFor.Timeout, 30*time.Second)}
-		if rs.WaitFor.MKA == nil {
-			c.Errorf(path+".waitFor", "give a condition: mka")
-		} else {
+		s.WaitFor = &WaitFor{MKA: rs.WaitFor.MKA, BGP: rs.WaitFor.BGP, Timeout: c.duration(path+".waitFor.timeout", rs.WaitFor.Timeout, 30*time.Second)}
+		switch {
+		case (rs.WaitFor.MKA == nil) == (rs.WaitFor.BGP == nil):
+			c.Errorf(path+".waitFor", "give one condition: mka or bgp")
+		case rs.WaitFor.MKA != nil:
 			c.link(path+".waitFor.mka.link", rs.WaitFor.MKA.Link)
+		default:
+			c.link(path+".waitFor.bgp.link", rs.WaitFor.BGP.Link)
 		}
 	case rs.MACsec != nil:
 		c.link(path+".macsec.link", rs.MACsec.Link)
@@ -489,6 +507,10 @@ func (c *scChecker) step(path string, rs rawStep, probes map[string]bool) Step {
 		s.Route = c.route(path+".route", rs.Route)
 	case rs.Rekey != "":
 		c.link(path+".rekey", rs.Rekey)
+	case rs.Drain != "":
+		c.link(path+".drain", rs.Drain)
+	case rs.Undrain != "":
+		c.link(path+".undrain", rs.Undrain)
 	case rs.IPsec != nil:
 		found := false
 		for _, tu := range c.topo.Tunnels {

@@ -60,12 +60,7 @@ func (r *run) check(step int, a Assertion) {
 			r.assert(step, fmt.Sprintf("%s: an outage of at least %v", a.Probe, *a.MinOutage), pr.MaxOutage() >= *a.MinOutage, detail)
 		}
 	case a.NoCleartext != "":
-		var cr *CaptureResult
-		for i := range r.report.Captures {
-			if r.report.Captures[i].Link == a.NoCleartext {
-				cr = &r.report.Captures[i]
-			}
-		}
+		cr := r.captureResult(a.NoCleartext)
 		text := a.NoCleartext + ": nothing in clear on the wire (only MACsec 0x88e5 and MKA 0x888e)"
 		if cr == nil {
 			r.assert(step, text, false, "no capture of this link")
@@ -83,12 +78,7 @@ func (r *run) check(step int, a Assertion) {
 		}
 		r.assert(step, text, len(clear) == 0, detail)
 	case a.NoClearPayload != "":
-		var cr *CaptureResult
-		for i := range r.report.Captures {
-			if r.report.Captures[i].Link == a.NoClearPayload {
-				cr = &r.report.Captures[i]
-			}
-		}
+		cr := r.captureResult(a.NoClearPayload)
 		text := a.NoClearPayload + ": no traffic in clear on the wire (MACsec, MKA, ARP or ESP in UDP only)"
 		if cr == nil {
 			r.assert(step, text, false, "no capture of this link")
@@ -135,6 +125,15 @@ func (r *run) check(step int, a Assertion) {
 		pass := (c.Min == nil || v >= *c.Min) && (c.Max == nil || v <= *c.Max)
 		r.assert(step, text, pass, fmt.Sprintf("%s = %d", c.Name, v))
 	}
+}
+
+func (r *run) captureResult(link string) *CaptureResult {
+	for i := range r.report.Captures {
+		if r.report.Captures[i].Link == link {
+			return &r.report.Captures[i]
+		}
+	}
+	return nil
 }
 
 func (r *run) bulkResult(name string) *BulkResult {

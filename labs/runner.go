@@ -593,22 +593,7 @@ func (r *run) doStep(ctx context.Context, i int, st Step) error {
 	case st.Undrain != "":
 		return r.lab.DrainLink(st.Undrain, false)
 	case st.Rekey != "":
-		ps, err := r.lab.LinkPorts(st.Rekey)
-		if err != nil {
-			return err
-		}
-		var errs []error
-		for _, p := range ps {
-			if p == nil {
-				continue
-			}
-			if err := p.Rekey(); err == nil {
-				return nil
-			} else {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
+		return r.lab.RekeyLink(st.Rekey)
 	case st.Exec != nil:
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()

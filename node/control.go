@@ -137,22 +137,7 @@ func (l *Lab) do(req Request, resp *Response, started time.Time) error {
 	case "ipsec-rekey":
 		return l.RekeyTunnel(req.Link, req.Node)
 	case "rekey":
-		ps, err := l.LinkPorts(req.Link)
-		if err != nil {
-			return err
-		}
-		var errs []error
-		for _, p := range ps {
-			if p == nil {
-				continue
-			}
-			if err := p.Rekey(); err == nil {
-				return nil
-			} else {
-				errs = append(errs, err)
-			}
-		}
-		return fmt.Errorf("rekey %s: %w", req.Link, errors.Join(errs...))
+		return l.RekeyLink(req.Link)
 	}
 	return fmt.Errorf("unknown command %q", req.Cmd)
 }

@@ -211,6 +211,26 @@ func (l *Lab) macsecConfig(link *topology.Link, end int) (*MACsecConfig, error) 
 	}, nil
 }
 
+// RekeyLink makes the MKA key server of link distribute a new SAK now.
+func (l *Lab) RekeyLink(link string) error {
+	ps, err := l.LinkPorts(link)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range ps {
+		if p == nil {
+			continue
+		}
+		err := p.Rekey()
+		if err == nil {
+			return nil // this end is the key server
+		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("rekey %s: %w", link, errors.Join(errs...))
+}
+
 // SetImpairment sets what both ends of link do to the frames they send.
 func (l *Lab) SetImpairment(link string, im dataplane.Impairment) error {
 	ps, err := l.LinkPorts(link)

@@ -21,6 +21,7 @@ type Daemon struct {
 	NS    string
 	Kind  string // "bird" or "frr"
 	procs []*exec.Cmd
+	done  []chan struct{} // closed when procs[i] has exited (and been reaped)
 }
 
 // StartBIRD runs `bird -f` in namespace ns with config conf, its control
@@ -102,7 +103,12 @@ func (d *Daemon) spawn(args ...string) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("bgp: start %s in %s: %w", args[0], d.NS, err)
 	}
+	// Reap at once: a daemon that exits (or that a lab down stops) must not
+	// linger as a zombie of ours.
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
 	d.procs = append(d.procs, cmd)
+	d.done = append(d.done, done)
 	return nil
 }
 
@@ -119,10 +125,8 @@ func (d *Daemon) PIDs() []int {
 // Stop terminates the daemons (SIGTERM, then SIGKILL after 3 s).
 func (d *Daemon) Stop() error {
 	for i := len(d.procs) - 1; i >= 0; i-- {
-		p := d.procs[i]
+		p, done := d.procs[i], d.done[i]
 		syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { p.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(3 * time.Second):
@@ -130,7 +134,7 @@ func (d *Daemon) Stop() error {
 			<-done
 		}
 	}
-	d.procs = nil
+	d.procs, d.done = nil, nil
 	return nil
 }
 

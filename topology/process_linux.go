@@ -55,12 +55,18 @@ func processStat(pid int) (uint64, byte, error) {
 	return start, fields[0][0], err
 }
 
-// alive reports whether p still runs as the same process (not a recycled
-// pid). A zombie has ended: it waits only for its parent (for a routing
-// daemon, the lab process) to reap it.
+// alive reports whether p still exists as the same process (not a
+// recycled pid).
 func (p Process) alive() bool {
+	st, _, err := processStat(p.PID)
+	return err == nil && st == p.StartTime
+}
+
+// zombie reports whether p has ended and waits only for its parent to
+// reap it.
+func (p Process) zombie() bool {
 	st, state, err := processStat(p.PID)
-	return err == nil && st == p.StartTime && state != 'Z' && state != 'X'
+	return err == nil && st == p.StartTime && (state == 'Z' || state == 'X')
 }
 
 // stop ends p: SIGTERM, then SIGKILL after grace.
@@ -84,6 +90,9 @@ func (p Process) stop(grace time.Duration) error {
 			return nil
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if p.zombie() {
+		return nil // ended; its parent has not reaped it yet
 	}
 	return fmt.Errorf("%s (pid %d) did not exit after SIGKILL", p.Name, p.PID)
 }

@@ -7,9 +7,23 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/secylab/secylab/internal/offload"
 )
 
-// refSum is RFC 1071 done the slow, obvious way, to check checksumAdd and
+// Header values the tests build frames with.
+const (
+	etherTypeIPv4 = 0x0800
+	etherTypeIPv6 = 0x86DD
+	ipProtoTCP    = 6
+	ipProtoUDP    = 17
+	tcpFlagFIN    = 0x01
+	tcpFlagPSH    = 0x08
+	tcpFlagACK    = 0x10
+	tcpFlagCWR    = 0x80
+)
+
+// refSum is RFC 1071 done the slow, obvious way, to check ChecksumAdd and
 // every checksum the offload code writes.
 func refSum(b []byte, sum uint32) uint16 {
 	for i := 0; i+1 < len(b); i += 2 {
@@ -40,7 +54,7 @@ func TestChecksumMatchesReference(t *testing.T) {
 				b[i] = 0xff // many carries
 			}
 		}
-		require.Equal(t, refSum(b, 0), checksumFold(checksumAdd(b, 0)), "len %d", len(b))
+		require.Equal(t, refSum(b, 0), offload.ChecksumFold(offload.ChecksumAdd(b, 0)), "len %d", len(b))
 	}
 }
 
@@ -131,18 +145,18 @@ func (fl flow) segment(seq uint32, id uint16, flags uint8, payload []byte) []byt
 
 // superFrame is what a TAP with TSO hands over: one frame with the whole
 // payload, the pseudo-header sum in the TCP checksum, and its header.
-func (fl flow) superFrame(seq uint32, id uint16, flags uint8, payload []byte, mss int) ([]byte, virtioNetHdr) {
+func (fl flow) superFrame(seq uint32, id uint16, flags uint8, payload []byte, mss int) ([]byte, offload.VirtioNetHdr) {
 	f := append(fl.headers(seq, id, flags, len(payload)), payload...)
 	src, dst := fl.addrs()
 	tcp := f[fl.l4():]
 	binary.BigEndian.PutUint16(tcp[16:], refSum(nil, refPseudo(src, dst, ipProtoTCP, len(tcp))))
-	h := virtioNetHdr{
-		flags: virtioNetHdrFNeedsCsum, gsoType: virtioNetHdrGSOTCPv4,
-		hdrLen: uint16(fl.l4() + 20 + len(fl.opts)), gsoSize: uint16(mss),
-		csumStart: uint16(fl.l4()), csumOffset: 16,
+	h := offload.VirtioNetHdr{
+		Flags: offload.FlagNeedsCsum, GSOType: offload.GSOTCPv4,
+		HdrLen: uint16(fl.l4() + 20 + len(fl.opts)), GSOSize: uint16(mss),
+		CsumStart: uint16(fl.l4()), CsumOffset: 16,
 	}
 	if fl.v6 {
-		h.gsoType = virtioNetHdrGSOTCPv6
+		h.GSOType = offload.GSOTCPv6
 	}
 	return f, h
 }
@@ -167,7 +181,7 @@ func (fl flow) segments(seq uint32, id uint16, flags uint8, payload []byte, mss 
 // checkFrame verifies the IPv4 header and TCP checksums independently.
 func checkFrame(t *testing.T, f []byte) {
 	t.Helper()
-	l3, et := l3Offset(f)
+	l3, et := offload.L3Offset(f, offload.LinkEthernet)
 	var src, dst []byte
 	var l4, end int
 	if et == etherTypeIPv4 {
@@ -205,14 +219,14 @@ func TestGSOSegment(t *testing.T) {
 			const mss, seq, id = 1448, 0xfffff000, 0xfff0 // both wrap
 			flags := uint8(tcpFlagACK | tcpFlagPSH | tcpFlagFIN | tcpFlagCWR)
 			sf, h := fl.superFrame(seq, id, flags, data, mss)
-			var g gsoFrame
-			require.NoError(t, g.init(sf, &h))
+			var g offload.GSO
+			require.NoError(t, g.Init(sf, &h, offload.LinkEthernet))
 			want := fl.segments(seq, id, flags, data, mss)
 			require.Len(t, want, (n+mss-1)/mss)
 			buf := make([]byte, 16+2000)
 			for k, w := range want {
-				require.True(t, g.pending())
-				m := g.cut(buf[16:])
+				require.True(t, g.Pending())
+				m := g.Cut(buf[16:])
 				got := buf[16 : 16+m]
 				checkFrame(t, got)
 				require.Equal(t, w, got, "segment %d", k)
@@ -222,7 +236,7 @@ func TestGSOSegment(t *testing.T) {
 				require.Equal(t, k == len(want)-1, tcp[13]&tcpFlagFIN != 0, "FIN on the last only")
 				require.Equal(t, k == len(want)-1, tcp[13]&tcpFlagPSH != 0, "PSH on the last only")
 			}
-			require.False(t, g.pending())
+			require.False(t, g.Pending())
 		})
 	}
 }
@@ -230,32 +244,32 @@ func TestGSOSegment(t *testing.T) {
 func TestGSORejectsMalformed(t *testing.T) {
 	fl := v4flow()
 	sf, h := fl.superFrame(1, 1, tcpFlagACK, payload(5000, 1), 1448)
-	for name, mut := range map[string]func(f []byte, h *virtioNetHdr){
-		"UDP type":       func(f []byte, h *virtioNetHdr) { h.gsoType = virtioNetHdrGSOUDP },
-		"v6 type":        func(f []byte, h *virtioNetHdr) { h.gsoType = virtioNetHdrGSOTCPv6 },
-		"zero gso_size":  func(f []byte, h *virtioNetHdr) { h.gsoSize = 0 },
-		"csum_start":     func(f []byte, h *virtioNetHdr) { h.csumStart++ },
-		"not TCP":        func(f []byte, h *virtioNetHdr) { f[14+9] = ipProtoUDP },
-		"short TCP hdr":  func(f []byte, h *virtioNetHdr) { f[34+12] = 4 << 4 },
-		"huge IPv4 hdr":  func(f []byte, h *virtioNetHdr) { f[14] = 0x4f },
-		"ARP ethertype":  func(f []byte, h *virtioNetHdr) { f[12], f[13] = 8, 6 },
-		"IP version bad": func(f []byte, h *virtioNetHdr) { f[14] = 0x65 },
+	for name, mut := range map[string]func(f []byte, h *offload.VirtioNetHdr){
+		"UDP type":       func(f []byte, h *offload.VirtioNetHdr) { h.GSOType = offload.GSOUDP },
+		"v6 type":        func(f []byte, h *offload.VirtioNetHdr) { h.GSOType = offload.GSOTCPv6 },
+		"zero gso_size":  func(f []byte, h *offload.VirtioNetHdr) { h.GSOSize = 0 },
+		"csum_start":     func(f []byte, h *offload.VirtioNetHdr) { h.CsumStart++ },
+		"not TCP":        func(f []byte, h *offload.VirtioNetHdr) { f[14+9] = ipProtoUDP },
+		"short TCP hdr":  func(f []byte, h *offload.VirtioNetHdr) { f[34+12] = 4 << 4 },
+		"huge IPv4 hdr":  func(f []byte, h *offload.VirtioNetHdr) { f[14] = 0x4f },
+		"ARP ethertype":  func(f []byte, h *offload.VirtioNetHdr) { f[12], f[13] = 8, 6 },
+		"IP version bad": func(f []byte, h *offload.VirtioNetHdr) { f[14] = 0x65 },
 	} {
 		f, hh := bytes.Clone(sf), h
 		mut(f, &hh)
-		var g gsoFrame
-		require.ErrorIs(t, g.init(f, &hh), errBadGSO, name)
+		var g offload.GSO
+		require.ErrorIs(t, g.Init(f, &hh, offload.LinkEthernet), offload.ErrBadGSO, name)
 	}
-	var g gsoFrame
-	require.ErrorIs(t, g.init(sf[:40], &h), errBadGSO, "truncated")
+	var g offload.GSO
+	require.ErrorIs(t, g.Init(sf[:40], &h, offload.LinkEthernet), offload.ErrBadGSO, "truncated")
 }
 
 func TestCompleteChecksum(t *testing.T) {
 	for _, fl := range []flow{v4flow(), v6flow()} {
 		want := fl.segment(9, 9, tcpFlagACK|tcpFlagPSH, payload(333, 9))
 		f, h := fl.superFrame(9, 9, tcpFlagACK|tcpFlagPSH, payload(333, 9), 1448)
-		h.gsoType = virtioNetHdrGSONone
-		require.NoError(t, completeChecksum(f, &h))
+		h.GSOType = offload.GSONone
+		require.NoError(t, offload.CompleteChecksum(f, &h))
 		require.Equal(t, want, f)
 	}
 }
@@ -264,7 +278,7 @@ func TestCompleteChecksum(t *testing.T) {
 func runs(frames [][]byte) []int {
 	var out []int
 	for len(frames) > 0 {
-		n, _, _, _ := groRun(frames, true)
+		n, _, _, _ := offload.GRORun(frames, offload.LinkEthernet, true)
 		out = append(out, n)
 		frames = frames[n:]
 	}
@@ -275,24 +289,24 @@ func TestGROCoalescesAndRoundTrips(t *testing.T) {
 	for _, fl := range []flow{v4flow(), v6flow()} {
 		data := payload(40*1448+100, 5) // 41 segments, the last short
 		segs := fl.segments(1000, 50, tcpFlagACK|tcpFlagPSH, data, 1448)
-		n, fs, total, valid := groRun(segs, true)
+		n, fs, total, valid := offload.GRORun(segs, offload.LinkEthernet, true)
 		require.True(t, valid)
 		require.Equal(t, len(segs), n)
 		require.Equal(t, len(data), total)
 		hdr := make([]byte, 200)
-		hl := groHeader(hdr, segs, fs, total)
-		var h virtioNetHdr
-		h.decode(hdr)
-		sf := append(bytes.Clone(hdr[virtioNetHdrLen:hl]), data...)
+		hl := offload.GROHeader(hdr, segs, fs, total)
+		var h offload.VirtioNetHdr
+		h.Decode(hdr)
+		sf := append(bytes.Clone(hdr[offload.VirtioNetHdrLen:hl]), data...)
 		wantSF, wantH := fl.superFrame(1000, 50, tcpFlagACK|tcpFlagPSH, data, 1448)
 		require.Equal(t, wantH, h)
 		require.Equal(t, wantSF, sf, "the super-frame a TSO stack would have sent")
 		// And back.
-		var g gsoFrame
-		require.NoError(t, g.init(sf, &h))
+		var g offload.GSO
+		require.NoError(t, g.Init(sf, &h, offload.LinkEthernet))
 		buf := make([]byte, 2000)
-		for k := 0; g.pending(); k++ {
-			m := g.cut(buf)
+		for k := 0; g.Pending(); k++ {
+			m := g.Cut(buf)
 			require.Equal(t, segs[k], buf[:m])
 		}
 	}
@@ -341,19 +355,19 @@ func TestGROEdgeCases(t *testing.T) {
 		require.Equal(t, tc.want, runs(tc.frames), tc.name)
 	}
 
-	// A run stops below 64 KiB of IP packet and at maxGROSegs.
+	// A run stops below 64 KiB of IP packet and at offload.MaxGROSegs.
 	var big [][]byte
 	for k := range 70 {
 		big = append(big, fl.segment(uint32(k*1448), uint16(k), ack, payload(1448, byte(k))))
 	}
 	hl := 20 + 20 + len(fl.opts)
-	perRun := (maxGROLen - hl) / 1448
+	perRun := (offload.MaxGROLen - hl) / 1448
 	require.Equal(t, []int{perRun, 70 - perRun}, runs(big))
 	var tiny [][]byte
 	for k := range 70 {
 		tiny = append(tiny, fl.segment(uint32(k), uint16(k), ack, []byte{byte(k)}))
 	}
-	require.Equal(t, []int{maxGROSegs, 70 - maxGROSegs}, runs(tiny))
+	require.Equal(t, []int{offload.MaxGROSegs, 70 - offload.MaxGROSegs}, runs(tiny))
 }
 
 // FuzzGSO feeds arbitrary super-frames and virtio headers to the
@@ -362,32 +376,32 @@ func TestGROEdgeCases(t *testing.T) {
 func FuzzGSO(f *testing.F) {
 	for _, fl := range []flow{v4flow(), v6flow()} {
 		sf, h := fl.superFrame(1, 2, tcpFlagACK|tcpFlagPSH, payload(5000, 1), 1448)
-		hb := make([]byte, virtioNetHdrLen)
-		h.encode(hb)
+		hb := make([]byte, offload.VirtioNetHdrLen)
+		h.Encode(hb)
 		f.Add(append(hb, sf...))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) < virtioNetHdrLen {
+		if len(data) < offload.VirtioNetHdrLen {
 			return
 		}
-		var h virtioNetHdr
-		h.decode(data)
-		pkt := data[virtioNetHdrLen:]
-		if h.gsoType == virtioNetHdrGSONone {
-			if h.flags&virtioNetHdrFNeedsCsum != 0 {
-				completeChecksum(pkt, &h)
+		var h offload.VirtioNetHdr
+		h.Decode(data)
+		pkt := data[offload.VirtioNetHdrLen:]
+		if h.GSOType == offload.GSONone {
+			if h.Flags&offload.FlagNeedsCsum != 0 {
+				offload.CompleteChecksum(pkt, &h)
 			}
-			l4ChecksumOK(pkt)
+			offload.L4ChecksumOK(pkt, offload.LinkEthernet)
 			return
 		}
-		var g gsoFrame
-		if g.init(pkt, &h) != nil {
+		var g offload.GSO
+		if g.Init(pkt, &h, offload.LinkEthernet) != nil {
 			return
 		}
 		buf := make([]byte, 1600)
-		for i := 0; g.pending(); i++ {
-			if m := g.cut(buf); m > 0 {
-				l4ChecksumOK(buf[:m])
+		for i := 0; g.Pending(); i++ {
+			if m := g.Cut(buf); m > 0 {
+				offload.L4ChecksumOK(buf[:m], offload.LinkEthernet)
 			}
 			if i > 70000 {
 				t.Fatal("no end of segments")
@@ -413,25 +427,25 @@ func FuzzGRO(f *testing.F) {
 			frames = append(frames, data[2:2+n])
 			data = data[2+n:]
 		}
-		hdr := make([]byte, virtioNetHdrLen+14+60+60)
+		hdr := make([]byte, offload.VirtioNetHdrLen+14+60+60)
 		for len(frames) > 0 {
-			n, fs, total, _ := groRun(frames, true)
+			n, fs, total, _ := offload.GRORun(frames, offload.LinkEthernet, true)
 			if n < 1 || n > len(frames) {
 				t.Fatalf("run of %d of %d frames", n, len(frames))
 			}
 			if n > 1 {
 				sum := 0
 				for _, f := range frames[:n] {
-					sum += len(f) - fs.hdrLen
+					sum += len(f) - fs.HdrLen()
 				}
 				if sum != total {
 					t.Fatalf("run payload %d, frames carry %d", total, sum)
 				}
-				hl := groHeader(hdr, frames[:n], fs, total)
-				var h virtioNetHdr
-				h.decode(hdr)
-				var g gsoFrame
-				if err := g.init(append(bytes.Clone(hdr[virtioNetHdrLen:hl]), make([]byte, total)...), &h); err != nil {
+				hl := offload.GROHeader(hdr, frames[:n], fs, total)
+				var h offload.VirtioNetHdr
+				h.Decode(hdr)
+				var g offload.GSO
+				if err := g.Init(append(bytes.Clone(hdr[offload.VirtioNetHdrLen:hl]), make([]byte, total)...), &h, offload.LinkEthernet); err != nil {
 					t.Fatalf("coalesced header does not segment: %v", err)
 				}
 			}

@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/secylab/secylab/internal/offload"
 )
 
 // TAP is a TAP device opened in the calling thread's network namespace.
@@ -37,7 +39,7 @@ type TAP struct {
 	// Offload state: the read buffer holds one super-frame, which gso
 	// cuts into the caller's buffers, across calls if they are too few.
 	rbuf []byte
-	gso  gsoFrame
+	gso  offload.GSO
 	// A planned write: whdr holds the virtio header (and the headers of
 	// a coalesced super-frame), wiovs the iovecs, wrun how many frames
 	// the write carries (0: none planned).
@@ -70,7 +72,7 @@ type tapCounters struct {
 // tapReadBuf holds one read with offloads: the virtio header and a
 // super-frame of up to 64 KiB of IP packet behind Ethernet and VLAN
 // headers.
-const tapReadBuf = virtioNetHdrLen + 22 + 65535 + 1
+const tapReadBuf = offload.VirtioNetHdrLen + 22 + 65535 + 1
 
 // OpenTAP creates (or attaches to) the TAP device name in the current
 // network namespace, without offloads: one frame per read and per write.
@@ -99,7 +101,7 @@ func OpenTAPOffload(name string) (*TAP, error) {
 	return plain, nil
 }
 
-func openTAP(name string, offload bool) (*TAP, error) {
+func openTAP(name string, withOffload bool) (*TAP, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
@@ -113,38 +115,38 @@ func openTAP(name string, offload bool) (*TAP, error) {
 		return fail("", err)
 	}
 	flags := uint16(unix.IFF_TAP | unix.IFF_NO_PI)
-	if offload {
+	if withOffload {
 		flags |= unix.IFF_VNET_HDR
 	}
 	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		return fail("TUNSETIFF: ", err)
 	}
-	if offload {
+	if withOffload {
 		// TSO needs the device to take partial checksums (CSUM). ECN and
 		// UDP segmentation stay off: the kernel segments those itself.
 		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, unix.TUN_F_CSUM|unix.TUN_F_TSO4|unix.TUN_F_TSO6); err != nil {
 			return fail("TUNSETOFFLOAD: ", err)
 		}
 	}
-	return newTAP(name, os.NewFile(uintptr(fd), "tap:"+name), offload)
+	return newTAP(name, os.NewFile(uintptr(fd), "tap:"+name), withOffload)
 }
 
 // newTAP wraps f, a non-blocking file that reads and writes one frame per
-// call, each behind a virtio header if offload.
-func newTAP(name string, f *os.File, offload bool) (*TAP, error) {
-	t := &TAP{name: name, f: f, offload: offload}
+// call, each behind a virtio header if withOffload.
+func newTAP(name string, f *os.File, withOffload bool) (*TAP, error) {
+	t := &TAP{name: name, f: f, offload: withOffload}
 	var err error
 	if t.rc, err = t.f.SyscallConn(); err != nil {
 		t.f.Close()
 		return nil, err
 	}
 	t.readFn, t.writeFn = t.read, t.write
-	if offload {
+	if withOffload {
 		t.readFn, t.writeFn = t.readOffload, t.writeOffload
 		t.rbuf = make([]byte, tapReadBuf)
-		t.whdr = make([]byte, virtioNetHdrLen+14+60+60)
-		t.wiovs = make([]unix.Iovec, 0, maxGROSegs+1)
+		t.whdr = make([]byte, offload.MaxGROHeader)
+		t.wiovs = make([]unix.Iovec, 0, offload.MaxGROSegs+1)
 	}
 	return t, nil
 }
@@ -197,9 +199,9 @@ func (t *TAP) readOffload(fd uintptr) bool {
 		t.stats.bad.Add(bad)
 	}()
 	for t.n < len(t.rbufs) {
-		if t.gso.pending() {
-			for t.n < len(t.rbufs) && t.gso.pending() {
-				if m := t.gso.cut(t.rbufs[t.n][t.roff:]); m > 0 {
+		if t.gso.Pending() {
+			for t.n < len(t.rbufs) && t.gso.Pending() {
+				if m := t.gso.Cut(t.rbufs[t.n][t.roff:]); m > 0 {
 					t.rsizes[t.n] = m
 					t.n++
 					segs++
@@ -220,22 +222,22 @@ func (t *TAP) readOffload(fd uintptr) bool {
 			return true
 		}
 		reads++
-		if m <= virtioNetHdrLen || m == len(t.rbuf) {
+		if m <= offload.VirtioNetHdrLen || m == len(t.rbuf) {
 			bad++ // cannot happen with the sizes the kernel uses
 			continue
 		}
-		var h virtioNetHdr
-		h.decode(t.rbuf)
-		pkt := t.rbuf[virtioNetHdrLen:m]
-		if h.gsoType != virtioNetHdrGSONone {
-			if t.gso.init(pkt, &h) != nil {
+		var h offload.VirtioNetHdr
+		h.Decode(t.rbuf)
+		pkt := t.rbuf[offload.VirtioNetHdrLen:m]
+		if h.GSOType != offload.GSONone {
+			if t.gso.Init(pkt, &h, offload.LinkEthernet) != nil {
 				bad++
 			} else {
 				supers++
 			}
 			continue
 		}
-		if h.flags&virtioNetHdrFNeedsCsum != 0 && completeChecksum(pkt, &h) != nil {
+		if h.Flags&offload.FlagNeedsCsum != 0 && offload.CompleteChecksum(pkt, &h) != nil {
 			bad++
 			continue
 		}
@@ -287,13 +289,13 @@ func (t *TAP) write(fd uintptr) bool {
 // coalesced into one super-frame, or a single frame.
 func (t *TAP) planWrite() {
 	frames := t.wframes[t.wn:]
-	n, fs, payload, valid := groRun(frames, !t.trustChecksums)
+	n, fs, payload, valid := offload.GRORun(frames, offload.LinkEthernet, !t.trustChecksums)
 	t.wiovs = t.wiovs[:0]
 	if n > 1 {
-		hl := groHeader(t.whdr, frames[:n], fs, payload)
+		hl := offload.GROHeader(t.whdr, frames[:n], fs, payload)
 		t.wiovs = appendIovec(t.wiovs, t.whdr[:hl])
 		for _, f := range frames[:n] {
-			t.wiovs = appendIovec(t.wiovs, f[fs.hdrLen:])
+			t.wiovs = appendIovec(t.wiovs, f[fs.HdrLen():])
 		}
 		t.wrun = n
 		return
@@ -308,13 +310,13 @@ func (t *TAP) planWrite() {
 	// keeps the lab's stack seeing what a real one would. Linux 6.18's
 	// tun ignores DATA_VALID on write anyway and verifies single frames
 	// itself; it does trust the payload of a NEEDS_CSUM super-frame, which
-	// is why groRun verifies every frame it coalesces.
-	h := virtioNetHdr{}
+	// is why GRORun verifies every frame it coalesces.
+	h := offload.VirtioNetHdr{}
 	if valid {
-		h.flags = virtioNetHdrFDataValid
+		h.Flags = offload.FlagDataValid
 	}
-	h.encode(t.whdr)
-	t.wiovs = appendIovec(t.wiovs, t.whdr[:virtioNetHdrLen])
+	h.Encode(t.whdr)
+	t.wiovs = appendIovec(t.wiovs, t.whdr[:offload.VirtioNetHdrLen])
 	t.wiovs = appendIovec(t.wiovs, frames[0])
 	t.wrun = 1
 }

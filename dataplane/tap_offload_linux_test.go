@@ -16,6 +16,7 @@ import (
 
 	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/secylab/secylab/internal/nettest"
+	"github.com/secylab/secylab/internal/offload"
 )
 
 // socketTAP is a TAP with offloads whose kernel side is the peer end of a
@@ -32,17 +33,17 @@ func socketTAP(t testing.TB) (*TAP, int) {
 	return tap, fds[1]
 }
 
-func sendVnet(t *testing.T, fd int, h virtioNetHdr, frame []byte) {
+func sendVnet(t *testing.T, fd int, h offload.VirtioNetHdr, frame []byte) {
 	t.Helper()
-	b := make([]byte, virtioNetHdrLen, virtioNetHdrLen+len(frame))
-	h.encode(b)
+	b := make([]byte, offload.VirtioNetHdrLen, offload.VirtioNetHdrLen+len(frame))
+	h.Encode(b)
 	_, err := unix.Write(fd, append(b, frame...))
 	require.NoError(t, err)
 }
 
 // recvVnet returns the messages waiting at fd, cut back into frames with
 // the segmenter, and each message's header.
-func recvVnet(t *testing.T, fd int) (frames [][]byte, hdrs []virtioNetHdr) {
+func recvVnet(t *testing.T, fd int) (frames [][]byte, hdrs []offload.VirtioNetHdr) {
 	t.Helper()
 	buf := make([]byte, tapReadBuf)
 	for {
@@ -51,19 +52,19 @@ func recvVnet(t *testing.T, fd int) (frames [][]byte, hdrs []virtioNetHdr) {
 			return frames, hdrs
 		}
 		require.NoError(t, err)
-		var h virtioNetHdr
-		h.decode(buf)
+		var h offload.VirtioNetHdr
+		h.Decode(buf)
 		hdrs = append(hdrs, h)
-		pkt := bytes.Clone(buf[virtioNetHdrLen:n])
-		if h.gsoType == virtioNetHdrGSONone {
+		pkt := bytes.Clone(buf[offload.VirtioNetHdrLen:n])
+		if h.GSOType == offload.GSONone {
 			frames = append(frames, pkt)
 			continue
 		}
-		var g gsoFrame
-		require.NoError(t, g.init(pkt, &h))
-		for g.pending() {
+		var g offload.GSO
+		require.NoError(t, g.Init(pkt, &h, offload.LinkEthernet))
+		for g.Pending() {
 			seg := make([]byte, 2000)
-			frames = append(frames, seg[:g.cut(seg)])
+			frames = append(frames, seg[:g.Cut(seg)])
 		}
 	}
 }
@@ -85,10 +86,10 @@ func TestTAPOffloadReadKeepsRemainder(t *testing.T) {
 	sendVnet(t, peer, h, sf)
 	want = append(want, v4.segments(5, 6, tcpFlagACK|tcpFlagPSH, dataA, 1448)...)
 	arp := ethFrame(macB, macA, 0x0806, 28, 1)
-	sendVnet(t, peer, virtioNetHdr{}, arp)
+	sendVnet(t, peer, offload.VirtioNetHdr{}, arp)
 	want = append(want, arp)
 	small, hs := v6.superFrame(9, 0, tcpFlagACK, payload(100, 3), 1448)
-	hs.gsoType, hs.gsoSize = virtioNetHdrGSONone, 0
+	hs.GSOType, hs.GSOSize = offload.GSONone, 0
 	sendVnet(t, peer, hs, small)
 	want = append(want, v6.segment(9, 0, tcpFlagACK, payload(100, 3)))
 	sf, h = v6.superFrame(1e9, 0, tcpFlagACK|tcpFlagFIN, dataB, 1448)
@@ -133,11 +134,11 @@ func TestTAPOffloadWriteCoalesces(t *testing.T) {
 	got, hdrs := recvVnet(t, peer)
 	require.Equal(t, frames, got, "frames come back intact and in order")
 	require.Len(t, hdrs, 5)
-	require.Equal(t, uint8(virtioNetHdrGSOTCPv4), hdrs[0].gsoType)
-	require.Equal(t, uint8(0), hdrs[1].flags, "ARP: no checksum to vouch for")
-	require.Equal(t, uint8(virtioNetHdrGSOTCPv6), hdrs[2].gsoType)
-	require.Equal(t, uint8(0), hdrs[3].flags, "a wrong checksum is left for the kernel to find")
-	require.Equal(t, uint8(virtioNetHdrFDataValid), hdrs[4].flags)
+	require.Equal(t, uint8(offload.GSOTCPv4), hdrs[0].GSOType)
+	require.Equal(t, uint8(0), hdrs[1].Flags, "ARP: no checksum to vouch for")
+	require.Equal(t, uint8(offload.GSOTCPv6), hdrs[2].GSOType)
+	require.Equal(t, uint8(0), hdrs[3].Flags, "a wrong checksum is left for the kernel to find")
+	require.Equal(t, uint8(offload.FlagDataValid), hdrs[4].Flags)
 	require.Equal(t, TAPStats{Writes: 5, Coalesced: 40}, tap.Stats())
 }
 
@@ -146,9 +147,9 @@ func TestTAPOffloadAllocatesNothing(t *testing.T) {
 	fl := v4flow()
 	data := payload(44*1448, 1)
 	sf, h := fl.superFrame(5, 6, tcpFlagACK, data, 1448)
-	msg := make([]byte, virtioNetHdrLen+len(sf))
-	h.encode(msg)
-	copy(msg[virtioNetHdrLen:], sf)
+	msg := make([]byte, offload.VirtioNetHdrLen+len(sf))
+	h.Encode(msg)
+	copy(msg[offload.VirtioNetHdrLen:], sf)
 	bufs, sizes := newBufs(BatchSize)
 	frames := make([][]byte, 0, BatchSize)
 	drain := make([]byte, tapReadBuf)
@@ -174,9 +175,9 @@ func BenchmarkTAPOffload(b *testing.B) {
 	tap, peer := socketTAP(b)
 	fl := v4flow()
 	sf, h := fl.superFrame(5, 6, tcpFlagACK, payload(44*1448, 1), 1448)
-	msg := make([]byte, virtioNetHdrLen+len(sf))
-	h.encode(msg)
-	copy(msg[virtioNetHdrLen:], sf)
+	msg := make([]byte, offload.VirtioNetHdrLen+len(sf))
+	h.Encode(msg)
+	copy(msg[offload.VirtioNetHdrLen:], sf)
 	bufs, sizes := newBufs(BatchSize)
 	frames := make([][]byte, 44)
 	drain := make([]byte, tapReadBuf)

@@ -50,6 +50,17 @@ type DataPathStats struct {
 	Drops                [NumResults]uint64
 	Truncated            uint64 // inbound datagrams larger than a buffer
 	TUNRefused           uint64 // inner packets the TUN refused
+
+	// TUN offloads (TSO both ways), when the kernel accepted them.
+	TUNOffload   bool
+	TUNReads     uint64 // reads that returned a packet
+	SuperPackets uint64 // TCP super-packets read
+	Segments     uint64 // segments cut from them
+	TUNWrites    uint64 // write system calls
+	Coalesced    uint64 // inner packets written as part of a super-packet
+	TUNBad       uint64 // reads dropped: malformed super-packets
+	UDPGSOSends  uint64 // sends of several ESP packets as one UDP_SEGMENT message
+	UDPGRORecvs  uint64 // receives of several ESP packets coalesced (UDP_GRO)
 }
 
 type pathCounters struct {
@@ -159,9 +170,13 @@ func (u *Userspace) Stats() DataPathStats {
 	}
 	if u.udp != nil {
 		s.Truncated = u.udp.truncated.Load()
+		s.UDPGSOSends, s.UDPGRORecvs = u.udp.gsoSends.Load(), u.udp.groRecvs.Load()
 	}
-	if u.tun != nil {
-		s.TUNRefused = u.tun.refused.Load()
+	if t := u.tun; t != nil {
+		s.TUNRefused = t.refused.Load()
+		s.TUNOffload = t.offload
+		s.TUNReads, s.SuperPackets, s.Segments = t.stats.reads.Load(), t.stats.superPackets.Load(), t.stats.segments.Load()
+		s.TUNWrites, s.Coalesced, s.TUNBad = t.stats.writes.Load(), t.stats.coalesced.Load(), t.stats.bad.Load()
 	}
 	return s
 }
@@ -183,18 +198,27 @@ func (u *Userspace) Close() error {
 // Seal and Open need: an inner packet of a jumbo MTU.
 const bufSize = Headroom + 9216 + Tailroom
 
+// rxSlots is how many datagrams one recvmmsg takes on the inbound path,
+// and rxBufSize the buffer of each: with UDP_GRO a buffer holds a run of
+// ESP packets of up to 64 KiB.
+const (
+	rxSlots   = 64
+	rxBufSize = Headroom + 65535 + 1
+)
+
 // batch is one direction's buffers, allocated once.
 type batch struct {
 	bufs  [][]byte
 	sizes []int
+	segs  []int
 	out   [][]byte
 }
 
-func newBatch() *batch {
-	b := &batch{bufs: make([][]byte, batchSize), sizes: make([]int, batchSize), out: make([][]byte, 0, batchSize)}
-	mem := make([]byte, batchSize*bufSize)
+func newBatch(slots, size, outCap int) *batch {
+	b := &batch{bufs: make([][]byte, slots), sizes: make([]int, slots), segs: make([]int, slots), out: make([][]byte, 0, outCap)}
+	mem := make([]byte, slots*size)
 	for i := range b.bufs {
-		b.bufs[i] = mem[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]
+		b.bufs[i] = mem[i*size : (i+1)*size : (i+1)*size]
 	}
 	return b
 }
@@ -227,7 +251,7 @@ func closedErr(err error) error {
 
 // outbound reads inner packets from the TUN, seals them and sends them.
 func (u *Userspace) outbound() error {
-	b := newBatch()
+	b := newBatch(batchSize, bufSize, batchSize)
 	for {
 		n, err := u.tun.readBatch(b.bufs, b.sizes, Headroom)
 		if err != nil {
@@ -285,19 +309,30 @@ func (u *Userspace) sealOne(buf []byte, n int) []byte {
 }
 
 // inbound receives ESP in UDP, opens it and writes the inner packets to
-// the TUN.
+// the TUN. A buffer received with UDP_GRO holds a run of ESP packets back
+// to back: each is opened in place, so that the inner packets stay where
+// they are until the TUN write.
 func (u *Userspace) inbound() error {
-	b := newBatch()
+	b := newBatch(rxSlots, rxBufSize, rxSlots*2*maxGSOSegs)
 	local, remote := u.cfg.Local.Addr(), u.cfg.Remote.Addr()
 	for {
-		n, err := u.udp.readBatch(b.bufs, b.sizes, Headroom)
+		n, err := u.udp.readBatch(b.bufs, b.sizes, b.segs, Headroom)
 		if err != nil {
 			return closedErr(err)
 		}
 		b.out = b.out[:0]
 		for i := range n {
-			if inner := u.openOne(b.bufs[i], b.sizes[i], local, remote); inner != nil {
-				b.out = append(b.out, inner)
+			buf, size, seg := b.bufs[i], b.sizes[i], b.segs[i]
+			if seg == 0 {
+				seg = size
+			}
+			for off := 0; off < size; off += seg {
+				if len(b.out) == cap(b.out) {
+					break // cannot happen: a run is at most 128 datagrams (UDP_MAX_SEGMENTS)
+				}
+				if inner := u.openAt(buf, Headroom+off, min(seg, size-off), local, remote); inner != nil {
+					b.out = append(b.out, inner)
+				}
 			}
 		}
 		if len(b.out) == 0 {
@@ -312,8 +347,23 @@ func (u *Userspace) inbound() error {
 	}
 }
 
-func (u *Userspace) openOne(buf []byte, n int, local, remote netip.Addr) []byte {
-	d := buf[Headroom : Headroom+n]
+// openAt opens the ESP packet buf[off:off+n]. Open takes scratchLen
+// octets before the packet: past the first packet of a run they belong
+// to the packet before (its trailer and ICV, perhaps the end of its inner
+// packet, already opened), so they are put back afterwards.
+func (u *Userspace) openAt(buf []byte, off, n int, local, remote netip.Addr) []byte {
+	if off == Headroom {
+		return u.openOne(buf, off, n, local, remote)
+	}
+	var saved [scratchLen]byte
+	copy(saved[:], buf[off-scratchLen:off])
+	inner := u.openOne(buf, off, n, local, remote)
+	copy(buf[off-scratchLen:off], saved[:])
+	return inner
+}
+
+func (u *Userspace) openOne(buf []byte, off, n int, local, remote netip.Addr) []byte {
+	d := buf[off : off+n]
 	if ClassifyUDP(d) != UDPESP {
 		u.stats.notESP.Add(1) // IKE and keepalives are the key exchange's, not ours
 		return nil
@@ -324,7 +374,7 @@ func (u *Userspace) openOne(buf []byte, n int, local, remote netip.Addr) []byte 
 		u.stats.drops[NoSA].Add(1)
 		return nil
 	}
-	inner, r := sa.Open(buf, Headroom, n)
+	inner, r := sa.Open(buf, off, n)
 	if r != OK {
 		u.stats.drops[r].Add(1)
 		return nil

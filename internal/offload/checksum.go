@@ -1,14 +1,14 @@
-package dataplane
+package offload
 
 import (
 	"encoding/binary"
 	"math/bits"
 )
 
-// checksumAdd adds b to the running Internet checksum sum (RFC 1071) as
+// ChecksumAdd adds b to the running Internet checksum sum (RFC 1071) as
 // big-endian 16-bit words, padding an odd tail with a zero octet. The
-// result is unfolded: fold it with checksumFold.
-func checksumAdd(b []byte, sum uint64) uint64 {
+// result is unfolded: fold it with ChecksumFold.
+func ChecksumAdd(b []byte, sum uint64) uint64 {
 	// 64-bit words with carries: 8 octets per add, a few GB/s, which the
 	// software segmentation of every TCP segment needs.
 	var c uint64
@@ -42,8 +42,8 @@ func checksumAdd(b []byte, sum uint64) uint64 {
 	return sum
 }
 
-// checksumFold folds an unfolded sum to 16 bits (not inverted).
-func checksumFold(sum uint64) uint16 {
+// ChecksumFold folds an unfolded sum to 16 bits (not inverted).
+func ChecksumFold(sum uint64) uint16 {
 	s := sum>>32 + sum&0xffffffff
 	s = s>>32 + s&0xffffffff
 	s = s>>16 + s&0xffff
@@ -51,11 +51,11 @@ func checksumFold(sum uint64) uint16 {
 	return uint16(s)
 }
 
-// pseudoHeaderSum is the unfolded sum of the TCP/UDP pseudo-header for the
+// PseudoHeaderSum is the unfolded sum of the TCP/UDP pseudo-header for the
 // addresses src and dst (4 or 16 octets each), protocol proto and
 // transport length n.
-func pseudoHeaderSum(src, dst []byte, proto uint8, n int) uint64 {
-	sum := checksumAdd(src, 0)
-	sum = checksumAdd(dst, sum)
+func PseudoHeaderSum(src, dst []byte, proto uint8, n int) uint64 {
+	sum := ChecksumAdd(src, 0)
+	sum = ChecksumAdd(dst, sum)
 	return sum + uint64(proto) + uint64(n)
 }

@@ -26,4 +26,27 @@
 // impairments, or the port is an ExpressRoute Direct port (kind direct):
 // then the dataplane forwards between TAP and wire in user space. Port and link names are
 // Linux interface names (at most 15 bytes); the lab name is at most 10 bytes.
+//
+// # BGP
+//
+// A node of kind router, bird or frr may have a bgp block:
+//
+//	bgp:
+//	  asn: 65001                # 1..4294967294 (not 23456); 12076 only with microsoft-edge (its default)
+//	  routerID: 1.1.1.1         # unique; default: our address on the first neighbour's link
+//	  profile: customer         # customer | microsoft-edge | (none: no policy)
+//	  networks: [10.1.0.0/16]   # originated; with a profile the only prefixes exported over eBGP
+//	  neighbors:                # one per link; the peer is the node at the other end, its
+//	    - {link: link1, prefer: true}   # address the one in our subnet, its AS from its bgp block
+//	    - {link: ce-lan, bfd: false}    # same AS at both ends: iBGP (next hop self, no filter)
+//	  bfd: true                 # 300 ms × 3 to every neighbour unless it says bfd: false
+//	  holdTime: 9s              # lab default 9s / keepalive 3s; production 180s / 60s
+//	  keepalive: 3s
+//
+// customer: a link without prefer: true is the backup, with AS-path
+// prepend ×3 on export and local preference 90 (against 100) on import.
+// microsoft-edge: exports only its networks and drops a neighbour that
+// sends more than 4,000 IPv4 or 100 IPv6 prefixes. Both ends of a link must
+// list it. A bird or frr node is a customer router run by that daemon
+// (eBGP only), configured by package bgp's generators.
 package topology

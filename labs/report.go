@@ -74,6 +74,15 @@ func timersReport(sc *Scenario) map[string]string {
 		"mka_hello": sc.Timers.MKAHello.String() + " (production 2s)",
 		"mka_life":  sc.Timers.MKALife.String() + " (production 6s)",
 	}
+	for _, n := range sc.Topology.Nodes {
+		if b := n.BGP; b != nil {
+			t["bgp_hold"] = fmt.Sprintf("%v / keepalive %v (production 180s / 60s: without BFD a dead link is noticed after up to 3 minutes)", b.HoldTime, b.Keepalive)
+			if b.BFD {
+				t["bfd"] = "300ms x 3 (as the Microsoft edge)"
+			}
+			break
+		}
+	}
 	if sc.Timers.PNThreshold != 0 {
 		t["pn_threshold"] = fmt.Sprintf("%d (production 0xC0000000, XPN 0xC000000000000000)", sc.Timers.PNThreshold)
 	}
@@ -149,6 +158,13 @@ func (rep *Report) WriteText(w io.Writer) {
 	}
 	if len(rep.Timers) > 0 {
 		fmt.Fprintf(w, "  timers: MKA hello %s, life %s\n", rep.Timers["mka_hello"], rep.Timers["mka_life"])
+		if h, ok := rep.Timers["bgp_hold"]; ok {
+			bfd := "off"
+			if v, ok := rep.Timers["bfd"]; ok {
+				bfd = v
+			}
+			fmt.Fprintf(w, "  timers: BGP hold %s; BFD %s\n", h, bfd)
+		}
 	}
 	for _, p := range rep.Production {
 		fmt.Fprintf(w, "  in production: %s\n", p)

@@ -119,6 +119,7 @@ func newLabUpCmd(o *labOpts) *cobra.Command {
 	var name string
 	var wait time.Duration
 	var hello, life time.Duration
+	var ipsecBackend string
 	cmd := &cobra.Command{
 		Use:   "up [FILE | BUILTIN]",
 		Short: "Create a lab's namespaces and links and start its data plane",
@@ -144,6 +145,9 @@ background; stop it with 'secylab lab down'.`,
 					return &usageError{err}
 				}
 			}
+			if err := setIPsecBackend(topo, ipsecBackend); err != nil {
+				return err
+			}
 			if err := needRoot(); err != nil {
 				return err
 			}
@@ -154,7 +158,24 @@ background; stop it with 'secylab lab down'.`,
 	cmd.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for MKA to secure every MACsec link (0: do not wait)")
 	cmd.Flags().DurationVar(&hello, "mka-hello", time.Second, "MKA hello time in the lab (production: 2s)")
 	cmd.Flags().DurationVar(&life, "mka-life", 3*time.Second, "MKA life time in the lab (production: 6s)")
+	cmd.Flags().StringVar(&ipsecBackend, "ipsec-backend", "", "run every IPsec tunnel on this backend: kernel (xfrm; fails when the kernel lacks ESP or GCM), userspace, or auto (probe)")
 	return cmd
+}
+
+// setIPsecBackend forces the backend of every tunnel ("" keeps the
+// topology's).
+func setIPsecBackend(topo *topology.Topology, backend string) error {
+	switch backend {
+	case "":
+		return nil
+	case "auto", "kernel", "userspace":
+	default:
+		return usagef("--ipsec-backend %q: want kernel, userspace or auto", backend)
+	}
+	for _, tu := range topo.Tunnels {
+		tu.Backend = backend
+	}
+	return nil
 }
 
 func labUp(ctx context.Context, out io.Writer, o *labOpts, topo *topology.Topology, src string, wait, hello, life time.Duration) (err error) {
@@ -194,8 +215,12 @@ func labUp(ctx context.Context, out io.Writer, o *labOpts, topo *topology.Topolo
 	if err != nil {
 		return err
 	}
-	proc := exec.Command(self, "lab", "serve", "--state-dir", o.stateDir, "--lab", lab,
-		"--topology", src, "--mka-hello", hello.String(), "--mka-life", life.String())
+	args := []string{"lab", "serve", "--state-dir", o.stateDir, "--lab", lab,
+		"--topology", src, "--mka-hello", hello.String(), "--mka-life", life.String()}
+	if len(topo.Tunnels) > 0 {
+		args = append(args, "--ipsec-backend", topo.Tunnels[0].Backend)
+	}
+	proc := exec.Command(self, args...)
 	proc.Stdout, proc.Stderr = logf, logf
 	proc.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives this command
 	if err := proc.Start(); err != nil {
@@ -265,7 +290,7 @@ func lastLines(s string, n int) string {
 }
 
 func newLabServeCmd(o *labOpts) *cobra.Command {
-	var src string
+	var src, ipsecBackend string
 	var hello, life time.Duration
 	cmd := &cobra.Command{
 		Use:    "serve",
@@ -278,6 +303,9 @@ func newLabServeCmd(o *labOpts) *cobra.Command {
 				return err
 			}
 			if err := topo.Rename(o.lab); err != nil {
+				return err
+			}
+			if err := setIPsecBackend(topo, ipsecBackend); err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -305,6 +333,7 @@ func newLabServeCmd(o *labOpts) *cobra.Command {
 	cmd.Flags().StringVar(&src, "topology", "", "topology file or builtin:NAME")
 	cmd.Flags().DurationVar(&hello, "mka-hello", 0, "MKA hello time")
 	cmd.Flags().DurationVar(&life, "mka-life", 0, "MKA life time")
+	cmd.Flags().StringVar(&ipsecBackend, "ipsec-backend", "", "IPsec backend of every tunnel")
 	return cmd
 }
 

@@ -48,8 +48,13 @@ type Config struct {
 	// invalid: let the kernel choose). Without it every neighbour is passive.
 	Dial func(ctx context.Context, local netip.Addr, remote netip.AddrPort) (net.Conn, error)
 
-	FIB    FIB         // nil: install nothing
-	Clock  clock.Clock // nil: the real clock
+	FIB   FIB         // nil: install nothing
+	Clock clock.Clock // nil: the real clock
+	// Rand returns uniformly random numbers for the jitter of RFC 4271
+	// §10 on the ConnectRetry and IdleHold timers, which keeps two sides
+	// that went down together from retrying in step. nil: math/rand/v2;
+	// a constant removes the jitter.
+	Rand   func() uint32
 	Logger *slog.Logger
 }
 

@@ -140,7 +140,7 @@ func (p *peer) connect() {
 	if p.stopped || p.holdDown || p.state != Idle && p.state != Connect && p.state != Active {
 		return
 	}
-	p.arm(connectRetryTimer, p.s.cfg.ConnectRetryTime, p.connect)
+	p.arm(connectRetryTimer, p.s.jitter(p.s.cfg.ConnectRetryTime), p.connect)
 	if p.cancel != nil {
 		p.cancel()
 		p.cancel = nil
@@ -167,12 +167,17 @@ func (p *peer) connect() {
 			p.cancel = nil
 			cancel()
 			if err != nil {
-				p.lastErr = "connect: " + err.Error()
+				if p.state == Connect || p.state == Active {
+					p.lastErr = "connect: " + err.Error()
+				}
 				if p.state == Connect {
 					p.setState(Active, "connect failed")
 				}
 				return
 			}
+			// Also when the peer's connection came first: ours then joins
+			// collision resolution (RFC 4271 §6.8) rather than being dropped,
+			// which would close the connection the peer chose.
 			p.connected(nc, true)
 		})
 		if err != nil && nc == nil {
@@ -187,11 +192,8 @@ func (p *peer) connected(nc net.Conn, outgoing bool) {
 	case p.state == Idle || p.stopped:
 		nc.Close() // RFC 4271 §8.2.2: Idle refuses connections
 	case p.state == Connect || p.state == Active:
-		p.dialGen++ // forget a dial still running
-		if p.cancel != nil {
-			p.cancel()
-			p.cancel = nil
-		}
+		// A dial still running goes on: if it connects, that connection
+		// is the second one of a collision.
 		p.disarm(connectRetryTimer)
 		p.conn = p.s.newConn(nc, outgoing)
 		p.startReader(p.conn)
@@ -307,7 +309,7 @@ func (p *peer) down(n *Notification, reason string) {
 	}
 	p.setState(Idle, reason)
 	if !p.stopped {
-		p.start(p.s.cfg.IdleHoldTime)
+		p.start(p.s.jitter(p.s.cfg.IdleHoldTime))
 	}
 }
 

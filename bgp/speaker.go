@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -68,6 +69,9 @@ func New(cfg Config) (*Speaker, error) {
 	}
 	if s.clk == nil {
 		s.clk = clock.Real{}
+	}
+	if s.cfg.Rand == nil {
+		s.cfg.Rand = rand.Uint32
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -333,6 +337,11 @@ func (s *Speaker) settle() {
 	for _, p := range s.peers {
 		p.flush()
 	}
+}
+
+// jitter scales d by a random factor in [0.75, 1] (RFC 4271 §10).
+func (s *Speaker) jitter(d time.Duration) time.Duration {
+	return d - time.Duration(float64(d/4)*float64(s.cfg.Rand())/(1<<32))
 }
 
 func comparePrefix(a, b netip.Prefix) int {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -291,5 +292,66 @@ func TestAS4PathWithASTrans(t *testing.T) {
 	}
 	if !bytes.Contains(b, []byte{0x5b, 0xa0}) { // 23456, AS_TRANS
 		t.Error("AS_PATH does not carry AS_TRANS")
+	}
+}
+
+// TestCrossingDials: both speakers dial at once and each dial returns
+// only after the other side's connection has been accepted and taken up —
+// as on a loaded machine when a link comes back and both sides retry in
+// step. The dialled connection must join collision resolution, not be
+// dropped: dropping it closes the connection the other side chose, both go
+// Idle, retry in step again, and so on for ever.
+func TestCrossingDials(t *testing.T) {
+	n := newMemNet()
+	var speakers sync.Map // address → *Speaker
+	crossing := func(from, peer netip.Addr) func(context.Context, netip.Addr, netip.AddrPort) (net.Conn, error) {
+		d := n.dialFrom(from)
+		return func(ctx context.Context, local netip.Addr, remote netip.AddrPort) (net.Conn, error) {
+			for { // both listen before either dials
+				n.mu.Lock()
+				l := n.listeners[peer]
+				n.mu.Unlock()
+				if l != nil {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			c, err := d(ctx, local, remote)
+			if err != nil {
+				return c, err
+			}
+			// Return only once our speaker has taken the peer's connection.
+			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				if s, ok := speakers.Load(from); ok {
+					st, _ := s.(*Speaker).Status()
+					if len(st.Neighbors) == 1 && st.Neighbors[0].State >= OpenSent {
+						break
+					}
+				}
+			}
+			return c, nil
+		}
+	}
+	mc := fastConfig(mseeConfig(msee1Addr, ce1Addr, "1.1.1.1"))
+	mc.Dial, mc.ConnectRetryTime, mc.Listen = crossing(msee1Addr, ce1Addr), 3*time.Second, n.listen(msee1Addr)
+	cc := fastConfig(Config{ASN: 65001, RouterID: addr("9.9.9.1"), HoldTime: 180 * time.Second, ConnectRetryTime: 3 * time.Second,
+		Dial: crossing(ce1Addr, msee1Addr), Listen: n.listen(ce1Addr), Neighbors: []NeighborConfig{{Address: msee1Addr, ASN: 12076}}})
+	ms, err := New(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := New(cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	speakers.Store(msee1Addr, ms)
+	speakers.Store(ce1Addr, cs)
+	msee, ce := runNode(t, ms), runNode(t, cs)
+	ce.waitState(t, msee1Addr, Established)
+	msee.waitState(t, ce1Addr, Established)
+	time.Sleep(300 * time.Millisecond)
+	a, b := ce.neighbor(t, msee1Addr), msee.neighbor(t, ce1Addr)
+	if a.State != Established || b.State != Established || a.Flaps+b.Flaps != 0 {
+		t.Errorf("ce %v, msee %v after %d flaps (%s; %s)", a.State, b.State, a.Flaps+b.Flaps, a.LastError, b.LastError)
 	}
 }

@@ -377,3 +377,78 @@ func TestLabBGPDaemons(t *testing.T) {
 		})
 	}
 }
+
+// daemonFailoverTopology: ce1 is a real BIRD or FRR customer router with
+// both Direct links, link1 preferred (the customer profile: link2 gets
+// AS-path prepend and lower local preference), to msee1 and msee2, which
+// run iBGP between them.
+func daemonFailoverTopology(t *testing.T, kind string) string {
+	y := `name: df
+profile: expressroute
+nodes:
+  ce1:
+    kind: ` + kind + `
+    bgp: {asn: 65001, profile: customer, networks: [10.1.0.0/16], neighbors: [{link: link1, prefer: true}, {link: link2}], bfd: true}
+    ports:
+      er1: {kind: direct, addresses: [192.168.100.129/30]}
+      er2: {kind: direct, addresses: [192.168.100.133/30]}
+  msee1:
+    kind: router
+    bgp: {profile: microsoft-edge, routerID: 12.0.76.1, networks: [10.50.0.0/16], neighbors: [{link: link1}, {link: msee-lan}], bfd: true}
+    ports:
+      er1: {kind: direct, addresses: [192.168.100.130/30]}
+      sib: {kind: ethernet, addresses: [10.50.255.1/30]}
+  msee2:
+    kind: router
+    bgp: {profile: microsoft-edge, routerID: 12.0.76.2, networks: [10.50.0.0/16], neighbors: [{link: link2}, {link: msee-lan}], bfd: true}
+    ports:
+      er2: {kind: direct, addresses: [192.168.100.134/30]}
+      sib: {kind: ethernet, addresses: [10.50.255.2/30]}
+links:
+  - name: link1
+    endpoints: [ce1:er1, msee1:er1]
+    macsec: {enabled: true, cipher: GcmAesXpn256, secret: generate}
+  - name: link2
+    endpoints: [ce1:er2, msee2:er2]
+    macsec: {enabled: true, cipher: GcmAesXpn256, secret: generate}
+  - name: msee-lan
+    endpoints: [msee1:sib, msee2:sib]
+`
+	file := filepath.Join(t.TempDir(), kind+"-failover.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(y), 0o600))
+	return file
+}
+
+// TestLabBGPDaemonsFailOver: BIRD and FRR as the customer router fail over
+// as secylab's own router does: a key mismatch on link1 moves ce1's route
+// to the VNet onto link2 (BFD), and the same key on both ends brings link1
+// back as preferred.
+func TestLabBGPDaemonsFailOver(t *testing.T) {
+	for _, tt := range []struct{ kind, bin string }{{"bird", "bird"}, {"frr", "/usr/lib/frr/bgpd"}} {
+		t.Run(tt.kind, func(t *testing.T) {
+			nettest.NeedRoot(t)
+			if _, err := exec.LookPath(tt.bin); err != nil {
+				t.Skipf("%s is not installed (.ci/setup installs bird2 and frr)", tt.bin)
+			}
+			l := startLab(t, daemonFailoverTopology(t, tt.kind), "--wait", "40s")
+			via := func(dev string) func() bool {
+				return func() bool {
+					out, _ := exec.Command("ip", "-n", l.ns("ce1"), "route", "get", "10.50.0.1").CombinedOutput()
+					return strings.Contains(string(out), "dev "+dev)
+				}
+			}
+			l.eventually(tt.kind+" prefers link1", 60*time.Second, via("er1"))
+			l.eventually("msee1 Established over link1 with BFD Up", 30*time.Second, func() bool {
+				n := l.neighbor("msee1", "link1")
+				return n.State == bgp.Established && n.BFD != nil && n.BFD.State == bfd.Up
+			})
+			l.mustRun("lab", "macsec", "set", "link1", "--node", "msee1", "--new-cak")
+			took := l.eventually(tt.kind+" moves to link2", 10*time.Second, via("er2"))
+			t.Logf("%s: route to the VNet moved to link2 %v after the key mismatch", tt.kind, took.Round(time.Millisecond))
+			require.Less(t, took, 3*time.Second, "BFD (300 ms × 3) drives the failover")
+			l.mustRun("lab", "macsec", "set", "link1", "--new-key", "agreed")
+			back := l.eventually(tt.kind+" prefers link1 again", 60*time.Second, via("er1"))
+			t.Logf("%s: back on link1 %v after the keys agreed", tt.kind, back.Round(time.Millisecond))
+		})
+	}
+}

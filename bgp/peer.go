@@ -189,11 +189,15 @@ func (p *peer) connect() {
 // connected takes a new TCP connection, ours or the peer's.
 func (p *peer) connected(nc net.Conn, outgoing bool) {
 	switch {
-	case p.state == Idle || p.stopped:
+	case p.stopped || p.holdDown:
 		nc.Close() // RFC 4271 §8.2.2: Idle refuses connections
-	case p.state == Connect || p.state == Active:
-		// A dial still running goes on: if it connects, that connection
-		// is the second one of a collision.
+	case p.state == Idle || p.state == Connect || p.state == Active:
+		// Waiting out the IdleHoldTimer after a session ended delays only
+		// our own dial: refusing the peer's connection then would end its
+		// attempt too, and two sides whose hold times interleave refuse
+		// each other for ever. A dial of ours still running goes on: if it
+		// connects, that connection is the second one of a collision.
+		p.disarm(idleHoldTimer)
 		p.disarm(connectRetryTimer)
 		p.conn = p.s.newConn(nc, outgoing)
 		p.startReader(p.conn)

@@ -355,3 +355,25 @@ func TestCrossingDials(t *testing.T) {
 		t.Errorf("ce %v, msee %v after %d flaps (%s; %s)", a.State, b.State, a.Flaps+b.Flaps, a.LastError, b.LastError)
 	}
 }
+
+// TestIdleAcceptsPeer: while one side waits out a long IdleHoldTimer after
+// its session ended, the other side's new connection is taken, not
+// refused: two sides that refuse each other in turn never meet.
+func TestIdleAcceptsPeer(t *testing.T) {
+	n := newMemNet()
+	mc := mseeConfig(msee1Addr, ce1Addr, "1.1.1.1")
+	mc.IdleHoldTime = 5 * time.Second
+	msee := startNode(t, n, msee1Addr, mc)
+	ce := startNode(t, n, ce1Addr, Config{ASN: 65001, RouterID: addr("9.9.9.1"), HoldTime: 180 * time.Second,
+		Neighbors: []NeighborConfig{{Address: msee1Addr, ASN: 12076}}})
+	ce.waitState(t, msee1Addr, Established)
+	msee.waitState(t, ce1Addr, Established)
+	n.sever(ce1Addr, msee1Addr)
+	eventually(t, "both down", 2*time.Second, func() bool {
+		return ce.neighbor(t, msee1Addr).Flaps == 1 && msee.neighbor(t, ce1Addr).Flaps == 1
+	})
+	n.heal(ce1Addr, msee1Addr)
+	start := time.Now()
+	eventually(t, "Established again", 2*time.Second, func() bool { return msee.neighbor(t, ce1Addr).State == Established })
+	t.Logf("Established %v after the link healed (msee's IdleHoldTime 5 s)", time.Since(start).Round(time.Millisecond))
+}

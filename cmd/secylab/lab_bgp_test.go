@@ -308,7 +308,7 @@ func TestLabBGPMaxPrefix(t *testing.T) {
 	c := l.neighbor("ce1", "link1")
 	require.NotNil(t, c.LastReceived, "ce1 received the NOTIFICATION")
 	require.Equal(t, uint8(bgp.CeaseMaxPrefixes), c.LastReceived.Subcode)
-	require.Equal(t, bgp.Established, l.neighbor("msee2", "link2").State, "link2 is unaffected")
+	l.eventually("link2 unaffected", 10*time.Second, func() bool { return l.neighbor("msee2", "link2").State == bgp.Established })
 	out := l.mustRun("lab", "bgp", "msee1")
 	require.Contains(t, out, "(max-prefix)")
 	require.Contains(t, out, "sent Cease / Maximum Number of Prefixes Reached")

@@ -30,8 +30,8 @@ func sampleReport() *Report {
 	f := measure("a→b", sent, recv, interval, start)
 	return &Report{
 		Scenario: "sample", Title: "a sample", Started: start, Duration: Duration(6 * time.Second), Passed: true,
-		Probes: []ProbeResult{{Name: "p", Flows: [2]FlowResult{f, f}}},
-		Events: []Event{{T: 1, Kind: "step", Text: "1/2 note: change"}, {T: 2, Kind: "mka", Text: "ce1:er1 secured → unsecured"}},
+		Probes:     []ProbeResult{{Name: "p", Flows: [2]FlowResult{f, f}}},
+		Events:     []Event{{T: 1, Kind: "step", Text: "1/2 note: change"}, {T: 2, Kind: "mka", Text: "ce1:er1 secured → unsecured"}},
 		Assertions: []AssertionResult{{Step: -1, Text: "p: an outage", Passed: true, Detail: "1s"}},
 	}
 }

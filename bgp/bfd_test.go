@@ -40,8 +40,10 @@ func TestBFDDownDropsSessionAtOnce(t *testing.T) {
 	eventually(t, "BGP drop on BFD Down", 2*time.Second, func() bool { return ce.neighbor(t, msee1Addr).Flaps > 0 })
 	took := time.Since(start)
 	t.Logf("BGP session dropped %v after the link died (BFD 300 ms × 3)", took)
-	if took > time.Second {
-		t.Errorf("took %v, want < 1 s", took)
+	// Detection takes 900 ms; the slack absorbs a loaded -race run. The
+	// hold time this replaces is 180 s.
+	if took > 1500*time.Millisecond {
+		t.Errorf("took %v, want < 1.5 s", took)
 	}
 	// Whichever side's BFD expired first sent Cease / BFD Down.
 	isBFDDown := func(e *NotificationEvent) bool { return e != nil && e.Code == CodeCease && e.Subcode == CeaseBFDDown }

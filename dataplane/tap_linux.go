@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -17,10 +18,14 @@ import (
 // Frames carry no extra header (IFF_NO_PI). A TAP opened with
 // OpenTAPOffload also exchanges TCP super-frames with the kernel (see
 // there); ReadBatch and WriteBatch still move ordinary frames.
+//
+// A TAP opened with OpenTUN is a TUN device instead: the same, but what it
+// reads and writes are bare IP packets rather than Ethernet frames.
 type TAP struct {
 	name    string
 	f       *os.File
 	rc      syscall.RawConn
+	mode    mode
 	offload bool
 
 	// Per-call state of ReadBatch and WriteBatch, kept here so that the
@@ -55,30 +60,45 @@ type TAP struct {
 
 var _ Device = (*TAP)(nil)
 
-// TAPStats counts the work of a TAP with offloads.
+// mode is the kind of device: the TUNSETIFF flag that makes it, and the
+// length of the link header its packets start with.
+type mode struct {
+	flag uint16 // unix.IFF_TAP or unix.IFF_TUN
+	link int    // offload.LinkEthernet or offload.LinkIP
+	kind string // "TAP" or "TUN", for errors and the file name
+}
+
+var (
+	modeTAP = mode{flag: unix.IFF_TAP, link: offload.LinkEthernet, kind: "TAP"}
+	modeTUN = mode{flag: unix.IFF_TUN, link: offload.LinkIP, kind: "TUN"}
+)
+
+// TAPStats counts the work of a TAP (or TUN): all but Refused only with
+// offloads. On a TUN, a frame is an IP packet.
 type TAPStats struct {
 	Reads       uint64 // read system calls that returned a frame
 	SuperFrames uint64 // TCP super-frames read
 	Segments    uint64 // segments cut from them
 	Writes      uint64 // write system calls
 	Coalesced   uint64 // frames written as part of a super-frame
-	Bad         uint64 // frames dropped: malformed, or refused by the kernel
+	Bad         uint64 // frames read and dropped: malformed
+	Refused     uint64 // frames written and dropped: refused by the kernel
 }
 
 type tapCounters struct {
-	reads, superFrames, segments, writes, coalesced, bad atomic.Uint64
+	reads, superFrames, segments, writes, coalesced, bad, refused atomic.Uint64
 }
 
 // tapReadBuf holds one read with offloads: the virtio header and a
 // super-frame of up to 64 KiB of IP packet behind Ethernet and VLAN
-// headers.
+// headers (on a TUN, behind none).
 const tapReadBuf = offload.VirtioNetHdrLen + 22 + 65535 + 1
 
 // OpenTAP creates (or attaches to) the TAP device name in the current
 // network namespace, without offloads: one frame per read and per write.
 // The device disappears when it is closed, so a crashed lab leaves no TAP
 // behind.
-func OpenTAP(name string) (*TAP, error) { return openTAP(name, false) }
+func OpenTAP(name string) (*TAP, error) { return openDevice(name, modeTAP, false) }
 
 // OpenTAPOffload is OpenTAP with TCP segmentation offload both ways: the
 // kernel hands over TCP super-frames of up to 64 KiB, which ReadBatch cuts
@@ -89,32 +109,48 @@ func OpenTAP(name string) (*TAP, error) { return openTAP(name, false) }
 // OpenTAP; Offload tells which one it got.
 //
 // This is the TAP to use for a controlled port.
-func OpenTAPOffload(name string) (*TAP, error) {
-	t, err := openTAP(name, true)
+func OpenTAPOffload(name string) (*TAP, error) { return openWithOffload(name, modeTAP) }
+
+// OpenTUN creates (or attaches to) the TUN device name in the current
+// network namespace: a TAP that reads and writes bare IP packets. Like a
+// TAP it disappears when closed. withOffload asks for TCP segmentation
+// offload both ways, as OpenTAPOffload does, and falls back to a TUN
+// without it if the kernel refuses; Offload tells which one it got.
+func OpenTUN(name string, withOffload bool) (*TAP, error) {
+	if withOffload {
+		return openWithOffload(name, modeTUN)
+	}
+	return openDevice(name, modeTUN, false)
+}
+
+// openWithOffload opens the device with offloads if the kernel allows,
+// else without.
+func openWithOffload(name string, m mode) (*TAP, error) {
+	t, err := openDevice(name, m, true)
 	if err == nil {
 		return t, nil
 	}
-	plain, perr := openTAP(name, false)
+	plain, perr := openDevice(name, m, false)
 	if perr != nil {
 		return nil, perr
 	}
 	return plain, nil
 }
 
-func openTAP(name string, withOffload bool) (*TAP, error) {
+func openDevice(name string, m mode, withOffload bool) (*TAP, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
 	}
 	fail := func(what string, err error) (*TAP, error) {
 		unix.Close(fd)
-		return nil, fmt.Errorf("TAP %q: %s%w", name, what, err)
+		return nil, fmt.Errorf("%s %q: %s%w", m.kind, name, what, err)
 	}
 	ifr, err := unix.NewIfreq(name)
 	if err != nil {
 		return fail("", err)
 	}
-	flags := uint16(unix.IFF_TAP | unix.IFF_NO_PI)
+	flags := m.flag | unix.IFF_NO_PI
 	if withOffload {
 		flags |= unix.IFF_VNET_HDR
 	}
@@ -129,13 +165,13 @@ func openTAP(name string, withOffload bool) (*TAP, error) {
 			return fail("TUNSETOFFLOAD: ", err)
 		}
 	}
-	return newTAP(name, os.NewFile(uintptr(fd), "tap:"+name), withOffload)
+	return newTAP(name, os.NewFile(uintptr(fd), strings.ToLower(m.kind)+":"+name), m, withOffload)
 }
 
-// newTAP wraps f, a non-blocking file that reads and writes one frame per
-// call, each behind a virtio header if withOffload.
-func newTAP(name string, f *os.File, withOffload bool) (*TAP, error) {
-	t := &TAP{name: name, f: f, offload: withOffload}
+// newTAP wraps f, a non-blocking file that reads and writes one frame (of
+// the mode's link) per call, each behind a virtio header if withOffload.
+func newTAP(name string, f *os.File, m mode, withOffload bool) (*TAP, error) {
+	t := &TAP{name: name, f: f, mode: m, offload: withOffload}
 	var err error
 	if t.rc, err = t.f.SyscallConn(); err != nil {
 		t.f.Close()
@@ -157,12 +193,13 @@ func (t *TAP) Name() string { return t.name }
 // Offload reports whether the TAP exchanges super-frames with the kernel.
 func (t *TAP) Offload() bool { return t.offload }
 
-// Stats returns the offload counters (all zero without offloads).
+// Stats returns the counters (all but Refused zero without offloads).
 func (t *TAP) Stats() TAPStats {
 	c := &t.stats
 	return TAPStats{
 		Reads: c.reads.Load(), SuperFrames: c.superFrames.Load(), Segments: c.segments.Load(),
 		Writes: c.writes.Load(), Coalesced: c.coalesced.Load(), Bad: c.bad.Load(),
+		Refused: c.refused.Load(),
 	}
 }
 
@@ -190,6 +227,7 @@ func (t *TAP) read(fd uintptr) bool {
 // readOffload reads until the queue is empty or the buffers are full,
 // cutting super-frames into segments. A super-frame that does not fit
 // stays in t.gso for the next call, so no frame is lost or reordered.
+// Partial checksums are completed: what leaves the device is whole.
 func (t *TAP) readOffload(fd uintptr) bool {
 	var reads, supers, segs, bad uint64
 	defer func() {
@@ -230,7 +268,7 @@ func (t *TAP) readOffload(fd uintptr) bool {
 		h.Decode(t.rbuf)
 		pkt := t.rbuf[offload.VirtioNetHdrLen:m]
 		if h.GSOType != offload.GSONone {
-			if t.gso.Init(pkt, &h, offload.LinkEthernet) != nil {
+			if t.gso.Init(pkt, &h, t.mode.link) != nil {
 				bad++
 			} else {
 				supers++
@@ -275,7 +313,7 @@ func (t *TAP) write(fd uintptr) bool {
 		case err == unix.EAGAIN:
 			return false
 		case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EMSGSIZE):
-			// A frame the device refuses is dropped, not fatal.
+			t.stats.refused.Add(1) // a frame the device refuses is dropped, not fatal
 		case err != nil:
 			t.werr = err
 			return true
@@ -289,7 +327,7 @@ func (t *TAP) write(fd uintptr) bool {
 // coalesced into one super-frame, or a single frame.
 func (t *TAP) planWrite() {
 	frames := t.wframes[t.wn:]
-	n, fs, payload, valid := offload.GRORun(frames, offload.LinkEthernet, !t.trustChecksums)
+	n, fs, payload, valid := offload.GRORun(frames, t.mode.link, !t.trustChecksums)
 	t.wiovs = t.wiovs[:0]
 	if n > 1 {
 		hl := offload.GROHeader(t.whdr, frames[:n], fs, payload)
@@ -310,7 +348,9 @@ func (t *TAP) planWrite() {
 	// keeps the lab's stack seeing what a real one would. Linux 6.18's
 	// tun ignores DATA_VALID on write anyway and verifies single frames
 	// itself; it does trust the payload of a NEEDS_CSUM super-frame, which
-	// is why GRORun verifies every frame it coalesces.
+	// is why GRORun verifies every frame it coalesces. The same holds for
+	// a TUN behind ESP: the ICV proves the inner packet is the one the peer
+	// sealed, not that its checksums are right.
 	h := offload.VirtioNetHdr{}
 	if valid {
 		h.Flags = offload.FlagDataValid
@@ -333,11 +373,11 @@ func appendIovec(iovs []unix.Iovec, b []byte) []unix.Iovec {
 // writeOffload writes the frames, coalesced where it can, with one writev
 // per super-frame or single frame.
 func (t *TAP) writeOffload(fd uintptr) bool {
-	var writes, coalesced, bad uint64
+	var writes, coalesced, refused uint64
 	defer func() {
 		t.stats.writes.Add(writes)
 		t.stats.coalesced.Add(coalesced)
-		t.stats.bad.Add(bad)
+		t.stats.refused.Add(refused)
 	}()
 	for t.wn < len(t.wframes) {
 		if t.wrun == 0 {
@@ -355,7 +395,7 @@ func (t *TAP) writeOffload(fd uintptr) bool {
 		case unix.EAGAIN:
 			return false // keep the planned write for when the device is writable
 		case unix.EINVAL, unix.EMSGSIZE, unix.EFAULT:
-			bad += uint64(t.wrun) // refused, dropped: not fatal
+			refused += uint64(t.wrun) // refused, dropped: not fatal
 		default:
 			t.werr = errno
 			return true

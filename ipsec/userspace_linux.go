@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/secylab/secylab/dataplane"
 	"github.com/secylab/secylab/internal/netnsx"
 )
 
@@ -28,7 +29,7 @@ type Userspace struct {
 	cfg UserspaceConfig
 	sad SAD
 	spd SPD
-	tun *tun
+	tun *dataplane.TAP // a TUN, with TSO both ways if the kernel allows
 	udp *udpConn
 	mss uint16
 
@@ -93,7 +94,7 @@ func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
 	}
 	open := func() error {
 		var err error
-		if u.tun, err = openTUN(cfg.TUNName); err != nil {
+		if u.tun, err = dataplane.OpenTUN(cfg.TUNName, true); err != nil {
 			return err
 		}
 		if u.udp, err = openUDP(cfg.Local, cfg.Remote); err != nil {
@@ -173,10 +174,11 @@ func (u *Userspace) Stats() DataPathStats {
 		s.UDPGSOSends, s.UDPGRORecvs = u.udp.gsoSends.Load(), u.udp.groRecvs.Load()
 	}
 	if t := u.tun; t != nil {
-		s.TUNRefused = t.refused.Load()
-		s.TUNOffload = t.offload
-		s.TUNReads, s.SuperPackets, s.Segments = t.stats.reads.Load(), t.stats.superPackets.Load(), t.stats.segments.Load()
-		s.TUNWrites, s.Coalesced, s.TUNBad = t.stats.writes.Load(), t.stats.coalesced.Load(), t.stats.bad.Load()
+		ts := t.Stats()
+		s.TUNRefused = ts.Refused
+		s.TUNOffload = t.Offload()
+		s.TUNReads, s.SuperPackets, s.Segments = ts.Reads, ts.SuperFrames, ts.Segments
+		s.TUNWrites, s.Coalesced, s.TUNBad = ts.Writes, ts.Coalesced, ts.Bad
 	}
 	return s
 }
@@ -253,7 +255,7 @@ func closedErr(err error) error {
 func (u *Userspace) outbound() error {
 	b := newBatch(batchSize, bufSize, batchSize)
 	for {
-		n, err := u.tun.readBatch(b.bufs, b.sizes, Headroom)
+		n, err := u.tun.ReadBatch(b.bufs, b.sizes, Headroom)
 		if err != nil {
 			return closedErr(err)
 		}
@@ -338,7 +340,7 @@ func (u *Userspace) inbound() error {
 		if len(b.out) == 0 {
 			continue
 		}
-		w, err := u.tun.writeBatch(b.out)
+		w, err := u.tun.WriteBatch(b.out)
 		u.stats.rx.Add(uint64(w))
 		clear(b.out)
 		if err != nil {

@@ -69,7 +69,7 @@ func (l *Lab) openGateway(tu *topology.Tunnel, e int, keys tunnelKeys) (*tunnelE
 	cfg := ipsec.GatewayConfig{
 		Namespace: topology.NamespaceName(l.topo.Name, me.Node), Backend: tu.Backend,
 		Local: me.Outer, Remote: peer.Outer, LocalPrefixes: me.Protects, RemotePrefixes: peer.Protects,
-		Out: sa(e), In: sa(1 - e), TUNName: tu.Name,
+		Out: sa(e), In: sa(1 - e), TUNName: tu.Name, MSS: tu.MSS,
 		Logger: l.cfg.Logger.With("tunnel", tu.Name, "gateway", me.Node),
 	}
 	gw, err := ipsec.NewGateway(cfg)

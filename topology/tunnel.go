@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 )
 
 // Tunnel is a manually keyed IPsec ESP tunnel (AES-GCM-16, tunnel mode,
@@ -15,6 +16,9 @@ type Tunnel struct {
 	ESN          bool
 	ReplayWindow int
 	Backend      string // auto, kernel or userspace
+	// MSS clamps TCP SYNs crossing the tunnel (0: 1350, as Azure's VPN
+	// gateway; -1: off).
+	MSS int
 }
 
 // TunnelEnd is one gateway of a tunnel.
@@ -31,6 +35,7 @@ type rawTunnel struct {
 	ESN          *bool          `yaml:"esn"`
 	ReplayWindow *int           `yaml:"replayWindow"`
 	Backend      string         `yaml:"backend"`
+	MSS          string         `yaml:"mss"`
 }
 
 type rawTunnelEnd struct {
@@ -68,6 +73,17 @@ func (c *checker) tunnel(t *Topology, i int, rt *rawTunnel) *Tunnel {
 		if tu.ESN && tu.ReplayWindow == 0 {
 			c.Errorf(path+".replayWindow", "ESN needs a replay window (RFC 4303 3.3.3)")
 		}
+	}
+	switch rt.MSS {
+	case "":
+	case "off":
+		tu.MSS = -1
+	default:
+		n, err := strconv.Atoi(rt.MSS)
+		if err != nil || n < 536 || n > 1460 {
+			c.Errorf(path+".mss", "%q: want off or a TCP MSS of 536 to 1460 (Azure's VPN gateway clamps to 1350)", rt.MSS)
+		}
+		tu.MSS = n
 	}
 	switch rt.Backend {
 	case "", "auto", "kernel", "userspace":

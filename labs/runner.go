@@ -325,32 +325,31 @@ func (r *run) macsecLinks() []string {
 }
 
 func (r *run) waitAllSecured(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		pending := []string{}
+	var pending []string
+	ok, err := poll(ctx, timeout, func() (bool, error) {
+		pending = pending[:0]
 		for _, l := range r.macsecLinks() {
 			if ok, _ := r.mkaHolds(MKACond{Link: l, Secured: true}); !ok {
 				pending = append(pending, l)
 			}
 		}
-		if len(pending) == 0 {
-			r.event("mka", "every MACsec link secured")
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("MKA did not secure %s within %v", strings.Join(pending, ", "), timeout)
-		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return err
-		}
+		return len(pending) == 0, nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return fmt.Errorf("MKA did not secure %s within %v", strings.Join(pending, ", "), timeout)
 	}
+	r.event("mka", "every MACsec link secured")
+	return nil
 }
 
 // waitAllBGP waits until every BGP session of the lab is Established.
 func (r *run) waitAllBGP(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		var pending []string
+	var pending []string
+	ok, err := poll(ctx, timeout, func() (bool, error) {
+		pending = pending[:0]
 		for _, st := range r.lab.BGPStatus() {
 			if st.Status == nil {
 				continue
@@ -361,17 +360,34 @@ func (r *run) waitAllBGP(ctx context.Context, timeout time.Duration) error {
 				}
 			}
 		}
-		if len(pending) == 0 {
-			if len(r.lab.BGPStatus()) > 0 {
-				r.event("bgp", "every BGP session Established")
-			}
-			return nil
+		return len(pending) == 0, nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return fmt.Errorf("BGP sessions not Established within %v: %s", timeout, strings.Join(pending, ", "))
+	}
+	if len(r.lab.BGPStatus()) > 0 {
+		r.event("bgp", "every BGP session Established")
+	}
+	return nil
+}
+
+// poll checks cond every 50 ms until it holds (true), it fails, or timeout
+// passes (false).
+func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error)) (bool, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := cond()
+		if ok || err != nil {
+			return ok, err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("BGP sessions not Established within %v: %s", timeout, strings.Join(pending, ", "))
+			return false, nil
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			return err
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return false, err
 		}
 	}
 }
@@ -545,29 +561,19 @@ func (r *run) doStep(ctx context.Context, i int, st Step) error {
 	case st.Wait > 0:
 		return sleep(ctx, st.Wait)
 	case st.WaitFor != nil:
-		deadline := time.Now().Add(st.WaitFor.Timeout)
-		for {
-			var ok bool
-			var err error
+		ok, err := poll(ctx, st.WaitFor.Timeout, func() (bool, error) {
 			if st.WaitFor.BGP != nil {
-				ok, err = r.bgpHolds(*st.WaitFor.BGP)
-			} else {
-				ok, err = r.mkaHolds(*st.WaitFor.MKA)
+				return r.bgpHolds(*st.WaitFor.BGP)
 			}
-			if err != nil {
-				return err
-			}
-			if ok {
-				r.assert(i+1, desc, true, fmt.Sprintf("after %.1fs", r.elapsed()-sr.Start))
-				return nil
-			}
-			if time.Now().After(deadline) {
-				r.assert(i+1, desc, false, "not reached within "+st.WaitFor.Timeout.String())
-				return nil
-			}
-			if err := sleep(ctx, 50*time.Millisecond); err != nil {
-				return err
-			}
+			return r.mkaHolds(*st.WaitFor.MKA)
+		})
+		if err != nil {
+			return err
+		}
+		if ok {
+			r.assert(i+1, desc, true, fmt.Sprintf("after %.1fs", r.elapsed()-sr.Start))
+		} else {
+			r.assert(i+1, desc, false, "not reached within "+st.WaitFor.Timeout.String())
 		}
 	case st.MACsec != nil:
 		m := st.MACsec
@@ -637,19 +643,20 @@ func exitDetail(err error, out string) string {
 }
 
 // linkCapture records one link's wire, as seen by its first end, to a
-// pcapng file, and counts EtherTypes for the no-cleartext check.
+// pcapng file, and classifies every frame for the cleartext checks. The
+// counting happens on the forwarding path (it is cheap and must see every
+// frame); the writing happens off it, in a capture.Queue.
 type linkCapture struct {
 	link  string
 	port  *dataplane.Port
 	file  string
 	f     *os.File
+	q     *capture.Queue
 	mu    sync.Mutex
-	w     *capture.Writer
 	types map[uint16]int
 	total int
 	clear int // frames that are neither MACsec, MKA, ARP nor ESP in UDP
 	esp   int // ESP in UDP (RFC 3948)
-	done  bool
 }
 
 // classify tells ESP in UDP and cleartext apart among the frames that are
@@ -674,10 +681,6 @@ func classify(frame []byte) (esp, clear bool) {
 
 func (c *linkCapture) Capture(ts time.Time, frame []byte) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.done {
-		return
-	}
 	c.total++
 	if len(frame) >= 14 {
 		c.types[uint16(frame[12])<<8|uint16(frame[13])]++
@@ -689,7 +692,8 @@ func (c *linkCapture) Capture(ts time.Time, frame []byte) {
 			c.clear++
 		}
 	}
-	c.w.Write(capture.Packet{Timestamp: ts, Data: frame, Length: len(frame)})
+	c.mu.Unlock()
+	c.q.Capture(ts, frame)
 }
 
 func (r *run) startCaptures() error {
@@ -713,10 +717,12 @@ func (r *run) startCaptures() error {
 		if c.f, err = os.OpenFile(c.file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
 			return err
 		}
-		if c.w, err = capture.NewWriter(c.f, capture.PCAPNG); err != nil {
+		w, err := capture.NewWriter(c.f, capture.PCAPNG)
+		if err != nil {
 			c.f.Close()
 			return err
 		}
+		c.q = capture.NewQueue(w, 1<<16, time.Second, 0)
 		c.port.SetTap(dataplane.Wire, c)
 		r.caps = append(r.caps, c)
 	}
@@ -726,17 +732,20 @@ func (r *run) startCaptures() error {
 func (r *run) stopCaptures() {
 	for _, c := range r.caps {
 		c.port.SetTap(dataplane.Wire, nil)
+		err := c.q.Close()
+		c.f.Close()
 		c.mu.Lock()
-		if !c.done {
-			c.done = true
-			c.w.Flush()
-			c.f.Close()
-			types := map[string]int{}
-			for et, n := range c.types {
-				types[fmt.Sprintf("0x%04x", et)] = n
-			}
-			r.report.Captures = append(r.report.Captures, CaptureResult{Link: c.link, File: c.file, Frames: c.total, EtherTypes: types, ESPInUDP: c.esp, ClearPayload: c.clear})
+		types := map[string]int{}
+		for et, n := range c.types {
+			types[fmt.Sprintf("0x%04x", et)] = n
 		}
+		cr := CaptureResult{Link: c.link, File: c.file, Frames: c.total, EtherTypes: types, ESPInUDP: c.esp,
+			ClearPayload: c.clear, NotWritten: c.q.Dropped()}
+		if err != nil {
+			cr.Error = err.Error()
+		}
+		r.report.Captures = append(r.report.Captures, cr)
 		c.mu.Unlock()
 	}
+	r.caps = nil
 }

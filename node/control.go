@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/secylab/secylab/dataplane"
@@ -170,52 +169,25 @@ func (l *Lab) capture(ctx context.Context, c net.Conn, req Request) error {
 	default:
 		return fmt.Errorf("capture side %q: want wire or clear", req.Side)
 	}
-	q := &captureQueue{ch: make(chan capture.Packet, 4096)}
-	p.dp.SetTap(side, q)
-	defer p.dp.SetTap(side, nil)
-
-	bw := bufio.NewWriter(c)
-	w, err := capture.NewWriter(bw, capture.PCAPNG)
+	w, err := capture.NewWriter(c, capture.PCAPNG)
 	if err != nil {
 		return err
 	}
+	q := capture.NewQueue(w, 4096, 200*time.Millisecond, req.Count)
+	p.dp.SetTap(side, q)
+	defer func() {
+		p.dp.SetTap(side, nil)
+		q.Close()
+	}()
 	// The client hangs up to stop: notice it by reading.
 	gone := make(chan struct{})
 	go func() { io.Copy(io.Discard, c); close(gone) }()
-	flush := time.NewTicker(200 * time.Millisecond)
-	defer flush.Stop()
-	for n := 0; req.Count == 0 || n < req.Count; {
-		select {
-		case <-ctx.Done():
-			return w.Flush()
-		case <-gone:
-			return nil
-		case <-flush.C:
-			if err := errors.Join(w.Flush(), bw.Flush()); err != nil {
-				return nil
-			}
-		case pkt := <-q.ch:
-			if err := w.Write(pkt); err != nil {
-				return nil
-			}
-			n++
-		}
-	}
-	return errors.Join(w.Flush(), bw.Flush())
-}
-
-type captureQueue struct {
-	ch      chan capture.Packet
-	dropped atomic.Uint64
-}
-
-func (q *captureQueue) Capture(ts time.Time, frame []byte) {
-	pkt := capture.Packet{Timestamp: ts, Data: append([]byte(nil), frame...), Length: len(frame)}
 	select {
-	case q.ch <- pkt:
-	default:
-		q.dropped.Add(1)
+	case <-ctx.Done():
+	case <-gone:
+	case <-q.Done(): // the count reached, or the client went away
 	}
+	return nil
 }
 
 // Call sends a request to the lab whose control socket is path.
@@ -239,9 +211,19 @@ func Call(path string, req Request) (*Response, error) {
 	return &resp, nil
 }
 
-// Dial opens a control connection and sends req, for streaming commands
-// (capture): the caller reads the stream and closes the connection.
-func Dial(path string, req Request) (net.Conn, error) {
+// CaptureStream is a capture coming from a lab: pcapng octets until the
+// lab stops sending or the caller closes it.
+type CaptureStream struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *CaptureStream) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// Capture asks the lab whose control socket is path for a capture (req.Cmd
+// "capture"). The lab answers with the stream, or with a Response whose
+// error Capture returns.
+func Capture(path string, req Request) (*CaptureStream, error) {
 	c, err := net.DialTimeout("unix", path, 2*time.Second)
 	if err != nil {
 		return nil, err
@@ -250,5 +232,15 @@ func Dial(path string, req Request) (net.Conn, error) {
 		c.Close()
 		return nil, err
 	}
-	return c, nil
+	r := bufio.NewReader(c)
+	// pcapng opens with 0x0A0D0D0A; a refusal is a JSON object.
+	if b, err := r.Peek(1); err == nil && b[0] == '{' {
+		defer c.Close()
+		var resp Response
+		if err := json.NewDecoder(r).Decode(&resp); err != nil {
+			return nil, fmt.Errorf("lab control: %w", err)
+		}
+		return nil, errors.New(resp.Error)
+	}
+	return &CaptureStream{Conn: c, r: r}, nil
 }

@@ -200,13 +200,13 @@ func runLabBench(ctx context.Context, progress io.Writer, cipher string, duratio
 	for run := 0; run < runs; run++ {
 		for i, p := range benchLabPaths { // interleaved, so drift hits every path
 			fmt.Fprintf(progress, "\rbench lab: run %d/%d, %-9s ", run*len(benchLabPaths)+i+1, total, p.Name)
-			gbps, retr, err := iperf3(ctx, topology.NamespaceName(name, p.From), p.Addr, duration)
+			res, err := iperf3(ctx, topology.NamespaceName(name, p.From), p.Addr, duration)
 			if err != nil {
 				return nil, fmt.Errorf("%s path: %w", p.Name, err)
 			}
 			r := &rep.Results[i]
-			r.Gbps = append(r.Gbps, gbps)
-			r.Retransmits = append(r.Retransmits, retr)
+			r.Gbps = append(r.Gbps, res.Gbps)
+			r.Retransmits = append(r.Retransmits, res.Retransmits)
 		}
 	}
 	fmt.Fprintln(progress)
@@ -218,9 +218,16 @@ func runLabBench(ctx context.Context, progress io.Writer, cipher string, duratio
 	return rep, nil
 }
 
-// iperf3 runs one TCP stream from namespace ns to addr and returns the
-// received Gbit/s and the sender's retransmits.
-func iperf3(ctx context.Context, ns, addr string, d time.Duration) (float64, int, error) {
+// iperfResult is one iperf3 TCP stream's outcome.
+type iperfResult struct {
+	Gbps        float64 // received
+	Retransmits int     // the sender's
+	MSS         int     // the sender's TCP MSS
+}
+
+// iperf3 runs one TCP stream from namespace ns to an iperf3 server at addr
+// for d.
+func iperf3(ctx context.Context, ns, addr string, d time.Duration) (iperfResult, error) {
 	var out []byte
 	var err error
 	for try := 0; try < 30; try++ { // the server may still be starting
@@ -231,9 +238,12 @@ func iperf3(ctx context.Context, ns, addr string, d time.Duration) (float64, int
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("iperf3 to %s: %w: %s", addr, err, out)
+		return iperfResult{}, fmt.Errorf("iperf3 to %s: %w: %s", addr, err, out)
 	}
 	var res struct {
+		Start struct {
+			TCPMSS int `json:"tcp_mss_default"`
+		} `json:"start"`
 		End struct {
 			SumSent struct {
 				Retransmits int `json:"retransmits"`
@@ -244,12 +254,12 @@ func iperf3(ctx context.Context, ns, addr string, d time.Duration) (float64, int
 		} `json:"end"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
-		return 0, 0, fmt.Errorf("iperf3 output: %w", err)
+		return iperfResult{}, fmt.Errorf("iperf3 output: %w", err)
 	}
 	if res.End.SumReceived.BitsPerSecond == 0 {
-		return 0, 0, fmt.Errorf("iperf3 to %s moved no data: %s", addr, out)
+		return iperfResult{}, fmt.Errorf("iperf3 to %s moved no data: %s", addr, out)
 	}
-	return res.End.SumReceived.BitsPerSecond / 1e9, res.End.SumSent.Retransmits, nil
+	return iperfResult{Gbps: res.End.SumReceived.BitsPerSecond / 1e9, Retransmits: res.End.SumSent.Retransmits, MSS: res.Start.TCPMSS}, nil
 }
 
 func printLabBench(w io.Writer, rep *LabBenchReport) {

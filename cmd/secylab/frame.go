@@ -188,6 +188,21 @@ func checkFrameLen(f frame) error {
 	return nil
 }
 
+// macsecFrames reads the input frames of validate and decode, refusing a
+// MACsec frame too short for its SecTAG and ICV.
+func (f *inputFlags) macsecFrames(stdin io.Reader, args []string) ([]frame, error) {
+	frames, err := f.frames(stdin, args)
+	if err != nil {
+		return nil, err
+	}
+	for _, fr := range frames {
+		if err := checkTagLen(fr); err != nil {
+			return nil, err
+		}
+	}
+	return frames, nil
+}
+
 // checkTagLen refuses a MACsec frame too short to hold its SecTAG and ICV:
 // that is a damaged input, not a frame to judge.
 func checkTagLen(f frame) error {
@@ -664,14 +679,9 @@ or a KaY frame); 2 for bad input (flags, keys, frames; nothing is written).`,
 }
 
 func runValidate(cmd *cobra.Command, f *validateFlags, args []string) error {
-	frames, err := f.frames(cmd.InOrStdin(), args)
+	frames, err := f.macsecFrames(cmd.InOrStdin(), args)
 	if err != nil {
 		return err
-	}
-	for _, fr := range frames {
-		if err := checkTagLen(fr); err != nil {
-			return err
-		}
 	}
 	if err := checkOut(f.out); err != nil {
 		return err
@@ -863,14 +873,9 @@ Exit status: 0 when the frames were decoded (valid or not); 2 for bad input.`,
 }
 
 func runDecode(cmd *cobra.Command, f *decodeFlags, args []string) error {
-	frames, err := f.frames(cmd.InOrStdin(), args)
+	frames, err := f.macsecFrames(cmd.InOrStdin(), args)
 	if err != nil {
 		return err
-	}
-	for _, fr := range frames {
-		if err := checkTagLen(fr); err != nil {
-			return err
-		}
 	}
 	xpn := false
 	if f.cipher != "" {

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -166,7 +164,7 @@ goes to stdout (not to a terminal). Stop with Ctrl-C, -c or --duration.`,
 			} else if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				return usagef("the capture is binary pcapng: give -w FILE or pipe it (| tshark -r -)")
 			}
-			c, err := node.Dial(o.socket(lab), node.Request{Cmd: "capture", Link: args[0], Node: nodeName, Side: side, Count: count})
+			c, err := node.Capture(o.socket(lab), node.Request{Cmd: "capture", Link: args[0], Node: nodeName, Side: side, Count: count})
 			if err != nil {
 				return fmt.Errorf("lab %s: %w", lab, err)
 			}
@@ -174,13 +172,7 @@ goes to stdout (not to a terminal). Stop with Ctrl-C, -c or --duration.`,
 			if duration > 0 {
 				c.SetReadDeadline(time.Now().Add(duration))
 			}
-			br := bufio.NewReader(c)
-			if b, err := br.Peek(1); err == nil && b[0] == '{' {
-				var msg strings.Builder
-				io.Copy(&msg, br)
-				return errors.New(strings.TrimSpace(strings.TrimPrefix(strings.TrimSuffix(strings.TrimSpace(msg.String()), `"}`), `{"error":"`)))
-			}
-			_, err = io.Copy(w, br)
+			_, err = io.Copy(w, c)
 			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 				return err
 			}

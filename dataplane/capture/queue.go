@@ -1,0 +1,120 @@
+package capture
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Queue takes frames off a forwarding path and writes them from a goroutine
+// of its own, so the data plane never waits on a file or a socket. When the
+// writer falls behind, frames are dropped and counted, not queued without
+// bound.
+type Queue struct {
+	w       *Writer
+	ch      chan queued
+	limit   uint64 // stop after this many frames; 0: no limit
+	written atomic.Uint64
+	dropped atomic.Uint64
+	stop    chan struct{}
+	done    chan struct{} // closed when the writer goroutine ends
+	once    sync.Once
+	err     error
+	bufs    sync.Pool // *[]byte, so that a capture does not allocate per frame
+}
+
+type queued struct {
+	ts  time.Time
+	buf *[]byte
+}
+
+// NewQueue starts writing to w: up to size frames wait in the queue, the
+// writer is flushed every flushEvery, and it stops after limit frames
+// (0: when closed).
+func NewQueue(w *Writer, size int, flushEvery time.Duration, limit int) *Queue {
+	q := &Queue{w: w, ch: make(chan queued, size), limit: uint64(max(limit, 0)), stop: make(chan struct{}), done: make(chan struct{})}
+	q.bufs.New = func() any { b := make([]byte, 0, 2048); return &b }
+	go q.run(flushEvery)
+	return q
+}
+
+// Capture queues a copy of frame; it never blocks.
+func (q *Queue) Capture(ts time.Time, frame []byte) {
+	b := q.bufs.Get().(*[]byte)
+	*b = append((*b)[:0], frame...)
+	select {
+	case q.ch <- queued{ts, b}:
+	default:
+		q.bufs.Put(b)
+		q.dropped.Add(1)
+	}
+}
+
+func (q *Queue) run(flushEvery time.Duration) {
+	defer close(q.done)
+	t := time.NewTicker(flushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-q.stop:
+			for { // what was queued before Close is written too
+				select {
+				case f := <-q.ch:
+					q.write(f)
+				default:
+					q.finish(q.w.Flush())
+					return
+				}
+			}
+		case <-t.C:
+			if err := q.w.Flush(); err != nil {
+				q.finish(err)
+				return
+			}
+		case f := <-q.ch:
+			if !q.write(f) {
+				return
+			}
+		}
+	}
+}
+
+// write writes one frame; false when the queue has stopped writing.
+func (q *Queue) write(f queued) bool {
+	defer q.bufs.Put(f.buf)
+	if q.err != nil {
+		return false
+	}
+	if err := q.w.Write(Packet{Timestamp: f.ts, Data: *f.buf, Length: len(*f.buf)}); err != nil {
+		q.finish(err)
+		return false
+	}
+	if n := q.written.Add(1); q.limit > 0 && n >= q.limit {
+		q.finish(q.w.Flush())
+		return false
+	}
+	return true
+}
+
+func (q *Queue) finish(err error) {
+	if q.err == nil {
+		q.err = err
+	}
+}
+
+// Done is closed when the queue has stopped writing: closed, the limit
+// reached, or a write failed.
+func (q *Queue) Done() <-chan struct{} { return q.done }
+
+// Close writes what is queued, flushes and stops; it returns the first
+// write error.
+func (q *Queue) Close() error {
+	q.once.Do(func() { close(q.stop) })
+	<-q.done
+	return q.err
+}
+
+// Written and Dropped count the frames written and those the queue had no
+// room for.
+func (q *Queue) Written() uint64 { return q.written.Load() }
+func (q *Queue) Dropped() uint64 { return q.dropped.Load() }

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/macsec"
 	"github.com/secylab/secylab/macsec/mka"
-	"github.com/secylab/secylab/node"
 )
 
 // The MKA suite: secylab's port (SecY + MKA participant, as a lab node has
@@ -45,7 +45,7 @@ type mkaSpec struct {
 // mkaLink is our port and wpa_supplicant's on a veth.
 type mkaLink struct {
 	nsU, nsK string
-	port     *node.Port
+	port     *lab.Port
 	wpa      *wpaSupplicant
 }
 
@@ -79,9 +79,9 @@ func setupMKA(e *env, s mkaSpec) (*mkaLink, error) {
 	if s.oursKS {
 		ours, theirs = prioHigh, prioLow
 	}
-	l.port, err = node.OpenPort(node.PortConfig{
+	l.port, err = lab.OpenPort(lab.PortConfig{
 		Node: "secylab", Name: "mka", Namespace: l.nsU, TAP: "tap0", Wire: "wire",
-		MACsec: &node.MACsecConfig{Suite: s.suite, IncludeSCI: true, KeyServerPriority: ours, PSK: psk},
+		MACsec: &lab.MACsecConfig{Suite: s.suite, IncludeSCI: true, KeyServerPriority: ours, PSK: psk},
 	})
 	if err != nil {
 		return nil, err
@@ -283,7 +283,7 @@ func mkaCAKMismatch(e *env) (string, error) {
 		return "", fmt.Errorf("%d pings answered with mismatched CAKs", n)
 	}
 	if dev, err := e.macsecDevice(l.nsK, 0); err == nil {
-		ks := &kernelSecY{l: e.lab, ns: l.nsK, dev: dev, suite: macsec.GCMAES128}
+		ks := &kernelSecY{l: e.testbed, ns: l.nsK, dev: dev, suite: macsec.GCMAES128}
 		if s, _, err := ks.stats(); err == nil && s["rxsc.InPktsOK"] != 0 {
 			return "", fmt.Errorf("wpa_supplicant's SecY validated %d frames with mismatched CAKs", s["rxsc.InPktsOK"])
 		}

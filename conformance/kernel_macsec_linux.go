@@ -12,7 +12,7 @@ import (
 
 // kernelSecY is a Linux macsec device, configured with iproute2.
 type kernelSecY struct {
-	l     *lab
+	l     *testbed
 	ns    string
 	dev   string
 	suite macsec.CipherSuite
@@ -30,7 +30,7 @@ func iprouteCipher(s macsec.CipherSuite) string { return strings.ToLower(s.Strin
 
 // newKernelSecY creates dev on lower in ns: port 1 (so the SCI is the
 // lower device's MAC ‖ 0001), encryption on.
-func (l *lab) newKernelSecY(ns, lower, dev string, c kernelSecYConfig) (*kernelSecY, error) {
+func (l *testbed) newKernelSecY(ns, lower, dev string, c kernelSecYConfig) (*kernelSecY, error) {
 	args := []string{"link", "add", "link", lower, dev, "type", "macsec", "port", "1", "encrypt", "on",
 		"cipher", iprouteCipher(c.suite)}
 	if !c.sendSCI {

@@ -14,7 +14,7 @@ import (
 )
 
 // lab is one case's throwaway namespaces, removed when the case ends.
-type lab struct {
+type testbed struct {
 	ctx context.Context
 	ip  string // iproute2's ip
 	id  string
@@ -24,16 +24,16 @@ type lab struct {
 
 var labSeq atomic.Int32
 
-func newLab(ctx context.Context, ip string) *lab {
-	return &lab{ctx: ctx, ip: ip, id: fmt.Sprintf("%d%d", os.Getpid()%100000, labSeq.Add(1))}
+func newLab(ctx context.Context, ip string) *testbed {
+	return &testbed{ctx: ctx, ip: ip, id: fmt.Sprintf("%d%d", os.Getpid()%100000, labSeq.Add(1))}
 }
 
 // onClose registers fn to run when the lab closes, before the namespaces go.
-func (l *lab) onClose(fn func()) { l.fin = append(l.fin, fn) }
+func (l *testbed) onClose(fn func()) { l.fin = append(l.fin, fn) }
 
 // close runs the deferred functions in reverse and deletes the namespaces
 // (which takes their links, the kernel SecYs and xfrm states with them).
-func (l *lab) close() {
+func (l *testbed) close() {
 	for i := len(l.fin) - 1; i >= 0; i-- {
 		l.fin[i]()
 	}
@@ -44,7 +44,7 @@ func (l *lab) close() {
 
 // run runs ip with args and returns its output; the error carries the
 // command and what it printed.
-func (l *lab) run(args ...string) (string, error) {
+func (l *testbed) run(args ...string) (string, error) {
 	out, err := exec.CommandContext(l.ctx, l.ip, args...).CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
@@ -53,12 +53,12 @@ func (l *lab) run(args ...string) (string, error) {
 }
 
 // in runs ip -n ns args.
-func (l *lab) in(ns string, args ...string) (string, error) {
+func (l *testbed) in(ns string, args ...string) (string, error) {
 	return l.run(append([]string{"-n", ns}, args...)...)
 }
 
 // all runs several ip -n ns commands, stopping at the first error.
-func (l *lab) all(ns string, cmds ...[]string) error {
+func (l *testbed) all(ns string, cmds ...[]string) error {
 	for _, c := range cmds {
 		if _, err := l.in(ns, c...); err != nil {
 			return err
@@ -70,7 +70,7 @@ func (l *lab) all(ns string, cmds ...[]string) error {
 // namespace creates sl-cf<id><suffix> with loopback up and IPv6 off, so
 // that no router solicitation or DAD frame consumes packet numbers or
 // crosses a SecY unasked.
-func (l *lab) namespace(suffix string) (string, error) {
+func (l *testbed) namespace(suffix string) (string, error) {
 	ns := "sl-cf" + l.id + suffix
 	if _, err := l.run("netns", "add", ns); err != nil {
 		return "", err
@@ -94,7 +94,7 @@ func (l *lab) namespace(suffix string) (string, error) {
 
 // veth joins a and b with a veth pair whose ends are both called name,
 // with fixed MAC addresses, up.
-func (l *lab) veth(a, b, name, macA, macB string) error {
+func (l *testbed) veth(a, b, name, macA, macB string) error {
 	tmp := "slcf" + l.id
 	if _, err := l.run("link", "add", tmp+"a", "type", "veth", "peer", "name", tmp+"b"); err != nil {
 		return err

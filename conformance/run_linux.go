@@ -24,7 +24,7 @@ type Options struct {
 
 // env is what a case gets: its lab, the tools and the options.
 type env struct {
-	*lab
+	*testbed
 	opts Options
 	wpa  string // wpa_supplicant, "" when not installed
 	log  io.Writer
@@ -108,8 +108,8 @@ func (e errSkip) Error() string { return e.why }
 func runCase(ctx context.Context, tc testCase, e *env, ip string) (st Status, detail string) {
 	ctx, cancel := context.WithTimeout(ctx, caseTimeout)
 	defer cancel()
-	e.lab = newLab(ctx, ip)
-	defer e.lab.close()
+	e.testbed = newLab(ctx, ip)
+	defer e.testbed.close()
 	defer func() {
 		if p := recover(); p != nil {
 			st, detail = Fail, fmt.Sprintf("panic: %v", p)

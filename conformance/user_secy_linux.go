@@ -28,7 +28,7 @@ const tapMTU = 1500 - 32
 
 // openUserSecY opens the TAP tap in ns with mac and addr (CIDR) and runs
 // the port on wire until the lab closes. y may be nil (MKA installs one).
-func (l *lab) openUserSecY(ns, tap, wire, mac, addr string, y *macsec.SecY) (*userSecY, error) {
+func (l *testbed) openUserSecY(ns, tap, wire, mac, addr string, y *macsec.SecY) (*userSecY, error) {
 	var t *dataplane.TAP
 	var ps *dataplane.PacketSocket
 	err := netnsx.Do(ns, func() error {

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/secylab/secylab/ipsec"
-	"github.com/secylab/secylab/node"
+	"github.com/secylab/secylab/lab"
 )
 
 func newIPsecCmd() *cobra.Command {
@@ -24,17 +24,17 @@ run secylab's userspace ESP (AES-GCM-16, ESN, anti-replay, ESP in UDP 4500).
 	}
 	o.register(cmd)
 	var nodeName string
-	status := func() (*node.LabStatus, error) {
-		lab, err := o.target()
+	status := func() (*lab.LabStatus, error) {
+		labName, err := o.target()
 		if err != nil {
 			return nil, err
 		}
-		resp, err := node.Call(o.socket(lab), node.Request{Cmd: "status"})
+		resp, err := lab.Call(o.socket(labName), lab.Request{Cmd: "status"})
 		if err != nil {
-			return nil, fmt.Errorf("lab %s: %w", lab, err)
+			return nil, fmt.Errorf("lab %s: %w", labName, err)
 		}
 		if len(resp.Status.Tunnels) == 0 {
-			return nil, fmt.Errorf("lab %s has no IPsec tunnel (try: secylab lab up expressroute-ipsec)", lab)
+			return nil, fmt.Errorf("lab %s has no IPsec tunnel (try: secylab lab up expressroute-ipsec)", labName)
 		}
 		return resp.Status, nil
 	}
@@ -63,7 +63,7 @@ run secylab's userspace ESP (AES-GCM-16, ESN, anti-replay, ESP in UDP 4500).
 		},
 	}
 	stateList.Flags().StringVar(&nodeName, "node", "", "only this gateway")
-	var add node.SAChange
+	var add lab.SAChange
 	var spi string
 	stateAdd := &cobra.Command{
 		Use:   "add --node GW --spi SPI --src A --dst B --dir in|out --key-file FILE",
@@ -89,7 +89,7 @@ key never appears on a command line or in a process list.`,
 			if add.KeyFile, err = filepath.Abs(add.KeyFile); err != nil {
 				return err
 			}
-			return callLab(cmd, o, node.Request{Cmd: "ipsec-sa", Node: nodeName, SA: &add}, "SA added")
+			return callLab(cmd, o, lab.Request{Cmd: "ipsec-sa", Node: nodeName, SA: &add}, "SA added")
 		},
 	}
 	stateAdd.Flags().StringVar(&nodeName, "node", "", "the gateway")
@@ -100,7 +100,7 @@ key never appears on a command line or in a process list.`,
 	stateAdd.Flags().StringVar(&add.KeyFile, "key-file", "", "KEYMAT (key || salt) in hex, mode 0600")
 	stateAdd.Flags().BoolVar(&add.ESN, "esn", false, "extended sequence numbers (RFC 4304)")
 	stateAdd.Flags().IntVar(&add.ReplayWindow, "replay-window", 64, "anti-replay window of an inbound SA (0 off, 32..4096)")
-	var del node.SAChange
+	var del lab.SAChange
 	stateDel := &cobra.Command{
 		Use:   "delete --node GW --spi SPI --dst B",
 		Short: "Delete an SA (ip xfrm state delete)",
@@ -114,7 +114,7 @@ key never appears on a command line or in a process list.`,
 				return usagef("--node is required: the gateway to change")
 			}
 			del.SPI, del.Delete = uint32(v), true
-			return callLab(cmd, o, node.Request{Cmd: "ipsec-sa", Node: nodeName, SA: &del}, "SA deleted")
+			return callLab(cmd, o, lab.Request{Cmd: "ipsec-sa", Node: nodeName, SA: &del}, "SA deleted")
 		},
 	}
 	stateDel.Flags().StringVar(&nodeName, "node", "", "the gateway")
@@ -154,7 +154,7 @@ key never appears on a command line or in a process list.`,
 			if nodeName != "" {
 				where = nodeName + " only: the other keeps the old keys"
 			}
-			return callLab(cmd, o, node.Request{Cmd: "ipsec-rekey", Link: args[0], Node: nodeName}, "new keys on "+where)
+			return callLab(cmd, o, lab.Request{Cmd: "ipsec-rekey", Link: args[0], Node: nodeName}, "new keys on "+where)
 		},
 	}
 	rekey.Flags().StringVar(&nodeName, "node", "", "only this gateway (default: both, with the same keys)")
@@ -177,12 +177,12 @@ key never appears on a command line or in a process list.`,
 }
 
 // callLab sends a request to the lab and says done.
-func callLab(cmd *cobra.Command, o *labOpts, req node.Request, done string) error {
-	lab, err := o.target()
+func callLab(cmd *cobra.Command, o *labOpts, req lab.Request, done string) error {
+	labName, err := o.target()
 	if err != nil {
 		return err
 	}
-	if _, err := node.Call(o.socket(lab), req); err != nil {
+	if _, err := lab.Call(o.socket(labName), req); err != nil {
 		return err
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), done)

@@ -16,14 +16,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/secylab/secylab/node"
+	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/topology"
 )
 
 // labOpts are the flags every lab command shares.
 type labOpts struct {
 	stateDir string
-	lab      string
+	labName  string
 }
 
 func (o *labOpts) register(cmd *cobra.Command) {
@@ -32,12 +32,12 @@ func (o *labOpts) register(cmd *cobra.Command) {
 		def = "/run/secylab"
 	}
 	cmd.PersistentFlags().StringVar(&o.stateDir, "state-dir", def, "where labs keep their state (env SECYLAB_STATE_DIR)")
-	cmd.PersistentFlags().StringVarP(&o.lab, "lab", "l", "", "the lab to act on (default: the only one running)")
+	cmd.PersistentFlags().StringVarP(&o.labName, "lab", "l", "", "the lab to act on (default: the only one running)")
 }
 
-func (o *labOpts) dir(lab string) string { return filepath.Join(o.stateDir, lab) }
-func (o *labOpts) socket(lab string) string {
-	return filepath.Join(o.dir(lab), "ctl.sock")
+func (o *labOpts) dir(labName string) string { return filepath.Join(o.stateDir, labName) }
+func (o *labOpts) socket(labName string) string {
+	return filepath.Join(o.dir(labName), "ctl.sock")
 }
 
 // labs lists the labs that have state.
@@ -55,11 +55,11 @@ func (o *labOpts) labs() ([]string, error) {
 
 // target picks the lab a command acts on: --lab, or the only one.
 func (o *labOpts) target() (string, error) {
-	if o.lab != "" {
-		if _, err := os.Stat(o.dir(o.lab)); err != nil {
-			return "", usagef("--lab %s: no such lab in %s (see secylab lab status)", o.lab, o.stateDir)
+	if o.labName != "" {
+		if _, err := os.Stat(o.dir(o.labName)); err != nil {
+			return "", usagef("--lab %s: no such lab in %s (see secylab lab status)", o.labName, o.stateDir)
 		}
-		return o.lab, nil
+		return o.labName, nil
 	}
 	labs, err := o.labs()
 	if err != nil {
@@ -179,11 +179,11 @@ func setIPsecBackend(topo *topology.Topology, backend string) error {
 }
 
 func labUp(ctx context.Context, out io.Writer, o *labOpts, topo *topology.Topology, src string, wait, hello, life time.Duration) (err error) {
-	lab := topo.Name
-	if _, err := os.Stat(o.dir(lab)); err == nil {
-		return fmt.Errorf("lab %q exists: run secylab lab down %s", lab, lab)
+	labName := topo.Name
+	if _, err := os.Stat(o.dir(labName)); err == nil {
+		return fmt.Errorf("lab %q exists: run secylab lab down %s", labName, labName)
 	}
-	fmt.Fprintf(out, "creating lab %s (%d nodes, %d links) ...\n", lab, len(topo.Nodes), len(topo.Links))
+	fmt.Fprintf(out, "creating lab %s (%d nodes, %d links) ...\n", labName, len(topo.Nodes), len(topo.Links))
 	for _, w := range topo.Warnings {
 		fmt.Fprintf(out, "warning: %s\n", w)
 	}
@@ -192,8 +192,8 @@ func labUp(ctx context.Context, out io.Writer, o *labOpts, topo *topology.Topolo
 	}
 	defer func() {
 		if err != nil {
-			fmt.Fprintf(out, "lab %s failed; removing what was made\n", lab)
-			labDestroy(o, lab)
+			fmt.Fprintf(out, "lab %s failed; removing what was made\n", labName)
+			labDestroy(o, labName)
 		}
 	}()
 	if src == "" {
@@ -205,7 +205,7 @@ func labUp(ctx context.Context, out io.Writer, o *labOpts, topo *topology.Topolo
 			src = "builtin:" + src
 		}
 	}
-	logPath := filepath.Join(o.dir(lab), "lab.log")
+	logPath := filepath.Join(o.dir(labName), "lab.log")
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
@@ -215,7 +215,7 @@ func labUp(ctx context.Context, out io.Writer, o *labOpts, topo *topology.Topolo
 	if err != nil {
 		return err
 	}
-	args := []string{"lab", "serve", "--state-dir", o.stateDir, "--lab", lab,
+	args := []string{"lab", "serve", "--state-dir", o.stateDir, "--lab", labName,
 		"--topology", src, "--mka-hello", hello.String(), "--mka-life", life.String()}
 	if len(topo.Tunnels) > 0 {
 		args = append(args, "--ipsec-backend", topo.Tunnels[0].Backend)
@@ -226,7 +226,7 @@ func labUp(ctx context.Context, out io.Writer, o *labOpts, topo *topology.Topolo
 	if err := proc.Start(); err != nil {
 		return fmt.Errorf("start the lab process: %w", err)
 	}
-	if err := topology.RecordProcess(o.stateDir, lab, "lab", proc.Process.Pid); err != nil {
+	if err := topology.RecordProcess(o.stateDir, labName, "lab", proc.Process.Pid); err != nil {
 		proc.Process.Kill()
 		return err
 	}
@@ -236,7 +236,7 @@ func labUp(ctx context.Context, out io.Writer, o *labOpts, topo *topology.Topolo
 	// Ready when the control socket answers.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if _, err := node.Call(o.socket(lab), node.Request{Cmd: "status"}); err == nil {
+		if _, err := lab.Call(o.socket(labName), lab.Request{Cmd: "status"}); err == nil {
 			break
 		}
 		select {
@@ -251,18 +251,18 @@ func labUp(ctx context.Context, out io.Writer, o *labOpts, topo *topology.Topolo
 		}
 	}
 	proc.Process.Release()
-	fmt.Fprintf(out, "lab %s is up: namespaces %s*, log %s\n", lab, topology.NamespaceName(lab, ""), logPath)
+	fmt.Fprintf(out, "lab %s is up: namespaces %s*, log %s\n", labName, topology.NamespaceName(labName, ""), logPath)
 	if wait > 0 {
-		return waitSecured(out, o, lab, wait)
+		return waitSecured(out, o, labName, wait)
 	}
 	return nil
 }
 
 // waitSecured waits until every MACsec port's MKA has secured its link.
-func waitSecured(out io.Writer, o *labOpts, lab string, wait time.Duration) error {
+func waitSecured(out io.Writer, o *labOpts, labName string, wait time.Duration) error {
 	start := time.Now()
 	for {
-		resp, err := node.Call(o.socket(lab), node.Request{Cmd: "status"})
+		resp, err := lab.Call(o.socket(labName), lab.Request{Cmd: "status"})
 		if err != nil {
 			return err
 		}
@@ -274,7 +274,7 @@ func waitSecured(out io.Writer, o *labOpts, lab string, wait time.Duration) erro
 		}
 		if len(pending) == 0 {
 			fmt.Fprintf(out, "MKA secured every MACsec link in %v\n", time.Since(start).Round(10*time.Millisecond))
-			return waitBGP(out, o, lab, start, wait)
+			return waitBGP(out, o, labName, start, wait)
 		}
 		if time.Since(start) > wait {
 			fmt.Fprintf(out, "warning: MKA has not secured %s after %v (see secylab lab macsec)\n", strings.Join(pending, ", "), wait)
@@ -302,7 +302,7 @@ func newLabServeCmd(o *labOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := topo.Rename(o.lab); err != nil {
+			if err := topo.Rename(o.labName); err != nil {
 				return err
 			}
 			if err := setIPsecBackend(topo, ipsecBackend); err != nil {
@@ -311,21 +311,21 @@ func newLabServeCmd(o *labOpts) *cobra.Command {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			l, err := node.StartLab(ctx, node.LabConfig{
-				Topology: topo, KeyDir: filepath.Join(o.dir(o.lab), "keys"),
+			l, err := lab.StartLab(ctx, lab.LabConfig{
+				Topology: topo, KeyDir: filepath.Join(o.dir(o.labName), "keys"),
 				HelloTime: hello, LifeTime: life, Logger: logger,
 				ConfigurePort: func(ctx context.Context, n, p string) error {
 					return topology.ConfigureControlledPort(ctx, topo, n, p)
 				},
 				RecordProcess: func(name string, pid int) error {
-					return topology.RecordProcess(o.stateDir, o.lab, name, pid)
+					return topology.RecordProcess(o.stateDir, o.labName, name, pid)
 				},
 			})
 			if err != nil {
 				return err
 			}
-			logger.Info("lab running", "lab", o.lab, "pid", os.Getpid())
-			serr := node.Serve(ctx, l, o.socket(o.lab))
+			logger.Info("lab running", "lab", o.labName, "pid", os.Getpid())
+			serr := lab.Serve(ctx, l, o.socket(o.labName))
 			stop()
 			return errors.Join(serr, l.Wait())
 		},
@@ -365,19 +365,19 @@ works after the lab process was killed and after a half-finished up.`,
 				}
 				labs = args
 			default:
-				lab, err := o.target()
+				labName, err := o.target()
 				if err != nil {
 					return err
 				}
-				labs = []string{lab}
+				labs = []string{labName}
 			}
 			var errs []error
-			for _, lab := range labs {
-				if err := labDestroy(o, lab); err != nil {
+			for _, labName := range labs {
+				if err := labDestroy(o, labName); err != nil {
 					errs = append(errs, err)
 					continue
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "lab %s removed\n", lab)
+				fmt.Fprintf(cmd.OutOrStdout(), "lab %s removed\n", labName)
 			}
 			return errors.Join(errs...)
 		},
@@ -387,4 +387,4 @@ works after the lab process was killed and after a half-finished up.`,
 }
 
 // labDestroy stops the lab process and removes everything the lab made.
-func labDestroy(o *labOpts, lab string) error { return topology.Destroy(o.stateDir, lab) }
+func labDestroy(o *labOpts, labName string) error { return topology.Destroy(o.stateDir, labName) }

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/secylab/secylab/bgp"
-	"github.com/secylab/secylab/node"
+	"github.com/secylab/secylab/lab"
 )
 
 func newLabBGPCmd(o *labOpts) *cobra.Command {
@@ -31,21 +31,21 @@ node shows its daemon's own view.`,
   secylab lab bgp undrain link1`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lab, err := o.target()
+			labName, err := o.target()
 			if err != nil {
 				return err
 			}
-			req := node.Request{Cmd: "bgp"}
+			req := lab.Request{Cmd: "bgp"}
 			if len(args) == 1 {
 				req.Node = args[0]
 				rib = true
 			}
-			resp, err := node.Call(o.socket(lab), req)
+			resp, err := lab.Call(o.socket(labName), req)
 			if err != nil {
-				return fmt.Errorf("lab %s: %w", lab, err)
+				return fmt.Errorf("lab %s: %w", labName, err)
 			}
 			if len(resp.BGP) == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "lab %s runs no BGP\n", lab)
+				fmt.Fprintf(cmd.OutOrStdout(), "lab %s runs no BGP\n", labName)
 				return nil
 			}
 			for i, r := range resp.BGP {
@@ -62,7 +62,7 @@ node shows its daemon's own view.`,
 	return cmd
 }
 
-func printBGP(w io.Writer, r node.BGPStatus, rib bool) {
+func printBGP(w io.Writer, r lab.BGPStatus, rib bool) {
 	fmt.Fprintf(w, "== %s (%s) ==\n", r.Node, r.Kind)
 	if r.Error != "" {
 		fmt.Fprintf(w, "error: %s\n", r.Error)
@@ -75,7 +75,7 @@ func printBGP(w io.Writer, r node.BGPStatus, rib bool) {
 	}
 	bgp.WriteSummary(w, *r.Status)
 	if len(r.Drained) > 0 {
-		fmt.Fprintf(w, "drained: %s (AS-path prepend ×%d out, local preference %d in)\n", strings.Join(r.Drained, ", "), node.DrainPrepend, node.DrainLocalPref)
+		fmt.Fprintf(w, "drained: %s (AS-path prepend ×%d out, local preference %d in)\n", strings.Join(r.Drained, ", "), lab.DrainPrepend, lab.DrainLocalPref)
 	}
 	if rib && len(r.RIB) > 0 {
 		fmt.Fprintln(w)
@@ -98,12 +98,12 @@ path and prefers what it learns over the other link, so traffic moves to the
 other link in both directions without loss while both are up.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lab, err := o.target()
+			labName, err := o.target()
 			if err != nil {
 				return err
 			}
-			if _, err := node.Call(o.socket(lab), node.Request{Cmd: "bgp-drain", Link: args[0], On: on}); err != nil {
-				return fmt.Errorf("lab %s: %w", lab, err)
+			if _, err := lab.Call(o.socket(labName), lab.Request{Cmd: "bgp-drain", Link: args[0], On: on}); err != nil {
+				return fmt.Errorf("lab %s: %w", labName, err)
 			}
 			verb := "drained"
 			if !on {
@@ -121,12 +121,12 @@ func newLabBGPResetCmd(o *labOpts) *cobra.Command {
 		Short: "Reset a BGP session (Cease / Administrative Reset), also one held down by the prefix limit",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lab, err := o.target()
+			labName, err := o.target()
 			if err != nil {
 				return err
 			}
-			if _, err := node.Call(o.socket(lab), node.Request{Cmd: "bgp-reset", Node: args[0], Link: args[1]}); err != nil {
-				return fmt.Errorf("lab %s: %w", lab, err)
+			if _, err := lab.Call(o.socket(labName), lab.Request{Cmd: "bgp-reset", Node: args[0], Link: args[1]}); err != nil {
+				return fmt.Errorf("lab %s: %w", labName, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: session on %s reset\n", args[0], args[1])
 			return nil
@@ -135,7 +135,7 @@ func newLabBGPResetCmd(o *labOpts) *cobra.Command {
 }
 
 // printBGPSessions writes lab status's BGP lines: one per session.
-func printBGPSessions(w io.Writer, routers []node.BGPStatus) {
+func printBGPSessions(w io.Writer, routers []lab.BGPStatus) {
 	if len(routers) == 0 {
 		return
 	}
@@ -173,9 +173,9 @@ func printBGPSessions(w io.Writer, routers []node.BGPStatus) {
 
 // waitBGP waits, after MKA, until every session of the lab's own speakers
 // is Established, within what is left of wait.
-func waitBGP(out io.Writer, o *labOpts, lab string, start time.Time, wait time.Duration) error {
+func waitBGP(out io.Writer, o *labOpts, labName string, start time.Time, wait time.Duration) error {
 	for {
-		resp, err := node.Call(o.socket(lab), node.Request{Cmd: "status"})
+		resp, err := lab.Call(o.socket(labName), lab.Request{Cmd: "status"})
 		if err != nil {
 			return err
 		}

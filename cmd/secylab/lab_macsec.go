@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/macsec"
-	"github.com/secylab/secylab/node"
 )
 
 func newLabMACsecCmd(o *labOpts) *cobra.Command {
@@ -26,20 +26,20 @@ the MKA participant: key server, peers, the latest and old keys. Keys appear
 only as fingerprints. Counters that are zero are left out unless --all.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lab, err := o.target()
+			labName, err := o.target()
 			if err != nil {
 				return err
 			}
-			req := node.Request{Cmd: "status"}
+			req := lab.Request{Cmd: "status"}
 			if len(args) == 1 {
 				req.Node = args[0]
 			}
-			resp, err := node.Call(o.socket(lab), req)
+			resp, err := lab.Call(o.socket(labName), req)
 			if err != nil {
-				return fmt.Errorf("lab %s: %w", lab, err)
+				return fmt.Errorf("lab %s: %w", labName, err)
 			}
 			if len(resp.Status.Ports) == 0 && req.Node != "" {
-				return usagef("lab %s has no port with a data plane on node %q", lab, req.Node)
+				return usagef("lab %s has no port with a data plane on node %q", labName, req.Node)
 			}
 			for _, p := range resp.Status.Ports {
 				printPortMACsec(cmd.OutOrStdout(), p, all)
@@ -72,7 +72,7 @@ can later be given the same key by the same name.`,
   secylab lab macsec set link2 --off`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var c node.MACsecChange
+			var c lab.MACsecChange
 			c.Off = off
 			if cipher != "" {
 				if _, err := cipherFlag(cipher); err != nil {
@@ -112,14 +112,14 @@ can later be given the same key by the same name.`,
 			if off && (c.Cipher != "" || c.IncludeSCI != nil || c.Key != "" || c.NewCAK) {
 				return usagef("--off excludes the other settings")
 			}
-			if c == (node.MACsecChange{}) {
+			if c == (lab.MACsecChange{}) {
 				return usagef("nothing to change: give --off, --cipher, --sci, --key, --new-key or --new-cak")
 			}
-			lab, err := o.target()
+			labName, err := o.target()
 			if err != nil {
 				return err
 			}
-			if _, err := node.Call(o.socket(lab), node.Request{Cmd: "macsec-set", Link: args[0], Node: nodeName, MACsec: &c}); err != nil {
+			if _, err := lab.Call(o.socket(labName), lab.Request{Cmd: "macsec-set", Link: args[0], Node: nodeName, MACsec: &c}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: MACsec changed (see secylab lab macsec)\n", args[0])
@@ -142,11 +142,11 @@ func newLabMACsecRekeyCmd(o *labOpts) *cobra.Command {
 		Short: "Make the link's MKA key server distribute a new SAK now",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lab, err := o.target()
+			labName, err := o.target()
 			if err != nil {
 				return err
 			}
-			if _, err := node.Call(o.socket(lab), node.Request{Cmd: "rekey", Link: args[0]}); err != nil {
+			if _, err := lab.Call(o.socket(labName), lab.Request{Cmd: "rekey", Link: args[0]}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: new SAK distributed\n", args[0])
@@ -155,7 +155,7 @@ func newLabMACsecRekeyCmd(o *labOpts) *cobra.Command {
 	}
 }
 
-func printPortMACsec(w io.Writer, p node.PortStatus, all bool) {
+func printPortMACsec(w io.Writer, p lab.PortStatus, all bool) {
 	fmt.Fprintf(w, "%s:%s (link %s, TAP %s, wire %s): ", p.Node, p.Name, p.Link, p.TAP, p.Wire)
 	if !p.MACsec || p.SecY == nil {
 		fmt.Fprintln(w, "MACsec off: frames pass unchanged")

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/secylab/secylab/dataplane"
-	"github.com/secylab/secylab/node"
+	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/topology"
 )
 
@@ -38,17 +38,17 @@ func newLabStatusCmd(o *labOpts) *cobra.Command {
 				return nil
 			}
 			for _, ls := range labs {
-				lab := ls.Lab
-				if o.lab != "" && lab != o.lab {
+				labName := ls.Lab
+				if o.labName != "" && labName != o.labName {
 					continue
 				}
-				resp, err := node.Call(o.socket(lab), node.Request{Cmd: "status"})
+				resp, err := lab.Call(o.socket(labName), lab.Request{Cmd: "status"})
 				if !ls.Healthy() || err != nil {
-					fmt.Fprintf(out, "lab %s: broken (lab process stopped: %v, namespaces missing: %v); remove it with: secylab lab down %s\n", lab, len(ls.Stopped) > 0, ls.Missing, lab)
+					fmt.Fprintf(out, "lab %s: broken (lab process stopped: %v, namespaces missing: %v); remove it with: secylab lab down %s\n", labName, len(ls.Stopped) > 0, ls.Missing, labName)
 					continue
 				}
 				st := resp.Status
-				fmt.Fprintf(out, "lab %s: running, pid %d, up %v\n", lab, st.PID, time.Since(st.Started).Round(time.Second))
+				fmt.Fprintf(out, "lab %s: running, pid %d, up %v\n", labName, st.PID, time.Since(st.Started).Round(time.Second))
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "PORT\tMACSEC\tMKA\tKEY SERVER\tTX\tRX\tRX DROPPED\tIMPAIRMENT")
 				for _, p := range st.Ports {
@@ -70,14 +70,14 @@ func newLabStatusCmd(o *labOpts) *cobra.Command {
 	}
 }
 
-func macsecState(p node.PortStatus) string {
+func macsecState(p lab.PortStatus) string {
 	if !p.MACsec {
 		return "off"
 	}
 	return p.Suite.AzureName()
 }
 
-func mkaState(p node.PortStatus) string {
+func mkaState(p lab.PortStatus) string {
 	switch {
 	case p.MKA == nil:
 		return "-"
@@ -89,7 +89,7 @@ func mkaState(p node.PortStatus) string {
 	return "negotiating"
 }
 
-func keyServer(p node.PortStatus) string {
+func keyServer(p lab.PortStatus) string {
 	switch {
 	case p.MKA == nil || !p.MKA.KeyServerElected:
 		return "-"
@@ -110,13 +110,13 @@ func newLabExecCmd(o *labOpts) *cobra.Command {
 			if err := needRoot(); err != nil {
 				return err
 			}
-			lab, err := o.target()
+			labName, err := o.target()
 			if err != nil {
 				return err
 			}
-			ns := topology.NamespaceName(lab, args[0])
+			ns := topology.NamespaceName(labName, args[0])
 			if _, err := os.Stat("/run/netns/" + ns); err != nil {
-				return usagef("lab %s has no node %q", lab, args[0])
+				return usagef("lab %s has no node %q", labName, args[0])
 			}
 			c := exec.Command("ip", append([]string{"netns", "exec", ns}, args[1:]...)...)
 			c.Stdin, c.Stdout, c.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -149,7 +149,7 @@ goes to stdout (not to a terminal). Stop with Ctrl-C, -c or --duration.`,
 			if side != "wire" && side != "clear" {
 				return usagef("--side %q: want wire or clear", side)
 			}
-			lab, err := o.target()
+			labName, err := o.target()
 			if err != nil {
 				return err
 			}
@@ -164,9 +164,9 @@ goes to stdout (not to a terminal). Stop with Ctrl-C, -c or --duration.`,
 			} else if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				return usagef("the capture is binary pcapng: give -w FILE or pipe it (| tshark -r -)")
 			}
-			c, err := node.Capture(o.socket(lab), node.Request{Cmd: "capture", Link: args[0], Node: nodeName, Side: side, Count: count})
+			c, err := lab.Capture(o.socket(labName), lab.Request{Cmd: "capture", Link: args[0], Node: nodeName, Side: side, Count: count})
 			if err != nil {
-				return fmt.Errorf("lab %s: %w", lab, err)
+				return fmt.Errorf("lab %s: %w", labName, err)
 			}
 			defer c.Close()
 			if duration > 0 {
@@ -204,14 +204,14 @@ removes every impairment first.`,
   secylab lab link set link1 --clear`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lab, err := o.target()
+			labName, err := o.target()
 			if err != nil {
 				return err
 			}
-			sock := o.socket(lab)
-			resp, err := node.Call(sock, node.Request{Cmd: "status"})
+			sock := o.socket(labName)
+			resp, err := lab.Call(sock, lab.Request{Cmd: "status"})
 			if err != nil {
-				return fmt.Errorf("lab %s: %w", lab, err)
+				return fmt.Errorf("lab %s: %w", labName, err)
 			}
 			var im dataplane.Impairment
 			found := false
@@ -222,7 +222,7 @@ removes every impairment first.`,
 				}
 			}
 			if !found {
-				return usagef("lab %s has no link %q with a userspace data plane (see secylab lab status)", lab, args[0])
+				return usagef("lab %s has no link %q with a userspace data plane (see secylab lab status)", labName, args[0])
 			}
 			if clear {
 				im = dataplane.Impairment{}
@@ -257,7 +257,7 @@ removes every impairment first.`,
 			if up {
 				im.Down = false
 			}
-			if _, err := node.Call(sock, node.Request{Cmd: "link-set", Link: args[0], Impairment: &im}); err != nil {
+			if _, err := lab.Call(sock, lab.Request{Cmd: "link-set", Link: args[0], Impairment: &im}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], im)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/secylab/secylab/labs"
+	"github.com/secylab/secylab/scenario"
 )
 
 // flagship is what secylab lab run runs without arguments.
@@ -45,12 +45,12 @@ assertion of every scenario holds; 1 when one fails. Needs root.`, flagship),
 				return usagef("give scenarios or --all, not both")
 			}
 			if all {
-				args = labs.Builtins()
+				args = scenario.Builtins()
 			}
 			if len(args) == 0 {
 				args = []string{flagship}
 			}
-			var scs []*labs.Scenario
+			var scs []*scenario.Scenario
 			for _, a := range args {
 				sc, err := loadScenario(a)
 				if err != nil {
@@ -68,10 +68,10 @@ assertion of every scenario holds; 1 when one fails. Needs root.`, flagship),
 			defer stop()
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			live := isTerminal(os.Stderr)
-			var reps []*labs.Report
+			var reps []*scenario.Report
 			for i, sc := range scs {
 				fmt.Fprintf(stderr, "[%d/%d] %s: %s\n", i+1, len(scs), sc.Name, sc.Title)
-				rep, err := labs.Run(ctx, sc, labs.Options{StateDir: o.stateDir, OutDir: filepath.Join(out, sc.Name), Progress: stderr, Live: live})
+				rep, err := scenario.Run(ctx, sc, scenario.Options{StateDir: o.stateDir, OutDir: filepath.Join(out, sc.Name), Progress: stderr, Live: live})
 				if rep != nil {
 					reps = append(reps, rep)
 					if !asJSON {
@@ -121,7 +121,7 @@ assertion of every scenario holds; 1 when one fails. Needs root.`, flagship),
 	return cmd
 }
 
-func verdict(r *labs.Report) string {
+func verdict(r *scenario.Report) string {
 	if r.Passed {
 		return "PASS"
 	}
@@ -131,20 +131,20 @@ func verdict(r *labs.Report) string {
 	return "FAIL"
 }
 
-func writeJUnit(file string, reps []*labs.Report) error {
+func writeJUnit(file string, reps []*scenario.Report) error {
 	f, err := os.Create(file)
 	if err != nil {
 		return err
 	}
-	return errors.Join(labs.WriteJUnit(f, reps), f.Close())
+	return errors.Join(scenario.WriteJUnit(f, reps), f.Close())
 }
 
 // loadScenario reads a scenario file, or a built-in by name.
-func loadScenario(arg string) (*labs.Scenario, error) {
+func loadScenario(arg string) (*scenario.Scenario, error) {
 	if _, err := os.Stat(arg); err == nil && (strings.HasSuffix(arg, ".yaml") || strings.Contains(arg, "/")) {
-		return labs.Load(arg)
+		return scenario.Load(arg)
 	}
-	return labs.Builtin(arg)
+	return scenario.Builtin(arg)
 }
 
 func newLabScenariosCmd() *cobra.Command {
@@ -154,8 +154,8 @@ func newLabScenariosCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w := cmd.OutOrStdout()
-			for _, n := range labs.Builtins() {
-				sc, err := labs.Builtin(n)
+			for _, n := range scenario.Builtins() {
+				sc, err := scenario.Builtin(n)
 				if err != nil {
 					return err
 				}

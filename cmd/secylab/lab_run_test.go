@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/secylab/secylab/internal/nettest"
-	"github.com/secylab/secylab/labs"
+	"github.com/secylab/secylab/scenario"
 )
 
 // TestLabRunBuiltins runs every built-in scenario, as CI does: each one's
@@ -35,12 +35,12 @@ func TestLabRunBuiltins(t *testing.T) {
 		} `xml:"testsuite"`
 	}
 	require.NoError(t, xml.Unmarshal(b, &suites))
-	require.Len(t, suites.Suites, len(labs.Builtins()))
+	require.Len(t, suites.Suites, len(scenario.Builtins()))
 	for _, s := range suites.Suites {
 		require.NotZero(t, s.Tests, s.Name)
 		require.Zero(t, s.Failures, s.Name)
 	}
-	for _, n := range labs.Builtins() {
+	for _, n := range scenario.Builtins() {
 		for _, f := range []string{"report.json", "report.html", "summary.txt"} {
 			require.FileExists(t, filepath.Join(dir, "reports", n, f))
 		}

@@ -20,7 +20,7 @@ import (
 
 	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/secylab/secylab/internal/nettest"
-	"github.com/secylab/secylab/node"
+	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/topology"
 )
 
@@ -63,20 +63,20 @@ func (l *testLab) run(args ...string) (string, string, int) {
 
 func (l *testLab) ns(node string) string { return topology.NamespaceName(l.name, node) }
 
-func (l *testLab) status() *node.LabStatus {
-	resp, err := node.Call(filepath.Join(l.state, l.name, "ctl.sock"), node.Request{Cmd: "status"})
+func (l *testLab) status() *lab.LabStatus {
+	resp, err := lab.Call(filepath.Join(l.state, l.name, "ctl.sock"), lab.Request{Cmd: "status"})
 	require.NoError(l.t, err)
 	return resp.Status
 }
 
-func (l *testLab) port(nodeName, port string) node.PortStatus {
+func (l *testLab) port(nodeName, port string) lab.PortStatus {
 	for _, p := range l.status().Ports {
 		if p.Node == nodeName && p.Name == port {
 			return p
 		}
 	}
 	l.t.Fatalf("no port %s:%s", nodeName, port)
-	return node.PortStatus{}
+	return lab.PortStatus{}
 }
 
 // capture records a link's wire while fn runs and returns the EtherTypes
@@ -235,7 +235,7 @@ s.send(bytes.fromhex("ffffffffffff020000000001080045000014000100004001f6e5c0a864
 	require.Zero(t, types["0x0806"], "no ARP in clear")
 
 	a, b := l.port("ce1", "er1"), l.port("msee1", "er1")
-	for _, p := range []node.PortStatus{a, b} {
+	for _, p := range []lab.PortStatus{a, b} {
 		require.False(t, p.MKA.Secured, "%s:%s secured with mismatched keys", p.Node, p.Name)
 		require.Zero(t, p.Dataplane.RxFrames, "%s:%s delivered a frame", p.Node, p.Name)
 		require.NotZero(t, p.MKACounter.RxBadICV, "%s:%s: MKA says why", p.Node, p.Name)

@@ -1,4 +1,4 @@
-package labs
+package scenario
 
 import (
 	"encoding/xml"

@@ -1,4 +1,4 @@
-package labs
+package scenario
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/secylab/secylab/dataplane"
 	"github.com/secylab/secylab/dataplane/capture"
-	"github.com/secylab/secylab/node"
+	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/topology"
 )
 
@@ -33,7 +33,7 @@ var runSeq atomic.Int32
 type run struct {
 	sc     *Scenario
 	opt    Options
-	lab    *node.Lab
+	lab    *lab.Lab
 	name   string
 	start  time.Time
 	report *Report
@@ -118,7 +118,7 @@ func (r *run) run(ctx context.Context) error {
 	}()
 	labCtx, stopLab := context.WithCancel(ctx)
 	defer stopLab()
-	lab, err := node.StartLab(labCtx, node.LabConfig{
+	lab, err := lab.StartLab(labCtx, lab.LabConfig{
 		Topology: &topo, KeyDir: filepath.Join(topology.LabDir(r.opt.StateDir, r.name), "keys"),
 		HelloTime: sc.Timers.MKAHello, LifeTime: sc.Timers.MKALife, PNThreshold: sc.Timers.PNThreshold,
 		ConfigurePort: func(ctx context.Context, n, p string) error {
@@ -577,7 +577,7 @@ func (r *run) doStep(ctx context.Context, i int, st Step) error {
 		}
 	case st.MACsec != nil:
 		m := st.MACsec
-		c := node.MACsecChange{Off: m.Off, Cipher: m.Cipher, Key: m.Key, NewCAK: m.NewCAK}
+		c := lab.MACsecChange{Off: m.Off, Cipher: m.Cipher, Key: m.Key, NewCAK: m.NewCAK}
 		if m.SCI != "" {
 			v := m.SCI == "on" || m.SCI == "Enabled"
 			c.IncludeSCI = &v

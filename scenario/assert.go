@@ -1,4 +1,4 @@
-package labs
+package scenario
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/secylab/secylab/macsec"
 	"github.com/secylab/secylab/macsec/mka"
-	"github.com/secylab/secylab/node"
+	"github.com/secylab/secylab/lab"
 )
 
 // check evaluates an assertion now (step ≥ 1) or at the end of the run
@@ -102,7 +102,7 @@ func (r *run) check(step int, a Assertion) {
 		if c.Max != nil {
 			text += fmt.Sprintf(" ≤ %d", *c.Max)
 		}
-		var ports []*node.Port
+		var ports []*lab.Port
 		if n, p, ok := strings.Cut(c.Port, ":"); ok {
 			ports = append(ports, r.lab.Port(n, p))
 		} else if ps, err := r.lab.LinkPorts(c.Port); err == nil {
@@ -146,7 +146,7 @@ func (r *run) bulkResult(name string) *BulkResult {
 }
 
 // counterSources are the counter structs a port exposes, summed by name.
-func counterSources(st node.PortStatus) []any {
+func counterSources(st lab.PortStatus) []any {
 	var src []any
 	if y := st.SecY; y != nil {
 		src = append(src, y.Stats, y.TxSC.Stats, macsec.RxSCStats{}) // an RX SC's counters exist, zero, before any SC does
@@ -162,7 +162,7 @@ func counterSources(st node.PortStatus) []any {
 }
 
 // counterValue sums the fields called name across a port's counters.
-func counterValue(st node.PortStatus, name string) (uint64, bool) {
+func counterValue(st lab.PortStatus, name string) (uint64, bool) {
 	var sum uint64
 	found := false
 	for _, s := range counterSources(st) {
@@ -178,7 +178,7 @@ func counterValue(st node.PortStatus, name string) (uint64, bool) {
 // knownCounter reports whether name is a counter of the SecY, MKA or the
 // data plane.
 func knownCounter(name string) bool {
-	for _, s := range []any{macsec.SecYStats{}, macsec.TxSCStats{}, macsec.RxSCStats{}, mka.Counters{}, node.PortStatus{}.Dataplane} {
+	for _, s := range []any{macsec.SecYStats{}, macsec.TxSCStats{}, macsec.RxSCStats{}, mka.Counters{}, lab.PortStatus{}.Dataplane} {
 		if f, ok := reflect.TypeOf(s).FieldByName(name); ok && f.Type.Kind() == reflect.Uint64 {
 			return true
 		}

@@ -1,5 +1,5 @@
-// Package labs runs scenarios on a lab: a topology, ordered steps (change
+// Package scenario runs exercises (scenarios) on a lab: a topology, ordered steps (change
 // MACsec on one end, cut a link, move routes, wait for MKA), traffic probes
 // that measure loss and outages, and assertions whose results make the
 // report and the exit status.
-package labs
+package scenario

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/macsec"
 	"github.com/secylab/secylab/macsec/mka"
-	"github.com/secylab/secylab/lab"
 )
 
 // check evaluates an assertion now (step ≥ 1) or at the end of the run

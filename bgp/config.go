@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/secylab/secylab/bgp/bfd"
-	"github.com/secylab/secylab/bgp/clock"
+	"github.com/secylab/secylab/clock"
 )
 
 // Port is BGP's TCP port (RFC 4271 §8.2.1).

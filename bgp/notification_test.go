@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
-	"github.com/secylab/secylab/bgp/clock"
+	"github.com/secylab/secylab/clock"
 )
 
 // edgeForRaw starts a Microsoft edge speaker that waits for a raw peer at ce1Addr.

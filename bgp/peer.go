@@ -11,7 +11,7 @@ import (
 
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/secylab/secylab/bgp/bfd"
-	"github.com/secylab/secylab/bgp/clock"
+	"github.com/secylab/secylab/clock"
 )
 
 // peer is a neighbour and its FSM. Every field is owned by the speaker's

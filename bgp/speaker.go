@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/secylab/secylab/bgp/clock"
+	"github.com/secylab/secylab/clock"
 )
 
 // ErrNotRunning is returned by management calls when Run is not running.

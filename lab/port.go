@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/secylab/secylab/clock"
 	"github.com/secylab/secylab/dataplane"
 	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/secylab/secylab/macsec"
@@ -39,6 +40,7 @@ type PortConfig struct {
 	Impairment dataplane.Impairment
 	Seed       uint64
 	Logger     *slog.Logger
+	Clock      clock.Clock // MKA's time; nil: the real clock
 }
 
 // Port is one running port of a node.
@@ -47,6 +49,7 @@ type Port struct {
 	dp  *dataplane.Port
 	mac net.HardwareAddr
 	log *slog.Logger
+	clk clock.Clock
 
 	mu  sync.Mutex
 	mc  *MACsecConfig
@@ -82,7 +85,10 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s:%s: %w", cfg.Node, cfg.Name, err)
 	}
-	p := &Port{cfg: cfg, mac: mac, log: cfg.Logger}
+	p := &Port{cfg: cfg, mac: mac, log: cfg.Logger, clk: cfg.Clock}
+	if p.clk == nil {
+		p.clk = clock.Real{}
+	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -152,8 +158,8 @@ func (p *Port) SetMACsec(mc *MACsecConfig) error {
 	}
 	p.kay = kay
 	p.dp.SetSecY(y)
-	p.dp.SetKaY(func(frame []byte) { kay.Receive(time.Now(), frame) })
-	kay.Tick(time.Now())
+	p.dp.SetKaY(func(frame []byte) { kay.Receive(p.clk.Now(), frame) })
+	kay.Tick(p.clk.Now())
 	return nil
 }
 
@@ -174,30 +180,42 @@ func (p *Port) Run(ctx context.Context) error {
 	return err
 }
 
-// driveMKA calls the participant's Tick on time. Received MKPDUs are
-// answered at once by Receive; the poll bound catches timers they moved.
+// driveMKA calls the participant's Tick on time, as the port's clock
+// tells it (a manual clock runs MKA in simulated time). Received MKPDUs
+// are answered at once by Receive; the poll bound catches timers they
+// moved.
 func (p *Port) driveMKA(ctx context.Context) {
 	const maxSleep = 100 * time.Millisecond
-	t := time.NewTimer(0)
-	defer t.Stop()
+	wake := make(chan struct{}, 1)
+	var t clock.Timer
+	defer func() { t.Stop() }()
+	arm := func(d time.Duration) {
+		t = p.clk.AfterFunc(d, func() {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		})
+	}
+	arm(0)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-wake:
 		}
 		p.mu.Lock()
 		kay := p.kay
 		p.mu.Unlock()
 		wait := maxSleep
 		if kay != nil {
-			now := time.Now()
+			now := p.clk.Now()
 			kay.Tick(now)
 			if d := kay.NextTick().Sub(now); d < wait {
 				wait = max(d, time.Millisecond)
 			}
 		}
-		t.Reset(wait)
+		arm(wait)
 	}
 }
 
@@ -210,7 +228,7 @@ func (p *Port) Rekey() error {
 	if kay == nil {
 		return fmt.Errorf("%s:%s: MACsec is off", p.cfg.Node, p.cfg.Name)
 	}
-	return kay.Rekey(time.Now())
+	return kay.Rekey(p.clk.Now())
 }
 
 // PortStatus is a snapshot for display.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/secylab/secylab/bgp/bfd/bfdtest"
-	"github.com/secylab/secylab/bgp/clock"
+	"github.com/secylab/secylab/clock"
 )
 
 var (

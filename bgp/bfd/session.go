@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/secylab/secylab/bgp/clock"
+	"github.com/secylab/secylab/clock"
 )
 
 // Defaults: the Microsoft edge's 300 ms × 3, and RFC 5880 §6.8.3's one

@@ -1,5 +1,7 @@
-// Package clock is the time source of the bgp and bfd state machines: a
-// real clock for running, a manual one for tests that must not sleep.
+// Package clock is the program's one time source: the bgp and bfd state
+// machines and the lab's MKA driver take a Clock, the real one for
+// running, a Manual one for tests that run in simulated time and must not
+// sleep.
 package clock
 
 import (

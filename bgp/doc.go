@@ -10,8 +10,8 @@
 // The core is pure: sockets come from the caller (Config.Listen,
 // Config.Dial), time from a clock.Clock, and the kernel routing table is
 // behind the FIB interface, so tests run two speakers over net.Pipe. The
-// Linux pieces (netlink FIB, sockets in a namespace, BIRD and FRR
-// daemons) are in *_linux.go files.
+// Linux side (the netlink FIB, sockets in a namespace, BFD sockets, the
+// BIRD and FRR daemons) is the edge package routers.
 //
 // One goroutine owns a Speaker's state — every neighbour's FSM and the
 // RIB. Connections, timers and management calls reach it as events, so

@@ -17,6 +17,7 @@ import (
 	"github.com/secylab/secylab/bgp"
 	"github.com/secylab/secylab/bgp/bfd"
 	"github.com/secylab/secylab/internal/netnsx"
+	"github.com/secylab/secylab/routers"
 	"github.com/secylab/secylab/topology"
 )
 
@@ -39,9 +40,9 @@ type bgpRouter struct {
 	endpoints []*bfd.Endpoint
 	conns     []net.PacketConn
 	handle    *netlink.Handle
-	fib       *bgp.NetlinkFIB
+	fib       *routers.NetlinkFIB
 
-	daemon    *bgp.Daemon
+	daemon    *routers.Daemon
 	daemonDir string
 
 	mu      sync.Mutex
@@ -129,7 +130,7 @@ func (l *Lab) newSpeaker(n *topology.Node) (*bgpRouter, error) {
 		ep := eps[nb.Local]
 		if ep == nil {
 			var rx, tx net.PacketConn
-			if err := netnsx.Do(ns, func() (err error) { rx, tx, err = bfd.Listen(nb.Local); return err }); err != nil {
+			if err := netnsx.Do(ns, func() (err error) { rx, tx, err = routers.ListenBFD(nb.Local); return err }); err != nil {
 				return nil, err
 			}
 			r.conns = append(r.conns, rx, tx)
@@ -148,12 +149,12 @@ func (l *Lab) newSpeaker(n *topology.Node) (*bgpRouter, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.fib, err = bgp.NewNetlinkFIB(r.handle, 0); err != nil {
+	if r.fib, err = routers.NewNetlinkFIB(r.handle, 0); err != nil {
 		return nil, err
 	}
 	cfg := speakerConfig(b, sessions)
-	cfg.Listen = bgp.ListenIn(ns, netip.Addr{})
-	cfg.Dial = bgp.DialIn(ns)
+	cfg.Listen = routers.ListenIn(ns, netip.Addr{})
+	cfg.Dial = routers.DialIn(ns)
 	cfg.FIB = r.fib
 	cfg.Logger = l.cfg.Logger.With("node", n.Name)
 	for _, nc := range cfg.Neighbors {
@@ -215,11 +216,11 @@ func daemonName(link string) string {
 
 // DaemonConfig is the BIRD/FRR configuration of a bird or frr node, from
 // package bgp's customer profile.
-func DaemonConfig(b *topology.BGP) bgp.DaemonConfig {
-	c := bgp.DaemonConfig{ASN: b.ASN, RouterID: b.RouterID, Networks: b.Networks, HoldTime: b.HoldTime, Keepalive: b.Keepalive}
+func DaemonConfig(b *topology.BGP) routers.DaemonConfig {
+	c := routers.DaemonConfig{ASN: b.ASN, RouterID: b.RouterID, Networks: b.Networks, HoldTime: b.HoldTime, Keepalive: b.Keepalive}
 	for _, nb := range b.Neighbors {
 		l := bgp.Link{Name: daemonName(nb.Link), Local: nb.Local, Peer: nb.Peer, PeerASN: nb.PeerASN}
-		p := bgp.CustomerDaemon(b.ASN, b.RouterID, b.Networks, l, l, nb.BFD)
+		p := routers.CustomerDaemon(b.ASN, b.RouterID, b.Networks, l, l, nb.BFD)
 		dn := p.Neighbors[1]
 		if nb.Prefer {
 			dn = p.Neighbors[0]
@@ -249,15 +250,15 @@ func (l *Lab) startDaemon(n *topology.Node) (*bgpRouter, error) {
 	dc := DaemonConfig(n.BGP)
 	var conf string
 	if n.Kind == topology.KindBIRD {
-		conf, err = bgp.BIRDConfig(dc)
+		conf, err = routers.BIRDConfig(dc)
 	} else {
-		conf, err = bgp.FRRConfig(dc)
+		conf, err = routers.FRRConfig(dc)
 	}
 	if err == nil {
 		if n.Kind == topology.KindBIRD {
-			r.daemon, err = bgp.StartBIRD(ns, dir, conf)
+			r.daemon, err = routers.StartBIRD(ns, dir, conf)
 		} else {
-			r.daemon, err = bgp.StartFRR(ns, dir, conf)
+			r.daemon, err = routers.StartFRR(ns, dir, conf)
 		}
 	}
 	if err != nil {

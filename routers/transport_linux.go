@@ -1,4 +1,4 @@
-package bgp
+package routers
 
 import (
 	"context"
@@ -6,10 +6,11 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/secylab/secylab/bgp"
 	"github.com/secylab/secylab/internal/netnsx"
 )
 
-// ListenIn returns a Config.Listen that opens TCP port 179 on addr
+// ListenIn returns a bgp.Config.Listen that opens TCP port 179 on addr
 // (invalid: all addresses) inside the named network namespace.
 func ListenIn(ns string, addr netip.Addr) func() (net.Listener, error) {
 	return func() (net.Listener, error) {
@@ -19,14 +20,14 @@ func ListenIn(ns string, addr netip.Addr) func() (net.Listener, error) {
 			host = addr.String()
 		}
 		err := netnsx.Do(ns, func() (err error) {
-			ln, err = net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(Port)))
+			ln, err = net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(bgp.Port)))
 			return err
 		})
 		return ln, err
 	}
 }
 
-// DialIn returns a Config.Dial that connects from inside the named
+// DialIn returns a bgp.Config.Dial that connects from inside the named
 // network namespace. The socket is created there; the connection itself
 // may block on any goroutine.
 func DialIn(ns string) func(ctx context.Context, local netip.Addr, remote netip.AddrPort) (net.Conn, error) {

@@ -1,4 +1,4 @@
-package bgp
+package routers
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secylab/secylab/bgp"
 	"github.com/secylab/secylab/bgp/bfd"
 	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/secylab/secylab/internal/nettest"
@@ -25,7 +26,7 @@ func interopLab(t *testing.T) (ceNS string, msee *node, bfdSess *bfd.Session) {
 	nettest.Run(t, "ip", "-n", mseeNS, "addr", "add", "192.168.100.130/30", "dev", "link1")
 
 	var rx, tx net.PacketConn
-	if err := netnsx.Do(mseeNS, func() (err error) { rx, tx, err = bfd.Listen(msee1Addr); return err }); err != nil {
+	if err := netnsx.Do(mseeNS, func() (err error) { rx, tx, err = ListenBFD(msee1Addr); return err }); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rx.Close(); tx.Close() })
@@ -36,15 +37,15 @@ func interopLab(t *testing.T) (ceNS string, msee *node, bfdSess *bfd.Session) {
 	go func() { ep.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	cfg := MicrosoftEdge(addr("192.168.100.130"), []netip.Prefix{vnet4},
-		Link{Name: "link1", Local: msee1Addr, Peer: ce1Addr, PeerASN: 65001, BFD: bfdSess})
+	cfg := bgp.MicrosoftEdge(addr("192.168.100.130"), []netip.Prefix{vnet4},
+		bgp.Link{Name: "link1", Local: msee1Addr, Peer: ce1Addr, PeerASN: 65001, BFD: bfdSess})
 	msee = startReal(t, mseeNS, cfg, nil)
 	return ceNS, msee, bfdSess
 }
 
 func customerOnLink1() DaemonConfig {
 	c := CustomerDaemon(65001, addr("192.168.100.129"), []netip.Prefix{onprem4},
-		Link{Name: "link1", Local: ce1Addr, Peer: msee1Addr}, Link{}, true)
+		bgp.Link{Name: "link1", Local: ce1Addr, Peer: msee1Addr}, bgp.Link{}, true)
 	c.Neighbors = c.Neighbors[:1]
 	return c
 }
@@ -95,7 +96,7 @@ func checkInterop(t *testing.T, d *Daemon, msee *node, sess *bfd.Session, showRo
 	t.Helper()
 	start := time.Now()
 	deadline := 40 * time.Second
-	eventually(t, d.Kind+" session Established", deadline, func() bool { return msee.neighbor(t, ce1Addr).State == Established })
+	eventually(t, d.Kind+" session Established", deadline, func() bool { return msee.neighbor(t, ce1Addr).State == bgp.Established })
 	t.Logf("%s: Established after %v", d.Kind, time.Since(start).Round(time.Millisecond))
 	eventually(t, "on-premises prefix from "+d.Kind, 10*time.Second, func() bool {
 		b := msee.best(t, onprem4)

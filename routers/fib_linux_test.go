@@ -1,4 +1,4 @@
-package bgp
+package routers
 
 import (
 	"net/netip"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secylab/secylab/bgp"
 	"github.com/secylab/secylab/internal/nettest"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -40,11 +41,11 @@ func TestFIBInNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msee := startReal(t, mseeNS, Config{ASN: 12076, RouterID: addr("1.1.1.1"), Networks: []netip.Prefix{vnet4, pfx("10.51.0.0/24")},
-		Neighbors: []NeighborConfig{{Address: ce1Addr, ASN: 65001, Families: []Family{IPv4Unicast}}}}, nil)
-	ce := startReal(t, ceNS, Config{ASN: 65001, RouterID: addr("9.9.9.1"), Networks: []netip.Prefix{onprem4},
-		Neighbors: []NeighborConfig{{Address: msee1Addr, ASN: 12076, Families: []Family{IPv4Unicast}}}}, fib)
-	ce.waitState(t, msee1Addr, Established)
+	msee := startReal(t, mseeNS, bgp.Config{ASN: 12076, RouterID: addr("1.1.1.1"), Networks: []netip.Prefix{vnet4, pfx("10.51.0.0/24")},
+		Neighbors: []bgp.NeighborConfig{{Address: ce1Addr, ASN: 65001, Families: []bgp.Family{bgp.IPv4Unicast}}}}, nil)
+	ce := startReal(t, ceNS, bgp.Config{ASN: 65001, RouterID: addr("9.9.9.1"), Networks: []netip.Prefix{onprem4},
+		Neighbors: []bgp.NeighborConfig{{Address: msee1Addr, ASN: 12076, Families: []bgp.Family{bgp.IPv4Unicast}}}}, fib)
+	ce.waitState(t, msee1Addr, bgp.Established)
 	routes := func() string { return nettest.Run(t, "ip", "-n", ceNS, "route", "show", "proto", "bgp") }
 	eventually(t, "routes in the kernel", 3*time.Second, func() bool {
 		r := routes()
@@ -59,18 +60,4 @@ func TestFIBInNamespace(t *testing.T) {
 		t.Errorf("routes left after shutdown:\n%s", r)
 	}
 	fib.Close()
-}
-
-// startReal runs a speaker whose sockets live in namespace ns.
-func startReal(t *testing.T, ns string, cfg Config, fib FIB) *node {
-	t.Helper()
-	cfg = fastConfig(cfg)
-	cfg.Listen = ListenIn(ns, netip.Addr{})
-	cfg.Dial = DialIn(ns)
-	cfg.FIB = fib
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return runNode(t, s)
 }

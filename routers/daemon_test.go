@@ -1,4 +1,4 @@
-package bgp
+package routers
 
 import (
 	"net/netip"
@@ -6,11 +6,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/secylab/secylab/bgp"
 )
 
 func customerDaemon() DaemonConfig {
 	return CustomerDaemon(65001, addr("192.168.100.129"), []netip.Prefix{onprem4, onprem6},
-		Link{Name: "link1", Local: ce1Addr, Peer: msee1Addr}, Link{Name: "link2", Local: ce2Addr, Peer: msee2Addr}, true)
+		bgp.Link{Name: "link1", Local: ce1Addr, Peer: msee1Addr}, bgp.Link{Name: "link2", Local: ce2Addr, Peer: msee2Addr}, true)
 }
 
 // The generated configurations parse: bird -p and vtysh --dryrun, when installed.

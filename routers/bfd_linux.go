@@ -1,4 +1,4 @@
-package bfd
+package routers
 
 import (
 	"encoding/binary"
@@ -9,44 +9,45 @@ import (
 	"net/netip"
 	"syscall"
 
+	"github.com/secylab/secylab/bgp/bfd"
 	"golang.org/x/sys/unix"
 )
 
-// Listen opens the two sockets of a single-hop endpoint on local: the
+// ListenBFD opens the two sockets of a single-hop endpoint on local: the
 // receiver on port 3784, reporting each packet's TTL, and the sender on a
 // random port in 49152–65535 with TTL 255 (RFC 5881 §4, §5). Call it
 // inside the router's namespace (netnsx.Do); the sockets stay there.
-func Listen(local netip.Addr) (rx, tx net.PacketConn, err error) {
+func ListenBFD(local netip.Addr) (rx, tx net.PacketConn, err error) {
 	if !local.Is4() {
-		return nil, nil, fmt.Errorf("bfd: listen on %v: only IPv4 is supported", local)
+		return nil, nil, fmt.Errorf("routers: bfd: listen on %v: only IPv4 is supported", local)
 	}
-	rxc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, Port)))
+	rxc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, bfd.Port)))
 	if err != nil {
-		return nil, nil, fmt.Errorf("bfd: listen %v:%d: %w", local, Port, err)
+		return nil, nil, fmt.Errorf("routers: bfd: listen %v:%d: %w", local, bfd.Port, err)
 	}
 	if err := setsockopt(rxc, unix.IPPROTO_IP, unix.IP_RECVTTL, 1); err != nil {
 		rxc.Close()
-		return nil, nil, fmt.Errorf("bfd: IP_RECVTTL: %w", err)
+		return nil, nil, fmt.Errorf("routers: bfd: IP_RECVTTL: %w", err)
 	}
 	for range 64 {
-		port := MinSrcPort + rand.IntN(MaxSrcPort-MinSrcPort+1)
+		port := bfd.MinSrcPort + rand.IntN(bfd.MaxSrcPort-bfd.MinSrcPort+1)
 		txc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, uint16(port))))
 		if errors.Is(err, unix.EADDRINUSE) {
 			continue
 		}
 		if err != nil {
 			rxc.Close()
-			return nil, nil, fmt.Errorf("bfd: source socket: %w", err)
+			return nil, nil, fmt.Errorf("routers: bfd: source socket: %w", err)
 		}
-		if err := setsockopt(txc, unix.IPPROTO_IP, unix.IP_TTL, RequiredTTL); err != nil {
+		if err := setsockopt(txc, unix.IPPROTO_IP, unix.IP_TTL, bfd.RequiredTTL); err != nil {
 			rxc.Close()
 			txc.Close()
-			return nil, nil, fmt.Errorf("bfd: IP_TTL: %w", err)
+			return nil, nil, fmt.Errorf("routers: bfd: IP_TTL: %w", err)
 		}
 		return &ttlConn{rxc}, txc, nil
 	}
 	rxc.Close()
-	return nil, nil, errors.New("bfd: no free source port in 49152-65535")
+	return nil, nil, errors.New("routers: bfd: no free source port in 49152-65535")
 }
 
 func setsockopt(c *net.UDPConn, level, opt, v int) error {

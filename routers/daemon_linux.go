@@ -1,4 +1,4 @@
-package bgp
+package routers
 
 import (
 	"errors"
@@ -37,7 +37,7 @@ func StartBIRD(ns, dir, conf string) (*Daemon, error) {
 	}
 	if err := waitFile(d.birdSocket(), 5*time.Second); err != nil {
 		d.Stop()
-		return nil, fmt.Errorf("bgp: bird in %s: %w (log %s)", ns, err, d.logTail())
+		return nil, fmt.Errorf("routers: bird in %s: %w (log %s)", ns, err, d.logTail())
 	}
 	return d, nil
 }
@@ -81,12 +81,12 @@ func StartFRR(ns, dir, conf string) (*Daemon, error) {
 		}
 		if err := waitFile(filepath.Join(dir, name+".vty"), 5*time.Second); err != nil {
 			d.Stop()
-			return nil, fmt.Errorf("bgp: frr %s in %s: %w (log %s)", name, ns, err, d.logTail())
+			return nil, fmt.Errorf("routers: frr %s in %s: %w (log %s)", name, ns, err, d.logTail())
 		}
 	}
 	if out, err := exec.Command("vtysh", "--vty_socket", dir, "-f", cf).CombinedOutput(); err != nil {
 		d.Stop()
-		return nil, fmt.Errorf("bgp: frr config in %s: %w\n%s", ns, err, out)
+		return nil, fmt.Errorf("routers: frr config in %s: %w\n%s", ns, err, out)
 	}
 	return d, nil
 }
@@ -101,7 +101,7 @@ func (d *Daemon) spawn(args ...string) error {
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("bgp: start %s in %s: %w", args[0], d.NS, err)
+		return fmt.Errorf("routers: start %s in %s: %w", args[0], d.NS, err)
 	}
 	// Reap at once: a daemon that exits (or that a lab down stops) must not
 	// linger as a zombie of ours.
@@ -175,7 +175,7 @@ func waitFile(path string, timeout time.Duration) error {
 func chownFRR(paths ...string) error {
 	u, err := user.Lookup("frr")
 	if err != nil {
-		return fmt.Errorf("bgp: frr user: %w", err)
+		return fmt.Errorf("routers: frr user: %w", err)
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)

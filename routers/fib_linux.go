@@ -1,4 +1,4 @@
-package bgp
+package routers
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/secylab/secylab/bgp"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -38,7 +39,7 @@ func NewNetlinkFIB(h *netlink.Handle, table int) (*NetlinkFIB, error) {
 		routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: table, Protocol: f.protocol},
 			netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
 		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return nil, fmt.Errorf("bgp: list stale routes in table %d: %w", table, err)
+			return nil, fmt.Errorf("routers: list stale routes in table %d: %w", table, err)
 		}
 		for _, r := range routes {
 			h.RouteDel(&r)
@@ -53,7 +54,7 @@ func ipNet(p netip.Prefix) *net.IPNet {
 
 // Replace installs r, replacing any route to the same prefix; several
 // next hops become one multipath route.
-func (f *NetlinkFIB) Replace(r Route) error {
+func (f *NetlinkFIB) Replace(r bgp.Route) error {
 	nr := &netlink.Route{Dst: ipNet(r.Prefix), Table: f.table, Protocol: f.protocol}
 	if len(r.NextHops) == 1 {
 		nr.Gw = r.NextHops[0].AsSlice()
@@ -63,7 +64,7 @@ func (f *NetlinkFIB) Replace(r Route) error {
 		}
 	}
 	if err := f.h.RouteReplace(nr); err != nil {
-		return fmt.Errorf("bgp: install %v via %v: %w", r.Prefix, r.NextHops, err)
+		return fmt.Errorf("routers: install %v via %v: %w", r.Prefix, r.NextHops, err)
 	}
 	f.installed[r.Prefix] = true
 	return nil
@@ -77,7 +78,7 @@ func (f *NetlinkFIB) Delete(p netip.Prefix) error {
 	delete(f.installed, p)
 	err := f.h.RouteDel(&netlink.Route{Dst: ipNet(p), Table: f.table, Protocol: f.protocol})
 	if err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("bgp: remove %v: %w", p, err)
+		return fmt.Errorf("routers: remove %v: %w", p, err)
 	}
 	return nil
 }
@@ -91,4 +92,4 @@ func (f *NetlinkFIB) Close() error {
 	return errors.Join(errs...)
 }
 
-var _ FIB = (*NetlinkFIB)(nil)
+var _ bgp.FIB = (*NetlinkFIB)(nil)

@@ -1,12 +1,15 @@
-package bgp
+package routers
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net/netip"
 	"regexp"
 	"text/template"
 	"time"
+
+	"github.com/secylab/secylab/bgp"
 )
 
 // DaemonConfig describes a router to be run by BIRD 2 or FRR, from
@@ -36,12 +39,12 @@ type DaemonNeighbor struct {
 }
 
 // CustomerDaemon is the Customer profile for a BIRD or FRR router.
-func CustomerDaemon(asn uint32, routerID netip.Addr, onprem []netip.Prefix, link1, link2 Link, withBFD bool) DaemonConfig {
+func CustomerDaemon(asn uint32, routerID netip.Addr, onprem []netip.Prefix, link1, link2 bgp.Link, withBFD bool) DaemonConfig {
 	return DaemonConfig{
 		ASN: asn, RouterID: routerID, Networks: onprem,
 		Neighbors: []DaemonNeighbor{
-			{Name: orDefault(link1.Name, "link1"), Local: link1.Local, Peer: link1.Peer, PeerASN: orDefault(link1.PeerASN, MicrosoftASN), LocalPref: CustomerLink1LocalPref, BFD: withBFD},
-			{Name: orDefault(link2.Name, "link2"), Local: link2.Local, Peer: link2.Peer, PeerASN: orDefault(link2.PeerASN, MicrosoftASN), LocalPref: CustomerLink2LocalPref, Prepend: CustomerLink2Prepend, BFD: withBFD},
+			{Name: cmp.Or(link1.Name, "link1"), Local: link1.Local, Peer: link1.Peer, PeerASN: cmp.Or(link1.PeerASN, bgp.MicrosoftASN), LocalPref: bgp.CustomerLink1LocalPref, BFD: withBFD},
+			{Name: cmp.Or(link2.Name, "link2"), Local: link2.Local, Peer: link2.Peer, PeerASN: cmp.Or(link2.PeerASN, bgp.MicrosoftASN), LocalPref: bgp.CustomerLink2LocalPref, Prepend: bgp.CustomerLink2Prepend, BFD: withBFD},
 		},
 	}
 }
@@ -50,19 +53,19 @@ var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
 func (c *DaemonConfig) prepare() (DaemonConfig, error) {
 	d := *c
-	d.HoldTime = orDefault(d.HoldTime, AzureHoldTime)
-	d.Keepalive = orDefault(d.Keepalive, AzureKeepaliveTime)
-	d.BFDInterval = orDefault(d.BFDInterval, bfdDefault)
-	d.BFDMult = orDefault(d.BFDMult, 3)
+	d.HoldTime = cmp.Or(d.HoldTime, bgp.AzureHoldTime)
+	d.Keepalive = cmp.Or(d.Keepalive, bgp.AzureKeepaliveTime)
+	d.BFDInterval = cmp.Or(d.BFDInterval, bfdDefault)
+	d.BFDMult = cmp.Or(d.BFDMult, 3)
 	if d.ASN == 0 || !d.RouterID.Is4() {
-		return d, fmt.Errorf("bgp: daemon config: ASN %d and router ID %v: want a non-zero ASN and an IPv4 router ID", d.ASN, d.RouterID)
+		return d, fmt.Errorf("routers: daemon config: ASN %d and router ID %v: want a non-zero ASN and an IPv4 router ID", d.ASN, d.RouterID)
 	}
 	for _, n := range d.Neighbors {
 		if !nameRE.MatchString(n.Name) {
-			return d, fmt.Errorf("bgp: daemon config: neighbour name %q: want letters, digits and _", n.Name)
+			return d, fmt.Errorf("routers: daemon config: neighbour name %q: want letters, digits and _", n.Name)
 		}
 		if !n.Peer.IsValid() || n.PeerASN == 0 {
-			return d, fmt.Errorf("bgp: daemon config: neighbour %s needs an address and an AS", n.Name)
+			return d, fmt.Errorf("routers: daemon config: neighbour %s needs an address and an AS", n.Name)
 		}
 	}
 	return d, nil

@@ -147,18 +147,27 @@ func (m *MKPDU) decodeParam(typ, specific, flags uint8, body []byte) error {
 		d := &m.DistributedSAK
 		m.HasDistributedSAK = true
 		d.AN, d.ConfidentialityOffset = specific>>6, specific>>4&0x03
-		switch len(body) {
-		case 0: // plain text: no SAK
-		case 4 + 24:
+		switch {
+		case len(body) == 0: // plain text: no SAK
+		case len(body) == 4+macsec.GCMAES128.KeyLen()+8: // the default suite: no Cipher Suite field
 			d.KN = binary.BigEndian.Uint32(body)
 			d.CipherSuite = macsec.GCMAES128
 			d.WrappedSAK = body[4:]
-		case 12 + 24, 12 + 40:
+		case len(body) < 12:
+			return malformed("Distributed SAK body length %d: want 0 (plain text), 28 (GCM-AES-128) or 12 + the wrapped SAK", len(body))
+		default:
 			d.KN = binary.BigEndian.Uint32(body)
 			d.CipherSuite = macsec.CipherSuite(binary.BigEndian.Uint64(body[4:]))
 			d.WrappedSAK = body[12:]
-		default:
-			return malformed("Distributed SAK body length %d: want 0, 28, 36 or 52", len(body))
+			switch d.CipherSuite {
+			case 0:
+				return malformed("Distributed SAK: cipher suite 0 is not a cipher suite")
+			case macsec.GCMAES128:
+				return malformed("Distributed SAK: the set for the default suite GCM-AES-128 has no Cipher Suite field (body length 28), got %d", len(body))
+			}
+			if err := checkDistributedSAK(d.CipherSuite, len(d.WrappedSAK)); err != nil {
+				return malformed("%v", err)
+			}
 		}
 	case paramAnnouncement:
 		m.HasAnnouncement = true

@@ -53,8 +53,10 @@ func (m *MKPDU) check() error {
 		return errors.New("MKPDU: SAK Use AN must be 0..3")
 	case m.HasDistributedSAK && (m.DistributedSAK.AN > 3 || m.DistributedSAK.ConfidentialityOffset > 3):
 		return errors.New("MKPDU: Distributed SAK AN and confidentiality offset must be 0..3")
-	case m.HasDistributedSAK && m.DistributedSAK.KN != 0 && len(m.DistributedSAK.WrappedSAK) != 24 && len(m.DistributedSAK.WrappedSAK) != 40:
-		return fmt.Errorf("MKPDU: wrapped SAK must be 24 or 40 octets, got %d", len(m.DistributedSAK.WrappedSAK))
+	case m.HasDistributedSAK && !m.DistributedSAK.plainText():
+		if err := checkDistributedSAK(m.DistributedSAK.suite(), len(m.DistributedSAK.WrappedSAK)); err != nil {
+			return fmt.Errorf("MKPDU: %w", err)
+		}
 	case len(m.CipherSuites) > maxAnnouncedSuites:
 		return fmt.Errorf("MKPDU: at most %d announced cipher suites", maxAnnouncedSuites)
 	}
@@ -129,9 +131,9 @@ func (m *MKPDU) appendBody(b []byte) []byte {
 		d := &m.DistributedSAK
 		specific := d.AN<<6 | d.ConfidentialityOffset<<4
 		switch {
-		case d.KN == 0 && len(d.WrappedSAK) == 0:
+		case d.plainText():
 			b = appendHeader(b, paramDistributedSAK, specific, 0, 0)
-		case d.CipherSuite == 0 || d.CipherSuite == macsec.GCMAES128:
+		case d.suite() == macsec.GCMAES128:
 			b = appendHeader(b, paramDistributedSAK, specific, 0, 4+len(d.WrappedSAK))
 			b = binary.BigEndian.AppendUint32(b, d.KN)
 			b = append(b, d.WrappedSAK...)

@@ -2,6 +2,7 @@ package mka
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/secylab/secylab/macsec"
 )
@@ -90,15 +91,46 @@ type SAKUse struct {
 }
 
 // DistributedSAK is the Distributed SAK parameter set (802.1X-2020
-// 11.11.1, Figure 11-11). CipherSuite is 0 in the short form, which
-// implies GCM-AES-128; the encoder uses the short form for GCM-AES-128.
-// A set with KN 0 and no WrappedSAK distributes "no key" (plain text).
+// 11.11.1, Figures 11-11 and 11-12). The set for the default suite,
+// GCM-AES-128, has no Cipher Suite field (body: KN and a 24-octet wrapped
+// SAK); the set for any other suite has one (KN, suite, wrapped SAK). The
+// wrapped SAK is the suite's key length + 8 octets (AES Key Wrap). The
+// encoder takes CipherSuite 0 for GCM-AES-128; the decoder always fills it
+// in. A set with KN 0 and no WrappedSAK distributes "no key" (plain text).
+// Encoder and decoder enforce the same rules (checkDistributedSAK).
 type DistributedSAK struct {
 	AN                    uint8
 	ConfidentialityOffset uint8
 	KN                    uint32
 	CipherSuite           macsec.CipherSuite
-	WrappedSAK            []byte // AES Key Wrap of the SAK: 24 or 40 octets
+	WrappedSAK            []byte // AES Key Wrap of the SAK: key length + 8 octets
+}
+
+// suite is the cipher suite the set distributes a key for.
+func (d *DistributedSAK) suite() macsec.CipherSuite {
+	if d.CipherSuite == 0 {
+		return macsec.GCMAES128
+	}
+	return d.CipherSuite
+}
+
+// plainText reports whether the set distributes no key.
+func (d *DistributedSAK) plainText() bool { return d.KN == 0 && len(d.WrappedSAK) == 0 }
+
+// checkDistributedSAK is the one rule for a wrapped SAK of suite, on encode
+// and on decode: a known suite's key length + 8 octets; for a suite this
+// package does not know, the wrap of a 128- or 256-bit key (24 or 40).
+func checkDistributedSAK(suite macsec.CipherSuite, wrapped int) error {
+	if suite.Valid() {
+		if want := suite.KeyLen() + 8; wrapped != want {
+			return fmt.Errorf("Distributed SAK: a %s SAK wraps to %d octets, got %d", suite, want, wrapped)
+		}
+		return nil
+	}
+	if wrapped != 16+8 && wrapped != 32+8 {
+		return fmt.Errorf("Distributed SAK: cipher suite %#016x: a wrapped SAK is 24 or 40 octets, got %d", uint64(suite), wrapped)
+	}
+	return nil
 }
 
 // XPN is the XPN parameter set (802.1X-2020 11.11.1, Figure 11-13b): the

@@ -16,18 +16,10 @@ import (
 
 	"github.com/secylab/secylab/bgp"
 	"github.com/secylab/secylab/bgp/bfd"
+	"github.com/secylab/secylab/expressroute"
 	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/secylab/secylab/routers"
 	"github.com/secylab/secylab/topology"
-)
-
-// Draining a link, as ExpressRoute users do before maintenance: the
-// customer router facing it prepends its AS on export until the path is
-// longer than the backup link's (prepended ×3), and lowers the local
-// preference of what it learns there below the backup link's 90.
-const (
-	DrainPrepend   = bgp.CustomerLink2Prepend + 3
-	DrainLocalPref = 50
 )
 
 // bgpRouter is one node's BGP: secylab's speaker (with its BFD endpoints
@@ -138,7 +130,9 @@ func (l *Lab) newSpeaker(n *topology.Node) (*bgpRouter, error) {
 			eps[nb.Local] = ep
 			r.endpoints = append(r.endpoints, ep)
 		}
-		sessions[nb.Link] = ep.Add(bfd.Config{Peer: nb.Peer, Local: nb.Local, Logger: l.cfg.Logger.With("node", n.Name, "bfd", nb.Link)})
+		sessions[nb.Link] = ep.Add(bfd.Config{Peer: nb.Peer, Local: nb.Local,
+			DesiredMinTx: expressroute.BFDInterval, RequiredMinRx: expressroute.BFDInterval, DetectMult: expressroute.BFDMultiplier,
+			Logger: l.cfg.Logger.With("node", n.Name, "bfd", nb.Link)})
 	}
 	nsh, err := netns.GetFromName(ns)
 	if err != nil {
@@ -170,8 +164,8 @@ func (l *Lab) newSpeaker(n *topology.Node) (*bgpRouter, error) {
 // speakerConfig turns a node's bgp block into a speaker configuration
 // through package bgp's profiles; neighbours are named after their link.
 func speakerConfig(b *topology.BGP, sessions map[string]*bfd.Session) bgp.Config {
-	link := func(nb topology.BGPNeighbor) bgp.Link {
-		return bgp.Link{Name: nb.Link, Local: nb.Local, Peer: nb.Peer, PeerASN: nb.PeerASN, BFD: sessions[nb.Link]}
+	link := func(nb topology.BGPNeighbor) expressroute.Link {
+		return expressroute.Link{Name: nb.Link, Local: nb.Local, Peer: nb.Peer, PeerASN: nb.PeerASN, BFD: sessions[nb.Link]}
 	}
 	cfg := bgp.Config{ASN: b.ASN, RouterID: b.RouterID, Networks: b.Networks}
 	for _, nb := range b.Neighbors {
@@ -183,13 +177,13 @@ func speakerConfig(b *topology.BGP, sessions map[string]*bfd.Session) bgp.Config
 			nc = bgp.NeighborConfig{Name: nb.Link, Address: nb.Peer, ASN: nb.PeerASN, LocalAddress: nb.Local, BFD: sessions[nb.Link]}
 		case b.Profile == topology.BGPCustomer:
 			// Customer's first link is the preferred one, its second the backup.
-			c := bgp.Customer(b.ASN, b.RouterID, b.Networks, link(nb), link(nb))
+			c := expressroute.Customer(b.ASN, b.RouterID, b.Networks, link(nb), link(nb))
 			nc = c.Neighbors[1]
 			if nb.Prefer {
 				nc = c.Neighbors[0]
 			}
 		case b.Profile == topology.BGPMicrosoftEdge:
-			nc = bgp.MicrosoftEdge(b.RouterID, b.Networks, link(nb)).Neighbors[0]
+			nc = expressroute.MicrosoftEdge(b.RouterID, b.Networks, link(nb)).Neighbors[0]
 		}
 		if b.HoldTime == 0 {
 			nc.HoldTimeZero = true
@@ -219,7 +213,7 @@ func daemonName(link string) string {
 func DaemonConfig(b *topology.BGP) routers.DaemonConfig {
 	c := routers.DaemonConfig{ASN: b.ASN, RouterID: b.RouterID, Networks: b.Networks, HoldTime: b.HoldTime, Keepalive: b.Keepalive}
 	for _, nb := range b.Neighbors {
-		l := bgp.Link{Name: daemonName(nb.Link), Local: nb.Local, Peer: nb.Peer, PeerASN: nb.PeerASN}
+		l := expressroute.Link{Name: daemonName(nb.Link), Local: nb.Local, Peer: nb.Peer, PeerASN: nb.PeerASN}
 		p := routers.CustomerDaemon(b.ASN, b.RouterID, b.Networks, l, l, nb.BFD)
 		dn := p.Neighbors[1]
 		if nb.Prefer {
@@ -374,10 +368,10 @@ func (l *Lab) router(node string) *bgpRouter {
 }
 
 // DrainLink drains (on) or undrains a link the way ExpressRoute users do,
-// on the customer router facing it: AS-path prepend on export (DrainPrepend
-// in all) so Microsoft prefers the other link, and local preference
-// DrainLocalPref on import so the customer side does too. Undrain restores
-// the configured policies. Traffic moves as soon as the UPDATEs have
+// on the customer router facing it: AS-path prepend on export
+// (expressroute.DrainPrepend in all) so Microsoft prefers the other link,
+// and local preference expressroute.DrainLocalPref on import so the
+// customer side does too. Undrain restores the configured policies. Traffic moves as soon as the UPDATEs have
 // crossed, without loss when the other link is up.
 func (l *Lab) DrainLink(link string, on bool) error {
 	tl := l.topo.Link(link)
@@ -387,7 +381,7 @@ func (l *Lab) DrainLink(link string, on bool) error {
 	var r *bgpRouter
 	for _, e := range tl.Ends {
 		c := l.router(e.Node)
-		if c == nil || c.cfg.Neighbor(link) == nil || c.cfg.ASN == topology.MicrosoftASN {
+		if c == nil || c.cfg.Neighbor(link) == nil || c.cfg.ASN == expressroute.MicrosoftASN {
 			continue
 		}
 		if r == nil || c.cfg.Profile == topology.BGPCustomer {
@@ -406,8 +400,8 @@ func (l *Lab) DrainLink(link string, on bool) error {
 	base := r.base[link]
 	imp, exp := base.Import, base.Export
 	if on {
-		imp.LocalPref = DrainLocalPref
-		exp.Prepend = DrainPrepend
+		imp.LocalPref = expressroute.DrainLocalPref
+		exp.Prepend = expressroute.DrainPrepend
 	}
 	if err := r.speaker.SetImportPolicy(nb.Peer, imp); err != nil {
 		return err

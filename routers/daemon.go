@@ -9,7 +9,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/secylab/secylab/bgp"
+	"github.com/secylab/secylab/expressroute"
 )
 
 // DaemonConfig describes a router to be run by BIRD 2 or FRR, from
@@ -39,12 +39,12 @@ type DaemonNeighbor struct {
 }
 
 // CustomerDaemon is the Customer profile for a BIRD or FRR router.
-func CustomerDaemon(asn uint32, routerID netip.Addr, onprem []netip.Prefix, link1, link2 bgp.Link, withBFD bool) DaemonConfig {
+func CustomerDaemon(asn uint32, routerID netip.Addr, onprem []netip.Prefix, link1, link2 expressroute.Link, withBFD bool) DaemonConfig {
 	return DaemonConfig{
 		ASN: asn, RouterID: routerID, Networks: onprem,
 		Neighbors: []DaemonNeighbor{
-			{Name: cmp.Or(link1.Name, "link1"), Local: link1.Local, Peer: link1.Peer, PeerASN: cmp.Or(link1.PeerASN, bgp.MicrosoftASN), LocalPref: bgp.CustomerLink1LocalPref, BFD: withBFD},
-			{Name: cmp.Or(link2.Name, "link2"), Local: link2.Local, Peer: link2.Peer, PeerASN: cmp.Or(link2.PeerASN, bgp.MicrosoftASN), LocalPref: bgp.CustomerLink2LocalPref, Prepend: bgp.CustomerLink2Prepend, BFD: withBFD},
+			{Name: cmp.Or(link1.Name, "link1"), Local: link1.Local, Peer: link1.Peer, PeerASN: cmp.Or(link1.PeerASN, expressroute.MicrosoftASN), LocalPref: expressroute.PrimaryLocalPref, BFD: withBFD},
+			{Name: cmp.Or(link2.Name, "link2"), Local: link2.Local, Peer: link2.Peer, PeerASN: cmp.Or(link2.PeerASN, expressroute.MicrosoftASN), LocalPref: expressroute.BackupLocalPref, Prepend: expressroute.BackupPrepend, BFD: withBFD},
 		},
 	}
 }
@@ -53,10 +53,10 @@ var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
 func (c *DaemonConfig) prepare() (DaemonConfig, error) {
 	d := *c
-	d.HoldTime = cmp.Or(d.HoldTime, bgp.AzureHoldTime)
-	d.Keepalive = cmp.Or(d.Keepalive, bgp.AzureKeepaliveTime)
-	d.BFDInterval = cmp.Or(d.BFDInterval, bfdDefault)
-	d.BFDMult = cmp.Or(d.BFDMult, 3)
+	d.HoldTime = cmp.Or(d.HoldTime, expressroute.HoldTime)
+	d.Keepalive = cmp.Or(d.Keepalive, expressroute.KeepaliveTime)
+	d.BFDInterval = cmp.Or(d.BFDInterval, expressroute.BFDInterval)
+	d.BFDMult = cmp.Or(d.BFDMult, expressroute.BFDMultiplier)
 	if d.ASN == 0 || !d.RouterID.Is4() {
 		return d, fmt.Errorf("routers: daemon config: ASN %d and router ID %v: want a non-zero ASN and an IPv4 router ID", d.ASN, d.RouterID)
 	}
@@ -70,8 +70,6 @@ func (c *DaemonConfig) prepare() (DaemonConfig, error) {
 	}
 	return d, nil
 }
-
-const bfdDefault = 300 * time.Millisecond
 
 var funcs = template.FuncMap{
 	"ms":   func(d time.Duration) int64 { return d.Milliseconds() },

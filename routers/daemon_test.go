@@ -7,12 +7,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/secylab/secylab/bgp"
+	"github.com/secylab/secylab/expressroute"
 )
 
 func customerDaemon() DaemonConfig {
 	return CustomerDaemon(65001, addr("192.168.100.129"), []netip.Prefix{onprem4, onprem6},
-		bgp.Link{Name: "link1", Local: ce1Addr, Peer: msee1Addr}, bgp.Link{Name: "link2", Local: ce2Addr, Peer: msee2Addr}, true)
+		expressroute.Link{Name: "link1", Local: ce1Addr, Peer: msee1Addr}, expressroute.Link{Name: "link2", Local: ce2Addr, Peer: msee2Addr}, true)
 }
 
 // The generated configurations parse: bird -p and vtysh --dryrun, when installed.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/secylab/secylab/bgp"
 	"github.com/secylab/secylab/bgp/bfd"
+	"github.com/secylab/secylab/expressroute"
 	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/secylab/secylab/internal/nettest"
 )
@@ -37,15 +38,15 @@ func interopLab(t *testing.T) (ceNS string, msee *node, bfdSess *bfd.Session) {
 	go func() { ep.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	cfg := bgp.MicrosoftEdge(addr("192.168.100.130"), []netip.Prefix{vnet4},
-		bgp.Link{Name: "link1", Local: msee1Addr, Peer: ce1Addr, PeerASN: 65001, BFD: bfdSess})
+	cfg := expressroute.MicrosoftEdge(addr("192.168.100.130"), []netip.Prefix{vnet4},
+		expressroute.Link{Name: "link1", Local: msee1Addr, Peer: ce1Addr, PeerASN: 65001, BFD: bfdSess})
 	msee = startReal(t, mseeNS, cfg, nil)
 	return ceNS, msee, bfdSess
 }
 
 func customerOnLink1() DaemonConfig {
 	c := CustomerDaemon(65001, addr("192.168.100.129"), []netip.Prefix{onprem4},
-		bgp.Link{Name: "link1", Local: ce1Addr, Peer: msee1Addr}, bgp.Link{}, true)
+		expressroute.Link{Name: "link1", Local: ce1Addr, Peer: msee1Addr}, expressroute.Link{}, true)
 	c.Neighbors = c.Neighbors[:1]
 	return c
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/secylab/secylab/expressroute"
 )
 
 // Report is what a scenario run found.
@@ -75,8 +77,8 @@ func timersReport(sc *Scenario) map[string]string {
 		return nil
 	}
 	t := map[string]string{
-		"mka_hello": sc.Timers.MKAHello.String() + " (production 2s)",
-		"mka_life":  sc.Timers.MKALife.String() + " (production 6s)",
+		"mka_hello": sc.Timers.MKAHello.String() + " (production " + expressroute.MKAHelloTime.String() + ")",
+		"mka_life":  sc.Timers.MKALife.String() + " (production " + expressroute.MKALifeTime.String() + ")",
 	}
 	for _, n := range sc.Topology.Nodes {
 		if b := n.BGP; b != nil {

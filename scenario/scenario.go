@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/secylab/secylab/expressroute"
 	"github.com/secylab/secylab/internal/yamlx"
 	"github.com/secylab/secylab/topology"
 )
@@ -357,8 +358,8 @@ func (c *scChecker) build(raw *rawScenario) *Scenario {
 	}
 	c.topo, sc.Topology = topo, topo
 	sc.Timers = Timers{
-		MKAHello:    c.duration("timers.mkaHello", raw.Timers.MKAHello, time.Second),
-		MKALife:     c.duration("timers.mkaLife", raw.Timers.MKALife, 3*time.Second),
+		MKAHello:    c.duration("timers.mkaHello", raw.Timers.MKAHello, expressroute.LabMKAHelloTime),
+		MKALife:     c.duration("timers.mkaLife", raw.Timers.MKALife, expressroute.LabMKALifeTime),
 		PNThreshold: raw.Timers.PNThreshold,
 	}
 	if sc.Timers.MKALife <= sc.Timers.MKAHello {

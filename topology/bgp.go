@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/secylab/secylab/expressroute"
 )
 
 // BGP is a node's BGP speaker: secylab's own (package bgp) on a router,
@@ -27,12 +29,6 @@ type BGP struct {
 	HoldTime, Keepalive time.Duration
 }
 
-// Lab BGP timers (production: bgp.AzureHoldTime / bgp.AzureKeepaliveTime).
-const (
-	LabHoldTime  = 9 * time.Second
-	LabKeepalive = 3 * time.Second
-)
-
 // BGPProfile is a set of policies from package bgp's profiles.
 type BGPProfile string
 
@@ -47,9 +43,6 @@ const (
 	// enforces the private-peering prefix limits (4,000 IPv4, 100 IPv6).
 	BGPMicrosoftEdge BGPProfile = "microsoft-edge"
 )
-
-// MicrosoftASN is the ASN of Microsoft's edge (MSEE) in every peering.
-const MicrosoftASN = 12076
 
 // BGPNeighbor is a session over one link to the node at its other end.
 type BGPNeighbor struct {
@@ -98,7 +91,7 @@ type rawBGPNeighbor struct {
 // bgpNode checks a node's bgp block, except the neighbours (which need
 // the links).
 func (c *checker) bgpNode(path string, n *Node, rb *rawBGP) {
-	b := &BGP{Profile: BGPProfile(rb.Profile), BFD: rb.BFD, HoldTime: LabHoldTime, Keepalive: LabKeepalive}
+	b := &BGP{Profile: BGPProfile(rb.Profile), BFD: rb.BFD, HoldTime: expressroute.LabHoldTime, Keepalive: expressroute.LabKeepaliveTime}
 	switch n.Kind {
 	case KindHost:
 		c.Errorf(path, "a host does not route: BGP runs on nodes of kind router, bird or frr")
@@ -113,16 +106,16 @@ func (c *checker) bgpNode(path string, n *Node, rb *rawBGP) {
 	}
 	switch {
 	case rb.ASN == nil && b.Profile == BGPMicrosoftEdge:
-		b.ASN = MicrosoftASN
+		b.ASN = expressroute.MicrosoftASN
 	case rb.ASN == nil:
 		c.Errorf(path+".asn", "missing: want an AS number, e.g. 65001 (private 64512-65534, 4200000000-4294967294)")
 	case *rb.ASN < 1 || *rb.ASN > 4294967294:
 		c.Errorf(path+".asn", "%d is out of range: want 1 to 4294967294", *rb.ASN)
 	case *rb.ASN == 23456 || *rb.ASN == 65535:
 		c.Errorf(path+".asn", "%d is reserved (AS_TRANS 23456, 65535): choose another", *rb.ASN)
-	case *rb.ASN == MicrosoftASN && b.Profile != BGPMicrosoftEdge:
+	case *rb.ASN == expressroute.MicrosoftASN && b.Profile != BGPMicrosoftEdge:
 		c.Errorf(path+".asn", "12076 is Microsoft's AS: only a node with profile microsoft-edge may use it")
-	case *rb.ASN != MicrosoftASN && b.Profile == BGPMicrosoftEdge:
+	case *rb.ASN != expressroute.MicrosoftASN && b.Profile == BGPMicrosoftEdge:
 		c.Errorf(path+".asn", "%d: the Microsoft edge is always AS 12076 (leave asn out or write 12076)", *rb.ASN)
 	default:
 		b.ASN = uint32(*rb.ASN)

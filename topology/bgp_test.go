@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/secylab/secylab/expressroute"
 )
 
 // bgpBase is base with a customer router a (AS 65001) and an MSEE b.
@@ -49,8 +51,8 @@ func TestBGPValid(t *testing.T) {
 	assert.Equal(t, uint32(65001), a.ASN)
 	assert.Equal(t, uint32(12076), b.ASN, "the Microsoft edge defaults to AS 12076")
 	assert.Equal(t, netip.MustParseAddr("192.168.100.129"), a.RouterID, "router ID from the first neighbour's link")
-	assert.Equal(t, LabHoldTime, a.HoldTime)
-	assert.Equal(t, LabKeepalive, a.Keepalive)
+	assert.Equal(t, expressroute.LabHoldTime, a.HoldTime)
+	assert.Equal(t, expressroute.LabKeepaliveTime, a.Keepalive)
 	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}, a.Networks)
 	require.Len(t, a.Neighbors, 1)
 	n := a.Neighbors[0]

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/secylab/secylab/expressroute"
 	"github.com/secylab/secylab/internal/yamlx"
 	"github.com/secylab/secylab/macsec"
 )
@@ -19,8 +20,6 @@ type checker struct {
 	profile Profile
 	addrs   map[netip.Addr]string // address → path that claims it
 }
-
-const azureCiphers = "GcmAes128, GcmAes256, GcmAesXpn128, GcmAesXpn256"
 
 func (c *checker) build(raw *rawTopology) *Topology {
 	t := &Topology{Name: raw.Name}
@@ -277,7 +276,7 @@ func prefixes(ps []netip.Prefix) string {
 func (c *checker) cipher(path, s string) macsec.CipherSuite {
 	cs, err := macsec.ParseCipherSuite(s)
 	if err != nil {
-		c.Errorf(path, "%q is not one of %s (or their 802.1AE names GCM-AES-128 …)", s, azureCiphers)
+		c.Errorf(path, "%q is not one of %s (or their 802.1AE names GCM-AES-128 …)", s, expressroute.Ciphers)
 		return 0
 	}
 	return cs
@@ -307,11 +306,11 @@ func (c *checker) macsec(path string, l *Link, rm *rawMACsec, ports [2]*Port, en
 	if rm.Cipher != "" {
 		m.Cipher = c.cipher(path+".cipher", rm.Cipher)
 	} else if rm.Enabled {
-		c.Errorf(path+".cipher", "missing: want one of %s", azureCiphers)
+		c.Errorf(path+".cipher", "missing: want one of %s", expressroute.Ciphers)
 	}
 	switch rm.SCIState {
-	case "", "Disabled":
-	case "Enabled":
+	case "", expressroute.SCIDisabled:
+	case expressroute.SCIEnabled:
 		m.IncludeSCI = true
 	default:
 		c.Errorf(path+".sciState", "%q is not an SCI state: want Enabled or Disabled", rm.SCIState)

@@ -10,8 +10,9 @@ import (
 	"github.com/secylab/secylab/clock"
 )
 
-// Defaults: the Microsoft edge's 300 ms × 3, and RFC 5880 §6.8.3's one
-// second between packets while the session is not Up.
+// Defaults: 300 ms × 3 (the Microsoft edge's; the lab passes
+// expressroute.BFDInterval explicitly), and RFC 5880 §6.8.3's one second
+// between packets while the session is not Up.
 const (
 	DefaultInterval   = 300 * time.Millisecond
 	DefaultDetectMult = 3

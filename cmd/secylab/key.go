@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/secylab/secylab/expressroute"
 	"github.com/secylab/secylab/macsec"
 	"github.com/secylab/secylab/macsec/mka"
 )
@@ -17,7 +18,7 @@ import (
 // cipherFlag reads --cipher as a usage error naming the flag.
 func cipherFlag(s string) (macsec.CipherSuite, error) {
 	if s == "" {
-		return 0, usagef("--cipher is required: GcmAes128, GcmAes256, GcmAesXpn128 or GcmAesXpn256")
+		return 0, usagef("--cipher is required: one of %s", expressroute.Ciphers)
 	}
 	c, err := macsec.ParseCipherSuite(s)
 	if err != nil {

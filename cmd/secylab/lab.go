@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/secylab/secylab/expressroute"
 	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/topology"
 )
@@ -156,8 +157,8 @@ background; stop it with 'secylab lab down'.`,
 	}
 	cmd.Flags().StringVar(&name, "name", "", "run the topology under this lab name (several labs can run side by side)")
 	cmd.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for MKA to secure every MACsec link (0: do not wait)")
-	cmd.Flags().DurationVar(&hello, "mka-hello", time.Second, "MKA hello time in the lab (production: 2s)")
-	cmd.Flags().DurationVar(&life, "mka-life", 3*time.Second, "MKA life time in the lab (production: 6s)")
+	cmd.Flags().DurationVar(&hello, "mka-hello", expressroute.LabMKAHelloTime, "MKA hello time in the lab (production: "+expressroute.MKAHelloTime.String()+")")
+	cmd.Flags().DurationVar(&life, "mka-life", expressroute.LabMKALifeTime, "MKA life time in the lab (production: "+expressroute.MKALifeTime.String()+")")
 	cmd.Flags().StringVar(&ipsecBackend, "ipsec-backend", "", "run every IPsec tunnel on this backend: kernel (xfrm; fails when the kernel lacks ESP or GCM), userspace, or auto (probe)")
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/secylab/secylab/bgp"
+	"github.com/secylab/secylab/expressroute"
 	"github.com/secylab/secylab/lab"
 )
 
@@ -75,7 +76,7 @@ func printBGP(w io.Writer, r lab.BGPStatus, rib bool) {
 	}
 	bgp.WriteSummary(w, *r.Status)
 	if len(r.Drained) > 0 {
-		fmt.Fprintf(w, "drained: %s (AS-path prepend ×%d out, local preference %d in)\n", strings.Join(r.Drained, ", "), lab.DrainPrepend, lab.DrainLocalPref)
+		fmt.Fprintf(w, "drained: %s (AS-path prepend ×%d out, local preference %d in)\n", strings.Join(r.Drained, ", "), expressroute.DrainPrepend, expressroute.DrainLocalPref)
 	}
 	if rib && len(r.RIB) > 0 {
 		fmt.Fprintln(w)

@@ -1,22 +1,11 @@
-package bgp
+package expressroute
 
 import (
+	"cmp"
 	"net/netip"
-	"time"
 
+	"github.com/secylab/secylab/bgp"
 	"github.com/secylab/secylab/bgp/bfd"
-)
-
-// Azure ExpressRoute private-peering facts (lab-anchors §1.5).
-const (
-	MicrosoftASN           = 12076
-	AzureHoldTime          = 180 * time.Second
-	AzureKeepaliveTime     = 60 * time.Second
-	AzureMaxPrefixIPv4     = 4000
-	AzureMaxPrefixIPv6     = 100
-	CustomerLink2Prepend   = 3
-	CustomerLink1LocalPref = 100
-	CustomerLink2LocalPref = 90
 )
 
 // Link is one ExpressRoute link as a BGP neighbour: our address on its
@@ -34,16 +23,16 @@ type Link struct {
 // limits (4,000 IPv4, 100 IPv6) on every neighbour, held down until
 // reset, as the service drops the session. Pass BFD sessions in the
 // links: the service runs BFD on every private peering.
-func MicrosoftEdge(routerID netip.Addr, vnet []netip.Prefix, links ...Link) Config {
-	cfg := Config{
-		ASN: MicrosoftASN, RouterID: routerID, HoldTime: AzureHoldTime, KeepaliveTime: AzureKeepaliveTime,
+func MicrosoftEdge(routerID netip.Addr, vnet []netip.Prefix, links ...Link) bgp.Config {
+	cfg := bgp.Config{
+		ASN: MicrosoftASN, RouterID: routerID, HoldTime: HoldTime, KeepaliveTime: KeepaliveTime,
 		Networks: vnet,
 	}
 	for _, l := range links {
-		cfg.Neighbors = append(cfg.Neighbors, NeighborConfig{
+		cfg.Neighbors = append(cfg.Neighbors, bgp.NeighborConfig{
 			Name: l.Name, Address: l.Peer, ASN: l.PeerASN, LocalAddress: l.Local, BFD: l.BFD,
-			Export:    Policy{Prefixes: Exact(vnet...)},
-			MaxPrefix: MaxPrefix{IPv4: AzureMaxPrefixIPv4, IPv6: AzureMaxPrefixIPv6},
+			Export:    bgp.Policy{Prefixes: bgp.Exact(vnet...)},
+			MaxPrefix: bgp.MaxPrefix{IPv4: MaxPrefixIPv4, IPv6: MaxPrefixIPv6},
 		})
 	}
 	return cfg
@@ -54,18 +43,18 @@ func MicrosoftEdge(routerID netip.Addr, vnet []netip.Prefix, links ...Link) Conf
 // as Azure recommends for active-passive: on link2 the export is
 // prepended three times (so Azure prefers link1 inbound) and imports get
 // local preference 90 against link1's 100 (so we prefer link1 outbound).
-func Customer(asn uint32, routerID netip.Addr, onprem []netip.Prefix, link1, link2 Link) Config {
+func Customer(asn uint32, routerID netip.Addr, onprem []netip.Prefix, link1, link2 Link) bgp.Config {
 	l1, l2 := link1, link2
-	l1.PeerASN = orDefault(l1.PeerASN, MicrosoftASN)
-	l2.PeerASN = orDefault(l2.PeerASN, MicrosoftASN)
-	return Config{
-		ASN: asn, RouterID: routerID, HoldTime: AzureHoldTime, Networks: onprem,
-		Neighbors: []NeighborConfig{
+	l1.PeerASN = cmp.Or(l1.PeerASN, MicrosoftASN)
+	l2.PeerASN = cmp.Or(l2.PeerASN, MicrosoftASN)
+	return bgp.Config{
+		ASN: asn, RouterID: routerID, HoldTime: HoldTime, Networks: onprem,
+		Neighbors: []bgp.NeighborConfig{
 			{Name: l1.Name, Address: l1.Peer, ASN: l1.PeerASN, LocalAddress: l1.Local, BFD: l1.BFD,
-				Import: Policy{LocalPref: CustomerLink1LocalPref}, Export: Policy{Prefixes: Exact(onprem...)}},
+				Import: bgp.Policy{LocalPref: PrimaryLocalPref}, Export: bgp.Policy{Prefixes: bgp.Exact(onprem...)}},
 			{Name: l2.Name, Address: l2.Peer, ASN: l2.PeerASN, LocalAddress: l2.Local, BFD: l2.BFD,
-				Import: Policy{LocalPref: CustomerLink2LocalPref},
-				Export: Policy{Prefixes: Exact(onprem...), Prepend: CustomerLink2Prepend}},
+				Import: bgp.Policy{LocalPref: BackupLocalPref},
+				Export: bgp.Policy{Prefixes: bgp.Exact(onprem...), Prepend: BackupPrepend}},
 		},
 	}
 }

@@ -7,7 +7,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/secylab/secylab/internal/version.Version=$(VERSION)
 
-.PHONY: all build lab test test-short bench bench-suites bench-lab fuzz lint clean
+.PHONY: all build lab test test-short layering bench bench-suites bench-lab fuzz lint clean
 
 all: build
 
@@ -24,6 +24,11 @@ lab: build
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+# The dependency direction of DESIGN §3 (from go list -deps) and the pure
+# packages built for darwin; part of test too.
+layering:
+	$(GO) test -count=1 ./internal/layering
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

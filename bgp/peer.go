@@ -508,22 +508,15 @@ func maxPrefixData(f Family, limit int) []byte {
 func (p *peer) update(u *bgp.BGPUpdate, withdrawAll bool) {
 	p.counters.UpdatesIn++
 	p.resetHold()
-	rfs := map[bgp.RouteFamily]bgp.BGPAddPathMode{}
-	for f := range p.families {
-		rfs[f.routeFamily()] = bgp.BGP_ADD_PATH_NONE
-	}
-	if _, err := bgp.ValidateUpdateMsg(u, rfs, p.ebgp(), false, false); err != nil {
-		var me *bgp.MessageError
-		switch {
-		case !errors.As(err, &me) || me.TypeCode == 0:
-			withdrawAll = true // a family we did not negotiate
-		case me.ErrorHandling >= bgp.ERROR_HANDLING_AFISAFI_DISABLE:
-			// RFC 7606 allows disabling the family; we reset instead.
-			n := asNotification(err, msgUpdate)
+	// An UPDATE that failed to parse with treat-as-withdraw (RFC 7606) keeps
+	// half-decoded attributes, which gobgp's validator indexes: a NEXT_HOP
+	// with wrong flags has no address and made it panic. Its routes are
+	// withdrawn whatever the validator would say, so it is not asked.
+	if !withdrawAll {
+		var n *Notification
+		if withdrawAll, n = p.validateUpdate(u); n != nil {
 			p.down(n, "malformed UPDATE: "+n.String())
 			return
-		case me.ErrorHandling == bgp.ERROR_HANDLING_TREAT_AS_WITHDRAW:
-			withdrawAll = true
 		}
 	}
 	r, n := decodeUpdate(u, p.peerOpen.as4)
@@ -589,6 +582,28 @@ func (p *peer) update(u *bgp.BGPUpdate, withdrawAll bool) {
 		p.adjIn[prefix] = path
 		p.importPath(path)
 	}
+}
+
+// validateUpdate runs gobgp's checks of a parsed UPDATE (RFC 7606): whether
+// its routes are to be withdrawn, or the NOTIFICATION that ends the session.
+func (p *peer) validateUpdate(u *bgp.BGPUpdate) (withdrawAll bool, n *Notification) {
+	rfs := map[bgp.RouteFamily]bgp.BGPAddPathMode{}
+	for f := range p.families {
+		rfs[f.routeFamily()] = bgp.BGP_ADD_PATH_NONE
+	}
+	_, err := bgp.ValidateUpdateMsg(u, rfs, p.ebgp(), false, false)
+	if err == nil {
+		return false, nil
+	}
+	var me *bgp.MessageError
+	switch {
+	case !errors.As(err, &me) || me.TypeCode == 0:
+		return true, nil // a family we did not negotiate
+	case me.ErrorHandling >= bgp.ERROR_HANDLING_AFISAFI_DISABLE:
+		// RFC 7606 allows disabling the family; we reset instead.
+		return false, asNotification(err, msgUpdate)
+	}
+	return me.ErrorHandling == bgp.ERROR_HANDLING_TREAT_AS_WITHDRAW, nil
 }
 
 // importPath runs import policy on a received path and updates the Loc-RIB.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/secylab/secylab/dataplane"
+	"github.com/secylab/secylab/internal/frameio"
 	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/secylab/secylab/macsec"
 )
@@ -29,14 +30,14 @@ const tapMTU = 1500 - 32
 // openUserSecY opens the TAP tap in ns with mac and addr (CIDR) and runs
 // the port on wire until the lab closes. y may be nil (MKA installs one).
 func (l *testbed) openUserSecY(ns, tap, wire, mac, addr string, y *macsec.SecY) (*userSecY, error) {
-	var t *dataplane.TAP
-	var ps *dataplane.PacketSocket
+	var t *frameio.TAP
+	var ps *frameio.PacketSocket
 	err := netnsx.Do(ns, func() error {
 		var err error
-		if t, err = dataplane.OpenTAP(tap); err != nil {
+		if t, err = frameio.OpenTAP(tap); err != nil {
 			return err
 		}
-		if ps, err = dataplane.OpenPacket(wire); err != nil {
+		if ps, err = frameio.OpenPacket(wire); err != nil {
 			t.Close()
 		}
 		return err
@@ -45,7 +46,7 @@ func (l *testbed) openUserSecY(ns, tap, wire, mac, addr string, y *macsec.SecY) 
 		return nil, fmt.Errorf("userspace SecY in %s: %w", ns, err)
 	}
 	u := &userSecY{secy: y, dp: dataplane.NewPort(ns+":"+tap, t, ps, y, 1), tags: &tagRecorder{}}
-	u.dp.SetTap(dataplane.Wire, u.tags)
+	u.dp.SetMirror(dataplane.Wire, u.tags)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

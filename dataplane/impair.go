@@ -70,9 +70,12 @@ type pending struct {
 	due  time.Time
 }
 
-// batchWriter is the sending half of a Device.
+// shaperBatch is the most queued frames the shaper sends in one write.
+const shaperBatch = 64
+
+// batchWriter is the sending half of a frameio.Device.
 type batchWriter interface {
-	WriteBatch(frames [][]byte) (int, error)
+	Write(frames [][]byte, offset int) (int, error)
 }
 
 func newShaper(out batchWriter, slotSize int, seed uint64) *shaper {
@@ -168,7 +171,7 @@ func (s *shaper) filter(frames [][]byte) [][]byte {
 
 // run sends queued frames when they are due, until stop is closed.
 func (s *shaper) run(stop <-chan struct{}) {
-	batch := make([][]byte, 0, BatchSize)
+	batch := make([][]byte, 0, shaperBatch)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -176,7 +179,7 @@ func (s *shaper) run(stop <-chan struct{}) {
 		now := s.now()
 		batch = batch[:0]
 		var next time.Duration = -1
-		for s.n > 0 && len(batch) < BatchSize {
+		for s.n > 0 && len(batch) < shaperBatch {
 			p := s.queue[s.head]
 			if p.due.After(now) {
 				next = p.due.Sub(now)
@@ -189,7 +192,7 @@ func (s *shaper) run(stop <-chan struct{}) {
 		s.inflight = len(batch) // not reused until written
 		s.mu.Unlock()
 		if len(batch) > 0 {
-			s.out.WriteBatch(batch)
+			s.out.Write(batch, 0)
 			s.mu.Lock()
 			s.inflight = 0
 			s.mu.Unlock()

@@ -2,13 +2,18 @@ package dataplane
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"io"
+	"math/rand/v2"
+	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/secylab/secylab/internal/frameio"
 	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/secylab/secylab/internal/nettest"
 	"github.com/secylab/secylab/macsec"
@@ -26,21 +31,21 @@ func twoNodes(t *testing.T) (a, b string) {
 // tests run with.
 var tapKinds = []struct {
 	name string
-	open func(string) (*TAP, error)
+	open func(string) (*frameio.TAP, error)
 }{
-	{"plain", OpenTAP},
-	{"offload", OpenTAPOffload},
+	{"plain", frameio.OpenTAP},
+	{"offload", frameio.OpenTAPOffload},
 }
 
 // openPortWith opens the TAP "er1" with openTAP and the wire socket in ns.
-func openPortWith(t *testing.T, openTAP func(string) (*TAP, error), ns, addr string, y *macsec.SecY) *Port {
-	var tap *TAP
-	var wire *PacketSocket
+func openPortWith(t *testing.T, openTAP func(string) (*frameio.TAP, error), ns, addr string, y *macsec.SecY) *Port {
+	var tap *frameio.TAP
+	var wire *frameio.PacketSocket
 	require.NoError(t, netnsx.Do(ns, func() (err error) {
 		if tap, err = openTAP("er1"); err != nil {
 			return err
 		}
-		wire, err = OpenPacket("wire")
+		wire, err = frameio.OpenPacket("wire")
 		return err
 	}))
 	nettest.Run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.er1.disable_ipv6=1")
@@ -82,7 +87,7 @@ func TestNamespacesPingOverMACsec(t *testing.T) {
 	}
 }
 
-func testPingOverMACsec(t *testing.T, openTAP func(string) (*TAP, error)) {
+func testPingOverMACsec(t *testing.T, openTAP func(string) (*frameio.TAP, error)) {
 	a, b := twoNodes(t)
 	ya, yb := secyPair(t, 1, 1)
 	// The SecYs' SCIs must follow the TAPs' MACs only for ES; SC=0, ES=0
@@ -90,7 +95,7 @@ func testPingOverMACsec(t *testing.T, openTAP func(string) (*TAP, error)) {
 	pa := openPortWith(t, openTAP, a, "192.168.100.129/30", ya)
 	pb := openPortWith(t, openTAP, b, "192.168.100.130/30", yb)
 	var wire etherTypes
-	pa.SetTap(Wire, &wire)
+	pa.SetMirror(Wire, &wire)
 	startPorts(t, pa, pb)
 
 	require.NoError(t, nettest.Ping(a, "192.168.100.130", 5))
@@ -108,7 +113,7 @@ func TestNamespacesKeyMismatch(t *testing.T) {
 	}
 }
 
-func testKeyMismatch(t *testing.T, openTAP func(string) (*TAP, error)) {
+func testKeyMismatch(t *testing.T, openTAP func(string) (*frameio.TAP, error)) {
 	a, b := twoNodes(t)
 	ya, yb := secyPair(t, 1, 2)
 	pa := openPortWith(t, openTAP, a, "192.168.100.129/30", ya)
@@ -120,4 +125,87 @@ func testKeyMismatch(t *testing.T, openTAP func(string) (*TAP, error)) {
 	require.Zero(t, pa.Stats().RxFrames, "nothing reaches A's stack")
 	require.Equal(t, pb.Stats().RxDropped, yb.Status().RxSCs[0].Stats.InPktsNotValid)
 	require.NotZero(t, pb.Stats().RxDropped)
+}
+
+// TestNamespacesTCPTransferIntact sends 20 MB over TCP between two
+// namespaces through ports with offload TAPs and compares SHA-256 sums:
+// segmentation, MACsec and coalescing lose, reorder or corrupt nothing.
+func TestNamespacesTCPTransferIntact(t *testing.T) {
+	nettest.NeedRoot(t)
+	for _, tc := range []struct {
+		name   string
+		macsec bool
+		v6     bool
+	}{{"MACsec IPv4", true, false}, {"MACsec IPv6", true, true}, {"clear IPv4", false, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := twoNodes(t)
+			ya, yb := secyPair(t, 1, 1)
+			if !tc.macsec {
+				ya, yb = nil, nil
+			}
+			pa := openPortWith(t, frameio.OpenTAPOffload, a, "192.168.100.129/30", ya)
+			pb := openPortWith(t, frameio.OpenTAPOffload, b, "192.168.100.130/30", yb)
+			require.True(t, pa.ctrl.(*frameio.TAP).Offload())
+			addr := "192.168.100.130:5201"
+			if tc.v6 {
+				for ns, ip := range map[string]string{a: "fd00::1/64", b: "fd00::2/64"} {
+					nettest.Run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.er1.disable_ipv6=0")
+					nettest.Run(t, "ip", "-n", ns, "addr", "add", ip, "dev", "er1", "nodad")
+				}
+				addr = "[fd00::2]:5201"
+			}
+			startPorts(t, pa, pb)
+			transferIntact(t, a, b, addr, 20<<20)
+			sa, sb := pa.ctrl.(*frameio.TAP).Stats(), pb.ctrl.(*frameio.TAP).Stats()
+			t.Logf("A %+v, B %+v", sa, sb)
+			require.NotZero(t, sa.SuperFrames, "A's kernel sent TSO super-frames")
+			require.NotZero(t, sb.Coalesced, "B's kernel got coalesced super-frames")
+			require.Zero(t, sa.Bad+sb.Bad)
+		})
+	}
+}
+
+func transferIntact(t *testing.T, a, b, addr string, size int) {
+	var ln net.Listener
+	require.NoError(t, netnsx.Do(b, func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	}))
+	defer ln.Close()
+	type result struct {
+		sum [32]byte
+		n   int64
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer c.Close()
+		h := sha256.New()
+		n, err := io.Copy(h, c)
+		got <- result{sum: [32]byte(h.Sum(nil)), n: n, err: err}
+	}()
+	var c net.Conn
+	require.NoError(t, netnsx.Do(a, func() (err error) {
+		c, err = net.DialTimeout("tcp", addr, 5*time.Second)
+		return err
+	}))
+	r := rand.NewChaCha8([32]byte{1})
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(c, h), io.LimitReader(r, int64(size)))
+	require.NoError(t, err)
+	require.EqualValues(t, size, n)
+	require.NoError(t, c.Close())
+	select {
+	case res := <-got:
+		require.NoError(t, res.err)
+		require.EqualValues(t, size, res.n)
+		require.Equal(t, [32]byte(h.Sum(nil)), res.sum, "SHA-256 of what was received")
+	case <-time.After(60 * time.Second):
+		t.Fatal("transfer did not finish")
+	}
 }

@@ -9,19 +9,21 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/secylab/secylab/internal/frameio"
 	"github.com/secylab/secylab/macsec"
 )
 
 // EtherTypeEAPOL carries MKA: it belongs to the uncontrolled port.
 const EtherTypeEAPOL = 0x888E
 
-// Tap receives a copy of the frames that pass one side of a port, for
-// capture. It must not keep frame after returning.
-type Tap interface {
+// Mirror receives a copy of the frames that pass one side of a port, as a
+// switch's port mirror does, for capture. It must not keep frame after
+// returning.
+type Mirror interface {
 	Capture(ts time.Time, frame []byte)
 }
 
-// Side names where a Tap listens.
+// Side names where a Mirror listens.
 type Side int
 
 const (
@@ -44,12 +46,12 @@ type PortStats struct {
 // Port joins a controlled port to the wire through a SecY.
 type Port struct {
 	name   string
-	ctrl   Device
-	wire   Device
+	ctrl   frameio.Device
+	wire   frameio.Device
 	wireMu sync.Mutex // the forwarder, the shaper and the KaY all send on the wire
 	secy   atomic.Pointer[macsec.SecY]
 	kay    atomic.Pointer[func([]byte)]
-	taps   [2]atomic.Pointer[Tap]
+	mirror [2]atomic.Pointer[Mirror]
 	shaper *shaper
 
 	txFrames, txDropped, rxFrames, rxDropped, kayRx, kayTx atomic.Uint64
@@ -57,7 +59,7 @@ type Port struct {
 
 // NewPort joins ctrl (the TAP) and wire (the veth). secy may be nil: MACsec
 // off, frames pass unchanged. seed makes impairment losses reproducible.
-func NewPort(name string, ctrl, wire Device, secy *macsec.SecY, seed uint64) *Port {
+func NewPort(name string, ctrl, wire frameio.Device, secy *macsec.SecY, seed uint64) *Port {
 	p := &Port{name: name, ctrl: ctrl, wire: wire}
 	p.secy.Store(secy)
 	p.shaper = newShaper(lockedWriter{p}, MaxFrame, seed)
@@ -67,10 +69,10 @@ func NewPort(name string, ctrl, wire Device, secy *macsec.SecY, seed uint64) *Po
 // lockedWriter serialises writes to the wire.
 type lockedWriter struct{ p *Port }
 
-func (w lockedWriter) WriteBatch(frames [][]byte) (int, error) {
+func (w lockedWriter) Write(frames [][]byte, offset int) (int, error) {
 	w.p.wireMu.Lock()
 	defer w.p.wireMu.Unlock()
-	return w.p.wire.WriteBatch(frames)
+	return w.p.wire.Write(frames, offset)
 }
 
 // Name names the port.
@@ -101,7 +103,7 @@ func (p *Port) SendKaY(frame []byte) error {
 	if len(frames) == 0 {
 		return nil
 	}
-	if _, err := (lockedWriter{p}).WriteBatch(frames); err != nil {
+	if _, err := (lockedWriter{p}).Write(frames, 0); err != nil {
 		return fmt.Errorf("port %s: send MKPDU: %w", p.name, err)
 	}
 	p.kayTx.Add(1)
@@ -114,18 +116,18 @@ func (p *Port) SetImpairment(im Impairment) { p.shaper.set(im) }
 // Impairment returns the impairment in force.
 func (p *Port) Impairment() Impairment { return *p.shaper.cfg.Load() }
 
-// SetTap starts (t != nil) or stops capturing one side of the port.
-func (p *Port) SetTap(side Side, t Tap) {
-	if t == nil {
-		p.taps[side].Store(nil)
+// SetMirror starts (m != nil) or stops mirroring one side of the port.
+func (p *Port) SetMirror(side Side, m Mirror) {
+	if m == nil {
+		p.mirror[side].Store(nil)
 		return
 	}
-	p.taps[side].Store(&t)
+	p.mirror[side].Store(&m)
 }
 
 func (p *Port) capture(side Side, frame []byte) {
-	if t := p.taps[side].Load(); t != nil {
-		(*t).Capture(time.Now(), frame)
+	if m := p.mirror[side].Load(); m != nil {
+		(*m).Capture(time.Now(), frame)
 	}
 }
 
@@ -137,8 +139,8 @@ func (p *Port) Stats() PortStats {
 		KaYRxFrames: p.kayRx.Load(), KaYTxFrames: p.kayTx.Load(),
 		Impair: p.shaper.stats(),
 	}
-	if ps, ok := p.wire.(*PacketSocket); ok {
-		s.WireTruncate = ps.Truncated()
+	if ps, ok := p.wire.(interface{ Stats() frameio.SocketStats }); ok {
+		s.WireTruncate = ps.Stats().Truncated
 	}
 	return s
 }
@@ -160,34 +162,30 @@ func (p *Port) Run(ctx context.Context) error {
 	p.ctrl.Close()
 	p.wire.Close()
 	<-errc // the other loop ends on its closed device
-	if err == nil || errors.Is(err, ctx.Err()) || closedErr(err) {
+	if err == nil || errors.Is(err, ctx.Err()) || frameio.IsClosed(err) {
 		return nil
 	}
 	return fmt.Errorf("port %s: %w", p.name, err)
 }
 
-func closedErr(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, errClosed) || isClosed(err)
-}
-
-var errClosed = errors.New("closed")
-
-// newBatch allocates a port direction's buffers once.
-func newBatch(size int) (bufs [][]byte, sizes []int, out [][]byte) {
-	backing := make([]byte, BatchSize*size)
-	bufs = make([][]byte, BatchSize)
+// newBatch allocates a port direction's buffers once: a device's batch
+// of size octets each.
+func newBatch(d frameio.Device, size int) (bufs [][]byte, sizes []int, out [][]byte) {
+	n := d.BatchSize()
+	backing := make([]byte, n*size)
+	bufs = make([][]byte, n)
 	for i := range bufs {
 		bufs[i] = backing[i*size : (i+1)*size : (i+1)*size]
 	}
-	return bufs, make([]int, BatchSize), make([][]byte, 0, BatchSize)
+	return bufs, make([]int, n), make([][]byte, 0, n)
 }
 
 // transmit moves frames from the controlled port to the wire, protecting
 // them when MACsec is on.
 func (p *Port) transmit() error {
-	bufs, sizes, out := newBatch(macsec.Headroom + MaxFrame + macsec.ICVLen)
+	bufs, sizes, out := newBatch(p.ctrl, macsec.Headroom+MaxFrame+macsec.ICVLen)
 	for {
-		n, err := p.ctrl.ReadBatch(bufs, sizes, macsec.Headroom)
+		n, err := p.ctrl.Read(bufs, sizes, macsec.Headroom)
 		if err != nil {
 			return err
 		}
@@ -208,7 +206,7 @@ func (p *Port) transmit() error {
 		if out = p.shaper.filter(out); len(out) == 0 {
 			continue
 		}
-		sent, err := lockedWriter{p}.WriteBatch(out)
+		sent, err := lockedWriter{p}.Write(out, 0)
 		p.txFrames.Add(uint64(sent))
 		if err != nil {
 			return err
@@ -222,9 +220,9 @@ func (p *Port) receive() error {
 	// Frames land rxOffset octets into their buffers: Validate keeps its IV
 	// there instead of taking it from a pool.
 	const rxOffset = macsec.RxHeadroom
-	bufs, sizes, out := newBatch(rxOffset + MaxFrame)
+	bufs, sizes, out := newBatch(p.wire, rxOffset+MaxFrame)
 	for {
-		n, err := p.wire.ReadBatch(bufs, sizes, rxOffset)
+		n, err := p.wire.Read(bufs, sizes, rxOffset)
 		if err != nil {
 			return err
 		}
@@ -264,7 +262,7 @@ func (p *Port) receive() error {
 		if len(out) == 0 {
 			continue
 		}
-		sent, err := p.ctrl.WriteBatch(out)
+		sent, err := p.ctrl.Write(out, 0)
 		p.rxFrames.Add(uint64(sent))
 		if err != nil {
 			return err

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/secylab/secylab/internal/frameio"
+	"github.com/secylab/secylab/internal/nettest"
 	"github.com/secylab/secylab/macsec"
 )
 
@@ -18,17 +20,6 @@ var (
 	macA = []byte{2, 0, 0, 0, 0xA, 1}
 	macB = []byte{2, 0, 0, 0, 0xB, 1}
 )
-
-func ethFrame(dst, src []byte, etherType uint16, n int, seq byte) []byte {
-	f := make([]byte, 14+n)
-	copy(f, dst)
-	copy(f[6:], src)
-	binary.BigEndian.PutUint16(f[12:], etherType)
-	for i := 14; i < len(f); i++ {
-		f[i] = seq ^ byte(i)
-	}
-	return f
-}
 
 // secyPair returns two SecYs; A transmits and receives with keyA, B with keyB.
 func secyPair(t testing.TB, keyA, keyB byte) (*macsec.SecY, *macsec.SecY) {
@@ -53,7 +44,8 @@ func secyPair(t testing.TB, keyA, keyB byte) (*macsec.SecY, *macsec.SecY) {
 // nodes' IP stacks through the ctrl ends.
 type lab struct {
 	a, b         *Port
-	hostA, hostB *pipe
+	hostA, hostB *frameio.PipeEnd
+	atB          chan []byte // what hostB receives
 	wireSniff    chan []byte
 }
 
@@ -67,18 +59,30 @@ func (s sniffer) Capture(_ time.Time, f []byte) {
 }
 
 func newLab(t *testing.T, ya, yb *macsec.SecY) *lab {
-	hostA, ctrlA := newPipe("hostA", "ctrlA")
-	hostB, ctrlB := newPipe("hostB", "ctrlB")
-	wireA, wireB := newPipe("wireA", "wireB")
+	hostA, ctrlA := frameio.Pipe("hostA", "ctrlA")
+	hostB, ctrlB := frameio.Pipe("hostB", "ctrlB")
+	wireA, wireB := frameio.Pipe("wireA", "wireB")
 	l := &lab{a: NewPort("a", ctrlA, wireA, ya, 1), b: NewPort("b", ctrlB, wireB, yb, 2), hostA: hostA, hostB: hostB, wireSniff: make(chan []byte, 10000)}
-	l.a.SetTap(Wire, sniffer{l.wireSniff})
+	l.a.SetMirror(Wire, sniffer{l.wireSniff})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, p := range []*Port{l.a, l.b} {
 		wg.Add(1)
 		go func() { defer wg.Done(); require.NoError(t, p.Run(ctx)) }()
 	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	l.atB = make(chan []byte, 10000)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		bufs, sizes := [][]byte{make([]byte, MaxFrame)}, []int{0}
+		for {
+			if _, err := hostB.Read(bufs, sizes, 0); err != nil {
+				return
+			}
+			l.atB <- bytes.Clone(bufs[0][:sizes[0]])
+		}
+	}()
+	t.Cleanup(func() { cancel(); hostB.Close(); wg.Wait() })
 	return l
 }
 
@@ -95,10 +99,10 @@ func TestPortForwardsThroughMACsec(t *testing.T) {
 	ya, yb := secyPair(t, 1, 1)
 	l := newLab(t, ya, yb)
 	for i := 0; i < 100; i++ {
-		f := ethFrame(macB, macA, 0x0800, 100+i, byte(i))
-		_, err := l.hostA.WriteBatch([][]byte{f})
+		f := nettest.EthFrame(macB, macA, 0x0800, 100+i, byte(i))
+		_, err := l.hostA.Write([][]byte{f}, 0)
 		require.NoError(t, err)
-		got, ok := recvWithin(l.hostB.in, time.Second)
+		got, ok := recvWithin(l.atB, time.Second)
 		require.True(t, ok, "frame %d not delivered", i)
 		require.Equal(t, f, got)
 		wire, ok := recvWithin(l.wireSniff, time.Second)
@@ -115,14 +119,14 @@ func TestPortKeyMismatchDeliversNothing(t *testing.T) {
 	ya, yb := secyPair(t, 1, 2)
 	l := newLab(t, ya, yb)
 	for i := 0; i < 20; i++ {
-		_, err := l.hostA.WriteBatch([][]byte{ethFrame(macB, macA, 0x0800, 100, byte(i))})
+		_, err := l.hostA.Write([][]byte{nettest.EthFrame(macB, macA, 0x0800, 100, byte(i))}, 0)
 		require.NoError(t, err)
 	}
 	// A clear frame injected on the wire towards B.
-	wireInject := l.a.wire.(*pipe)
-	_, err := wireInject.WriteBatch([][]byte{ethFrame(macB, macA, 0x0800, 64, 0)})
+	wireInject := l.a.wire.(*frameio.PipeEnd)
+	_, err := wireInject.Write([][]byte{nettest.EthFrame(macB, macA, 0x0800, 64, 0)}, 0)
 	require.NoError(t, err)
-	_, ok := recvWithin(l.hostB.in, 200*time.Millisecond)
+	_, ok := recvWithin(l.atB, 200*time.Millisecond)
 	require.False(t, ok, "a frame reached B's controlled port")
 	require.Eventually(t, func() bool { return l.b.Stats().RxDropped == 21 }, time.Second, time.Millisecond)
 	st := yb.Status()
@@ -132,10 +136,10 @@ func TestPortKeyMismatchDeliversNothing(t *testing.T) {
 
 func TestPortPassesFramesWithoutMACsec(t *testing.T) {
 	l := newLab(t, nil, nil)
-	f := ethFrame(macB, macA, 0x0806, 28, 0)
-	_, err := l.hostA.WriteBatch([][]byte{f})
+	f := nettest.EthFrame(macB, macA, 0x0806, 28, 0)
+	_, err := l.hostA.Write([][]byte{f}, 0)
 	require.NoError(t, err)
-	got, ok := recvWithin(l.hostB.in, time.Second)
+	got, ok := recvWithin(l.atB, time.Second)
 	require.True(t, ok)
 	require.Equal(t, f, got)
 }
@@ -145,11 +149,11 @@ func TestPortKaY(t *testing.T) {
 	l := newLab(t, ya, yb)
 	var got atomic.Pointer[[]byte]
 	l.b.SetKaY(func(f []byte) { c := bytes.Clone(f); got.Store(&c) })
-	mkpdu := ethFrame([]byte{0x01, 0x80, 0xC2, 0, 0, 3}, macA, EtherTypeEAPOL, 60, 9)
+	mkpdu := nettest.EthFrame([]byte{0x01, 0x80, 0xC2, 0, 0, 3}, macA, EtherTypeEAPOL, 60, 9)
 	require.NoError(t, l.a.SendKaY(mkpdu))
 	require.Eventually(t, func() bool { return got.Load() != nil }, time.Second, time.Millisecond)
 	require.Equal(t, mkpdu, *got.Load())
-	_, ok := recvWithin(l.hostB.in, 50*time.Millisecond)
+	_, ok := recvWithin(l.atB, 50*time.Millisecond)
 	require.False(t, ok, "MKA must not reach the controlled port")
 	require.Equal(t, uint64(1), l.b.Stats().KaYRxFrames)
 }
@@ -159,14 +163,14 @@ func TestPortImpairments(t *testing.T) {
 	l := newLab(t, ya, yb)
 	send := func(n int) {
 		for i := 0; i < n; i++ {
-			_, err := l.hostA.WriteBatch([][]byte{ethFrame(macB, macA, 0x0800, 100, byte(i))})
+			_, err := l.hostA.Write([][]byte{nettest.EthFrame(macB, macA, 0x0800, 100, byte(i))}, 0)
 			require.NoError(t, err)
 		}
 	}
 	drain := func(d time.Duration) int {
 		n := 0
 		for {
-			if _, ok := recvWithin(l.hostB.in, d); !ok {
+			if _, ok := recvWithin(l.atB, d); !ok {
 				return n
 			}
 			n++
@@ -187,7 +191,7 @@ func TestPortImpairments(t *testing.T) {
 	l.a.SetImpairment(Impairment{Delay: 50 * time.Millisecond})
 	start := time.Now()
 	send(5)
-	f, ok := recvWithin(l.hostB.in, time.Second)
+	f, ok := recvWithin(l.atB, time.Second)
 	require.True(t, ok)
 	require.NotNil(t, f)
 	require.GreaterOrEqual(t, time.Since(start), 50*time.Millisecond)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/secylab/secylab/internal/frameio"
 	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -150,7 +151,7 @@ func (g *Gateway) setupKernel() error {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_ENCAP, unix.UDP_ENCAP_ESPINUDP); err != nil {
 			return fmt.Errorf("UDP_ENCAP: %w", err)
 		}
-		if err := unix.Bind(fd, sockaddr(netip.AddrPortFrom(g.cfg.Local, UDPEncapPort))); err != nil {
+		if err := unix.Bind(fd, frameio.Sockaddr(netip.AddrPortFrom(g.cfg.Local, UDPEncapPort))); err != nil {
 			return fmt.Errorf("bind %v:%d: %w", g.cfg.Local, UDPEncapPort, err)
 		}
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)

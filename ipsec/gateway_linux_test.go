@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secylab/secylab/dataplane"
+	"github.com/secylab/secylab/internal/frameio"
 	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/secylab/secylab/internal/nettest"
 )
@@ -97,8 +97,8 @@ func newLabSN(t *testing.T, esn bool, keyBIn []byte, initial uint64) *lab {
 // until the returned function is called, which returns them.
 func capture(t *testing.T, ns, ifname string) func() [][]byte {
 	t.Helper()
-	var s *dataplane.PacketSocket
-	if err := netnsx.Do(ns, func() (err error) { s, err = dataplane.OpenPacket(ifname); return }); err != nil {
+	var s *frameio.PacketSocket
+	if err := netnsx.Do(ns, func() (err error) { s, err = frameio.OpenPacket(ifname); return }); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
@@ -106,13 +106,13 @@ func capture(t *testing.T, ns, ifname string) func() [][]byte {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		bufs := make([][]byte, dataplane.BatchSize)
+		bufs := make([][]byte, s.BatchSize())
 		for i := range bufs {
 			bufs[i] = make([]byte, 65536)
 		}
 		sizes := make([]int, len(bufs))
 		for {
-			n, err := s.ReadBatch(bufs, sizes, 0)
+			n, err := s.Read(bufs, sizes, 0)
 			if err != nil {
 				return
 			}

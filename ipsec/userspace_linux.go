@@ -2,13 +2,12 @@ package ipsec
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 
-	"github.com/secylab/secylab/dataplane"
+	"github.com/secylab/secylab/internal/frameio"
 	"github.com/secylab/secylab/internal/netnsx"
 )
 
@@ -29,8 +28,8 @@ type Userspace struct {
 	cfg UserspaceConfig
 	sad SAD
 	spd SPD
-	tun *dataplane.TAP // a TUN, with TSO both ways if the kernel allows
-	udp *udpConn
+	tun *frameio.TUN // with TSO both ways if the kernel allows
+	udp *frameio.UDP
 	mss uint16
 
 	closeOnce sync.Once
@@ -94,10 +93,10 @@ func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
 	}
 	open := func() error {
 		var err error
-		if u.tun, err = dataplane.OpenTUN(cfg.TUNName, true); err != nil {
+		if u.tun, err = frameio.OpenTUN(cfg.TUNName, true); err != nil {
 			return err
 		}
-		if u.udp, err = openUDP(cfg.Local, cfg.Remote); err != nil {
+		if u.udp, err = frameio.OpenUDP(cfg.Local, cfg.Remote); err != nil {
 			u.tun.Close()
 			return err
 		}
@@ -170,8 +169,8 @@ func (u *Userspace) Stats() DataPathStats {
 		s.Drops[i] = c.drops[i].Load()
 	}
 	if u.udp != nil {
-		s.Truncated = u.udp.truncated.Load()
-		s.UDPGSOSends, s.UDPGRORecvs = u.udp.gsoSends.Load(), u.udp.groRecvs.Load()
+		us := u.udp.Stats()
+		s.Truncated, s.UDPGSOSends, s.UDPGRORecvs = us.Truncated, us.GSOSends, us.GRORecvs
 	}
 	if t := u.tun; t != nil {
 		ts := t.Stats()
@@ -206,6 +205,9 @@ const bufSize = Headroom + 9216 + Tailroom
 const (
 	rxSlots   = 64
 	rxBufSize = Headroom + 65535 + 1
+	// maxGSOSegs is the most datagrams a UDP_GRO buffer holds (the
+	// kernel's UDP_MAX_SEGMENTS, 64 before Linux 6.11).
+	maxGSOSegs = 64
 )
 
 // batch is one direction's buffers, allocated once.
@@ -236,28 +238,19 @@ func (u *Userspace) Run(ctx context.Context) error {
 	case err = <-errc:
 	}
 	u.Close()
-	if errors.Is(err, errClosed) {
+	if frameio.IsClosed(err) {
 		err = nil
-	}
-	return err
-}
-
-var errClosed = errors.New("closed")
-
-func closedErr(err error) error {
-	if errors.Is(err, errors.ErrUnsupported) || isClosed(err) {
-		return errClosed
 	}
 	return err
 }
 
 // outbound reads inner packets from the TUN, seals them and sends them.
 func (u *Userspace) outbound() error {
-	b := newBatch(batchSize, bufSize, batchSize)
+	b := newBatch(u.tun.BatchSize(), bufSize, u.udp.BatchSize())
 	for {
-		n, err := u.tun.ReadBatch(b.bufs, b.sizes, Headroom)
+		n, err := u.tun.Read(b.bufs, b.sizes, Headroom)
 		if err != nil {
-			return closedErr(err)
+			return err
 		}
 		b.out = b.out[:0]
 		for i := range n {
@@ -268,11 +261,11 @@ func (u *Userspace) outbound() error {
 		if len(b.out) == 0 {
 			continue
 		}
-		sent, err := u.udp.writeBatch(b.out)
+		sent, err := u.udp.Write(b.out, 0)
 		u.stats.tx.Add(uint64(sent))
 		clear(b.out) // keep no buffer alive through the slice
 		if err != nil {
-			return closedErr(err)
+			return err
 		}
 	}
 }
@@ -318,9 +311,9 @@ func (u *Userspace) inbound() error {
 	b := newBatch(rxSlots, rxBufSize, rxSlots*2*maxGSOSegs)
 	local, remote := u.cfg.Local.Addr(), u.cfg.Remote.Addr()
 	for {
-		n, err := u.udp.readBatch(b.bufs, b.sizes, b.segs, Headroom)
+		n, err := u.udp.ReadSegments(b.bufs, b.sizes, b.segs, Headroom)
 		if err != nil {
-			return closedErr(err)
+			return err
 		}
 		b.out = b.out[:0]
 		for i := range n {
@@ -340,11 +333,11 @@ func (u *Userspace) inbound() error {
 		if len(b.out) == 0 {
 			continue
 		}
-		w, err := u.tun.WriteBatch(b.out)
+		w, err := u.tun.Write(b.out, 0)
 		u.stats.rx.Add(uint64(w))
 		clear(b.out)
 		if err != nil {
-			return closedErr(err)
+			return err
 		}
 	}
 }

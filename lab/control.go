@@ -174,9 +174,9 @@ func (l *Lab) capture(ctx context.Context, c net.Conn, req Request) error {
 		return err
 	}
 	q := capture.NewQueue(w, 4096, 200*time.Millisecond, req.Count)
-	p.dp.SetTap(side, q)
+	p.dp.SetMirror(side, q)
 	defer func() {
-		p.dp.SetTap(side, nil)
+		p.dp.SetMirror(side, nil)
 		q.Close()
 	}()
 	// The client hangs up to stop: notice it by reading.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/secylab/secylab/clock"
 	"github.com/secylab/secylab/dataplane"
+	"github.com/secylab/secylab/internal/frameio"
 	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/secylab/secylab/macsec"
 	"github.com/secylab/secylab/macsec/mka"
@@ -58,13 +59,13 @@ type Port struct {
 
 // OpenPort opens the TAP and the wire socket inside the node's namespace.
 func OpenPort(cfg PortConfig) (*Port, error) {
-	var tap dataplane.Device
-	var wire *dataplane.PacketSocket
+	var tap frameio.Device
+	var wire *frameio.PacketSocket
 	var mac net.HardwareAddr
 	var offload bool
 	err := netnsx.Do(cfg.Namespace, func() error {
 		// TSO/GRO offloads: one TAP read or write per up to 64 KiB of TCP.
-		t, err := dataplane.OpenTAPOffload(cfg.TAP)
+		t, err := frameio.OpenTAPOffload(cfg.TAP)
 		if err != nil {
 			return err
 		}
@@ -75,7 +76,7 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 			return err
 		}
 		mac = ifi.HardwareAddr
-		if wire, err = dataplane.OpenPacket(cfg.Wire); err != nil {
+		if wire, err = frameio.OpenPacket(cfg.Wire); err != nil {
 			t.Close()
 			return err
 		}

@@ -723,7 +723,7 @@ func (r *run) startCaptures() error {
 			return err
 		}
 		c.q = capture.NewQueue(w, 1<<16, time.Second, 0)
-		c.port.SetTap(dataplane.Wire, c)
+		c.port.SetMirror(dataplane.Wire, c)
 		r.caps = append(r.caps, c)
 	}
 	return nil
@@ -731,7 +731,7 @@ func (r *run) startCaptures() error {
 
 func (r *run) stopCaptures() {
 	for _, c := range r.caps {
-		c.port.SetTap(dataplane.Wire, nil)
+		c.port.SetMirror(dataplane.Wire, nil)
 		err := c.q.Close()
 		c.f.Close()
 		c.mu.Lock()

@@ -1,4 +1,4 @@
-package ipsec
+package frameio
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ func TestUDPOffloadRoundTrip(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SO_RCVBUFFORCE needs CAP_NET_ADMIN")
 	}
-	a, err := openUDP(netip.MustParseAddrPort("127.0.0.1:0"), netip.MustParseAddrPort("127.0.0.1:9"))
+	a, err := OpenUDP(netip.MustParseAddrPort("127.0.0.1:0"), netip.MustParseAddrPort("127.0.0.1:9"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestUDPOffloadRoundTrip(t *testing.T) {
 		sa, _ := unix.Getsockname(int(fd))
 		port = sa.(*unix.SockaddrInet4).Port
 	})
-	bEnd, err := openUDP(netip.MustParseAddrPort("127.0.0.2:0"), netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)))
+	bEnd, err := OpenUDP(netip.MustParseAddrPort("127.0.0.2:0"), netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,24 +47,28 @@ func TestUDPOffloadRoundTrip(t *testing.T) {
 		}
 		pkts[i] = bytes.Repeat([]byte{byte(i + 1)}, n)
 	}
-	rb := newBatch(rxSlots, rxBufSize, 0)
+	const headroom = 40
+	rbufs, sizes, segs := make([][]byte, 64), make([]int, 64), make([]int, 64)
+	for i := range rbufs {
+		rbufs[i] = make([]byte, headroom+65536)
+	}
 	round := func() {
-		if sent, err := bEnd.writeBatch(pkts); err != nil || sent != len(pkts) {
+		if sent, err := bEnd.Write(pkts, 0); err != nil || sent != len(pkts) {
 			t.Fatalf("sent %d, %v", sent, err)
 		}
 		var got [][]byte
 		for len(got) < len(pkts) {
-			n, err := a.readBatch(rb.bufs, rb.sizes, rb.segs, Headroom)
+			n, err := a.ReadSegments(rbufs, sizes, segs, headroom)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for i := range n {
-				seg := rb.segs[i]
+				seg := segs[i]
 				if seg == 0 {
-					seg = rb.sizes[i]
+					seg = sizes[i]
 				}
-				for off := 0; off < rb.sizes[i]; off += seg {
-					got = append(got, rb.bufs[i][Headroom+off:Headroom+min(off+seg, rb.sizes[i])])
+				for off := 0; off < sizes[i]; off += seg {
+					got = append(got, rbufs[i][headroom+off:headroom+min(off+seg, sizes[i])])
 				}
 			}
 		}
@@ -75,22 +79,22 @@ func TestUDPOffloadRoundTrip(t *testing.T) {
 		}
 	}
 	round()
-	if bEnd.gso && (bEnd.gsoSends.Load() == 0 || a.groRecvs.Load() == 0) {
-		t.Fatalf("GSO sends %d, GRO receives %d", bEnd.gsoSends.Load(), a.groRecvs.Load())
+	if bEnd.gso && (bEnd.Stats().GSOSends == 0 || a.Stats().GRORecvs == 0) {
+		t.Fatalf("GSO sends %d, GRO receives %d", bEnd.Stats().GSOSends, a.Stats().GRORecvs)
 	}
-	t.Logf("GSO %v (sends %d), GRO %v (receives %d)", bEnd.gso, bEnd.gsoSends.Load(), a.gro, a.groRecvs.Load())
+	t.Logf("GSO %v (sends %d), GRO %v (receives %d)", bEnd.gso, bEnd.Stats().GSOSends, a.gro, a.Stats().GRORecvs)
 	allocs := testing.AllocsPerRun(50, func() {
-		bEnd.writeBatch(pkts)
+		bEnd.Write(pkts, 0)
 		for left := len(pkts); left > 0; {
-			n, err := a.readBatch(rb.bufs, rb.sizes, rb.segs, Headroom)
+			n, err := a.ReadSegments(rbufs, sizes, segs, headroom)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for i := range n {
-				if rb.segs[i] == 0 {
+				if segs[i] == 0 {
 					left--
 				} else {
-					left -= (rb.sizes[i] + rb.segs[i] - 1) / rb.segs[i]
+					left -= (sizes[i] + segs[i] - 1) / segs[i]
 				}
 			}
 		}

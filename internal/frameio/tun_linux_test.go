@@ -1,21 +1,15 @@
-package dataplane
+package frameio
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"io"
-	"math/rand/v2"
-	"net"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
-	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/secylab/secylab/internal/nettest"
 	"github.com/secylab/secylab/internal/offload"
 )
@@ -28,8 +22,9 @@ func socketTAP(t testing.TB) (*TAP, int) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	require.NoError(t, err)
 	require.NoError(t, unix.SetNonblock(fds[0], true))
-	tap, err := newTAP("sp", os.NewFile(uintptr(fds[0]), "sp"), modeTAP, true)
+	d, err := newTUNDevice("sp", os.NewFile(uintptr(fds[0]), "sp"), modeTAP, true)
 	require.NoError(t, err)
+	tap := &TAP{d}
 	t.Cleanup(func() { tap.Close(); unix.Close(fds[1]) })
 	return tap, fds[1]
 }
@@ -70,6 +65,11 @@ func recvVnet(t *testing.T, fd int) (frames [][]byte, hdrs []offload.VirtioNetHd
 	}
 }
 
+var (
+	macA = []byte{2, 0, 0, 0, 0xA, 1}
+	macB = []byte{2, 0, 0, 0, 0xB, 1}
+)
+
 func newBufs(n int) ([][]byte, []int) {
 	bufs := make([][]byte, n)
 	for i := range bufs {
@@ -86,7 +86,7 @@ func TestTAPOffloadReadKeepsRemainder(t *testing.T) {
 	sf, h := v4.superFrame(5, 6, tcpFlagACK|tcpFlagPSH, dataA, 1448)
 	sendVnet(t, peer, h, sf)
 	want = append(want, v4.segments(5, 6, tcpFlagACK|tcpFlagPSH, dataA, 1448)...)
-	arp := ethFrame(macB, macA, 0x0806, 28, 1)
+	arp := nettest.EthFrame(macB, macA, 0x0806, 28, 1)
 	sendVnet(t, peer, offload.VirtioNetHdr{}, arp)
 	want = append(want, arp)
 	small, hs := v6.superFrame(9, 0, tcpFlagACK, payload(100, 3), 1448)
@@ -100,7 +100,7 @@ func TestTAPOffloadReadKeepsRemainder(t *testing.T) {
 	bufs, sizes := newBufs(16)
 	var got [][]byte
 	for len(got) < len(want) {
-		n, err := tap.ReadBatch(bufs, sizes, 16)
+		n, err := tap.Read(bufs, sizes, 16)
 		require.NoError(t, err)
 		require.NotZero(t, n)
 		for i := range n {
@@ -112,7 +112,7 @@ func TestTAPOffloadReadKeepsRemainder(t *testing.T) {
 		require.Equal(t, want[i], got[i], "frame %d", i)
 	}
 	s := tap.Stats()
-	require.Equal(t, TAPStats{Reads: 4, SuperFrames: 2, Segments: uint64(len(want) - 2)}, s)
+	require.Equal(t, TUNStats{Reads: 4, SuperFrames: 2, Segments: uint64(len(want) - 2)}, s)
 }
 
 func TestTAPOffloadWriteCoalesces(t *testing.T) {
@@ -122,14 +122,14 @@ func TestTAPOffloadWriteCoalesces(t *testing.T) {
 	segsB := v6.segments(7, 0, tcpFlagACK, payload(10*1448, 2), 1448)
 	bad := v4.segment(0, 0, tcpFlagACK, payload(100, 4))
 	bad[len(bad)-1] ^= 0xff
-	arp := ethFrame(macB, macA, 0x0806, 28, 1)
+	arp := nettest.EthFrame(macB, macA, 0x0806, 28, 1)
 	var frames [][]byte
 	frames = append(frames, segsA...)
 	frames = append(frames, arp)
 	frames = append(frames, segsB...)
 	frames = append(frames, bad, v4.segment(99, 0, tcpFlagACK, nil))
 
-	n, err := tap.WriteBatch(frames)
+	n, err := tap.Write(frames, 0)
 	require.NoError(t, err)
 	require.Equal(t, len(frames), n)
 	got, hdrs := recvVnet(t, peer)
@@ -140,7 +140,7 @@ func TestTAPOffloadWriteCoalesces(t *testing.T) {
 	require.Equal(t, uint8(offload.GSOTCPv6), hdrs[2].GSOType)
 	require.Equal(t, uint8(0), hdrs[3].Flags, "a wrong checksum is left for the kernel to find")
 	require.Equal(t, uint8(offload.FlagDataValid), hdrs[4].Flags)
-	require.Equal(t, TAPStats{Writes: 5, Coalesced: 40}, tap.Stats())
+	require.Equal(t, TUNStats{Writes: 5, Coalesced: 40}, tap.Stats())
 }
 
 func TestTAPOffloadAllocatesNothing(t *testing.T) {
@@ -151,12 +151,12 @@ func TestTAPOffloadAllocatesNothing(t *testing.T) {
 	msg := make([]byte, offload.VirtioNetHdrLen+len(sf))
 	h.Encode(msg)
 	copy(msg[offload.VirtioNetHdrLen:], sf)
-	bufs, sizes := newBufs(BatchSize)
-	frames := make([][]byte, 0, BatchSize)
+	bufs, sizes := newBufs(tapBatch)
+	frames := make([][]byte, 0, tapBatch)
 	drain := make([]byte, tapReadBuf)
 	allocs := testing.AllocsPerRun(50, func() {
 		unix.Write(peer, msg)
-		n, err := tap.ReadBatch(bufs, sizes, 16)
+		n, err := tap.Read(bufs, sizes, 16)
 		if err != nil || n != 44 {
 			panic(fmt.Sprint(n, err))
 		}
@@ -164,7 +164,7 @@ func TestTAPOffloadAllocatesNothing(t *testing.T) {
 		for i := range n {
 			frames = append(frames, bufs[i][16:16+sizes[i]])
 		}
-		if n, err := tap.WriteBatch(frames); err != nil || n != 44 {
+		if n, err := tap.Write(frames, 0); err != nil || n != 44 {
 			panic(fmt.Sprint(n, err))
 		}
 		unix.Read(peer, drain)
@@ -179,17 +179,17 @@ func BenchmarkTAPOffload(b *testing.B) {
 	msg := make([]byte, offload.VirtioNetHdrLen+len(sf))
 	h.Encode(msg)
 	copy(msg[offload.VirtioNetHdrLen:], sf)
-	bufs, sizes := newBufs(BatchSize)
+	bufs, sizes := newBufs(tapBatch)
 	frames := make([][]byte, 44)
 	drain := make([]byte, tapReadBuf)
 	b.SetBytes(int64(len(sf)))
 	for b.Loop() {
 		unix.Write(peer, msg)
-		n, _ := tap.ReadBatch(bufs, sizes, 16)
+		n, _ := tap.Read(bufs, sizes, 16)
 		for i := range n {
 			frames[i] = bufs[i][16 : 16+sizes[i]]
 		}
-		tap.WriteBatch(frames[:n])
+		tap.Write(frames[:n], 0)
 		unix.Read(peer, drain)
 	}
 }
@@ -224,10 +224,11 @@ func TestTUNOffloadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	unix.SetNonblock(fds[0], true)
-	tn, err := newTAP("sp", os.NewFile(uintptr(fds[0]), "sp"), modeTUN, true)
+	d, err := newTUNDevice("sp", os.NewFile(uintptr(fds[0]), "sp"), modeTUN, true)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tn := &TUN{d}
 	defer tn.Close()
 	defer unix.Close(fds[1])
 	const mss = 1338
@@ -236,14 +237,14 @@ func TestTUNOffloadRoundTrip(t *testing.T) {
 		data[i] = byte(i * 7)
 	}
 	msg := superPacket(1000, data, mss)
-	bufs, sizes := newBufs(BatchSize)
-	out := make([][]byte, 0, BatchSize)
+	bufs, sizes := newBufs(tapBatch)
+	out := make([][]byte, 0, tapBatch)
 	got := make([]byte, len(msg)+100)
 	round := func() {
 		if _, err := unix.Write(fds[1], msg); err != nil {
 			t.Fatal(err)
 		}
-		n, err := tn.ReadBatch(bufs, sizes, 16)
+		n, err := tn.Read(bufs, sizes, 16)
 		if err != nil || n != 46 {
 			t.Fatalf("read %d segments, %v", n, err)
 		}
@@ -251,7 +252,7 @@ func TestTUNOffloadRoundTrip(t *testing.T) {
 		for i := range n {
 			out = append(out, bufs[i][16:16+sizes[i]])
 		}
-		if w, err := tn.WriteBatch(out); err != nil || w != n {
+		if w, err := tn.Write(out, 0); err != nil || w != n {
 			t.Fatalf("wrote %d, %v", w, err)
 		}
 		m, err := unix.Read(fds[1], got)
@@ -264,88 +265,5 @@ func TestTUNOffloadRoundTrip(t *testing.T) {
 		t.Fatalf("%v allocations per 46 segments", a)
 	}
 	const rounds = 1 + 1 + 50 // AllocsPerRun runs round once more to warm up
-	require.Equal(t, TAPStats{Reads: rounds, SuperFrames: rounds, Segments: rounds * 46, Writes: rounds, Coalesced: rounds * 46}, tn.Stats())
-}
-
-// TestNamespacesTCPTransferIntact sends 20 MB over TCP between two
-// namespaces through ports with offload TAPs and compares SHA-256 sums:
-// segmentation, MACsec and coalescing lose, reorder or corrupt nothing.
-func TestNamespacesTCPTransferIntact(t *testing.T) {
-	nettest.NeedRoot(t)
-	for _, tc := range []struct {
-		name   string
-		macsec bool
-		v6     bool
-	}{{"MACsec IPv4", true, false}, {"MACsec IPv6", true, true}, {"clear IPv4", false, false}} {
-		t.Run(tc.name, func(t *testing.T) {
-			a, b := twoNodes(t)
-			ya, yb := secyPair(t, 1, 1)
-			if !tc.macsec {
-				ya, yb = nil, nil
-			}
-			pa := openPortWith(t, OpenTAPOffload, a, "192.168.100.129/30", ya)
-			pb := openPortWith(t, OpenTAPOffload, b, "192.168.100.130/30", yb)
-			require.True(t, pa.ctrl.(*TAP).Offload())
-			addr := "192.168.100.130:5201"
-			if tc.v6 {
-				for ns, ip := range map[string]string{a: "fd00::1/64", b: "fd00::2/64"} {
-					nettest.Run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.er1.disable_ipv6=0")
-					nettest.Run(t, "ip", "-n", ns, "addr", "add", ip, "dev", "er1", "nodad")
-				}
-				addr = "[fd00::2]:5201"
-			}
-			startPorts(t, pa, pb)
-			transferIntact(t, a, b, addr, 20<<20)
-			sa, sb := pa.ctrl.(*TAP).Stats(), pb.ctrl.(*TAP).Stats()
-			t.Logf("A %+v, B %+v", sa, sb)
-			require.NotZero(t, sa.SuperFrames, "A's kernel sent TSO super-frames")
-			require.NotZero(t, sb.Coalesced, "B's kernel got coalesced super-frames")
-			require.Zero(t, sa.Bad+sb.Bad)
-		})
-	}
-}
-
-func transferIntact(t *testing.T, a, b, addr string, size int) {
-	var ln net.Listener
-	require.NoError(t, netnsx.Do(b, func() (err error) {
-		ln, err = net.Listen("tcp", addr)
-		return err
-	}))
-	defer ln.Close()
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		defer c.Close()
-		h := sha256.New()
-		n, err := io.Copy(h, c)
-		got <- result{sum: [32]byte(h.Sum(nil)), n: n, err: err}
-	}()
-	var c net.Conn
-	require.NoError(t, netnsx.Do(a, func() (err error) {
-		c, err = net.DialTimeout("tcp", addr, 5*time.Second)
-		return err
-	}))
-	r := rand.NewChaCha8([32]byte{1})
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(c, h), io.LimitReader(r, int64(size)))
-	require.NoError(t, err)
-	require.EqualValues(t, size, n)
-	require.NoError(t, c.Close())
-	select {
-	case res := <-got:
-		require.NoError(t, res.err)
-		require.EqualValues(t, size, res.n)
-		require.Equal(t, [32]byte(h.Sum(nil)), res.sum, "SHA-256 of what was received")
-	case <-time.After(60 * time.Second):
-		t.Fatal("transfer did not finish")
-	}
+	require.Equal(t, TUNStats{Reads: rounds, SuperFrames: rounds, Segments: rounds * 46, Writes: rounds, Coalesced: rounds * 46}, tn.Stats())
 }

@@ -1,4 +1,4 @@
-package dataplane
+package frameio
 
 import (
 	"errors"
@@ -14,32 +14,30 @@ import (
 	"github.com/secylab/secylab/internal/offload"
 )
 
-// TAP is a TAP device opened in the calling thread's network namespace.
-// Frames carry no extra header (IFF_NO_PI). A TAP opened with
-// OpenTAPOffload also exchanges TCP super-frames with the kernel (see
-// there); ReadBatch and WriteBatch still move ordinary frames.
-//
-// A TAP opened with OpenTUN is a TUN device instead: the same, but what it
-// reads and writes are bare IP packets rather than Ethernet frames.
-type TAP struct {
+// tunDevice is what TAP and TUN share: a file of Linux's tun driver
+// that reads and writes one frame (or IP packet) per call, each behind a
+// virtio-net header when the device was opened with offloads.
+type tunDevice struct {
 	name    string
 	f       *os.File
 	rc      syscall.RawConn
 	mode    mode
 	offload bool
+	closed  atomic.Bool
 
-	// Per-call state of ReadBatch and WriteBatch, kept here so that the
-	// callbacks handed to RawConn are allocated once, not per batch. Each
-	// of the two is called from one goroutine at a time.
-	rbufs   [][]byte
-	rsizes  []int
-	roff, n int
-	rerr    error
-	readFn  func(fd uintptr) bool
-	wframes [][]byte
-	wn      int
-	werr    error
-	writeFn func(fd uintptr) bool
+	// Per-call state of Read and Write, kept here so that the callbacks
+	// handed to RawConn are allocated once, not per batch. Each of the two
+	// is called from one goroutine at a time.
+	rbufs    [][]byte
+	rsizes   []int
+	roff, n  int
+	rerr     error
+	readFn   func(fd uintptr) bool
+	wframes  [][]byte
+	wscratch [][]byte // the frames of a Write with an offset
+	wn       int
+	werr     error
+	writeFn  func(fd uintptr) bool
 
 	// Offload state: the read buffer holds one super-frame, which gso
 	// cuts into the caller's buffers, across calls if they are too few.
@@ -55,10 +53,31 @@ type TAP struct {
 	// the kernel; only for measuring what the verification costs.
 	trustChecksums bool
 
-	stats tapCounters
+	stats tunCounters
 }
 
-var _ Device = (*TAP)(nil)
+// TAP is a TAP device opened in the calling thread's network namespace:
+// it reads and writes Ethernet frames without an extra header
+// (IFF_NO_PI). A TAP opened with OpenTAPOffload also exchanges TCP
+// super-frames with the kernel (see there); Read and Write still move
+// ordinary frames.
+type TAP struct{ *tunDevice }
+
+// TUN is a TUN device opened in the calling thread's network namespace: a
+// TAP's sibling that reads and writes bare IP packets.
+type TUN struct{ *tunDevice }
+
+var (
+	_ Device = (*TAP)(nil)
+	_ Device = (*TUN)(nil)
+)
+
+// Batch sizes of the devices: a TAP serves a MACsec port, a TUN an IPsec
+// gateway, whose batches are larger.
+const (
+	tapBatch = 64
+	tunBatch = 256
+)
 
 // mode is the kind of device: the TUNSETIFF flag that makes it, and the
 // length of the link header its packets start with.
@@ -73,9 +92,10 @@ var (
 	modeTUN = mode{flag: unix.IFF_TUN, link: offload.LinkIP, kind: "TUN"}
 )
 
-// TAPStats counts the work of a TAP (or TUN): all but Refused only with
-// offloads. On a TUN, a frame is an IP packet.
-type TAPStats struct {
+// TUNStats counts the work of a TAP or TUN (Linux's tun driver serves
+// both): all but Refused only with offloads. On a TUN, a frame is an IP
+// packet.
+type TUNStats struct {
 	Reads       uint64 // read system calls that returned a frame
 	SuperFrames uint64 // TCP super-frames read
 	Segments    uint64 // segments cut from them
@@ -85,7 +105,7 @@ type TAPStats struct {
 	Refused     uint64 // frames written and dropped: refused by the kernel
 }
 
-type tapCounters struct {
+type tunCounters struct {
 	reads, superFrames, segments, writes, coalesced, bad, refused atomic.Uint64
 }
 
@@ -98,51 +118,65 @@ const tapReadBuf = offload.VirtioNetHdrLen + 22 + 65535 + 1
 // network namespace, without offloads: one frame per read and per write.
 // The device disappears when it is closed, so a crashed lab leaves no TAP
 // behind.
-func OpenTAP(name string) (*TAP, error) { return openDevice(name, modeTAP, false) }
+func OpenTAP(name string) (*TAP, error) {
+	d, err := openDevice(name, modeTAP, false)
+	if err != nil {
+		return nil, err
+	}
+	return &TAP{d}, nil
+}
 
 // OpenTAPOffload is OpenTAP with TCP segmentation offload both ways: the
-// kernel hands over TCP super-frames of up to 64 KiB, which ReadBatch cuts
-// into frames, and WriteBatch coalesces in-order segments of a TCP flow
+// kernel hands over TCP super-frames of up to 64 KiB, which Read cuts into
+// frames, and Write coalesces in-order segments of a TCP flow
 // into super-frames, so a TAP system call carries tens of frames rather
 // than one. Checksums left to the device are completed in software. If the
 // kernel refuses IFF_VNET_HDR or TUNSETOFFLOAD, it returns a plain TAP, as
 // OpenTAP; Offload tells which one it got.
 //
 // This is the TAP to use for a controlled port.
-func OpenTAPOffload(name string) (*TAP, error) { return openWithOffload(name, modeTAP) }
+func OpenTAPOffload(name string) (*TAP, error) {
+	d, err := openWithOffload(name, modeTAP)
+	if err != nil {
+		return nil, err
+	}
+	return &TAP{d}, nil
+}
 
 // OpenTUN creates (or attaches to) the TUN device name in the current
-// network namespace: a TAP that reads and writes bare IP packets. Like a
-// TAP it disappears when closed. withOffload asks for TCP segmentation
-// offload both ways, as OpenTAPOffload does, and falls back to a TUN
-// without it if the kernel refuses; Offload tells which one it got.
-func OpenTUN(name string, withOffload bool) (*TAP, error) {
+// network namespace. Like a TAP it disappears when closed. withOffload
+// asks for TCP segmentation offload both ways, as OpenTAPOffload does, and
+// falls back to a TUN without it if the kernel refuses; Offload tells which
+// one it got.
+func OpenTUN(name string, withOffload bool) (*TUN, error) {
+	var d *tunDevice
+	var err error
 	if withOffload {
-		return openWithOffload(name, modeTUN)
+		d, err = openWithOffload(name, modeTUN)
+	} else {
+		d, err = openDevice(name, modeTUN, false)
 	}
-	return openDevice(name, modeTUN, false)
+	if err != nil {
+		return nil, err
+	}
+	return &TUN{d}, nil
 }
 
 // openWithOffload opens the device with offloads if the kernel allows,
 // else without.
-func openWithOffload(name string, m mode) (*TAP, error) {
-	t, err := openDevice(name, m, true)
-	if err == nil {
-		return t, nil
+func openWithOffload(name string, m mode) (*tunDevice, error) {
+	if d, err := openDevice(name, m, true); err == nil {
+		return d, nil
 	}
-	plain, perr := openDevice(name, m, false)
-	if perr != nil {
-		return nil, perr
-	}
-	return plain, nil
+	return openDevice(name, m, false)
 }
 
-func openDevice(name string, m mode, withOffload bool) (*TAP, error) {
+func openDevice(name string, m mode, withOffload bool) (*tunDevice, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
 	}
-	fail := func(what string, err error) (*TAP, error) {
+	fail := func(what string, err error) (*tunDevice, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("%s %q: %s%w", m.kind, name, what, err)
 	}
@@ -165,14 +199,15 @@ func openDevice(name string, m mode, withOffload bool) (*TAP, error) {
 			return fail("TUNSETOFFLOAD: ", err)
 		}
 	}
-	return newTAP(name, os.NewFile(uintptr(fd), strings.ToLower(m.kind)+":"+name), m, withOffload)
+	return newTUNDevice(name, os.NewFile(uintptr(fd), strings.ToLower(m.kind)+":"+name), m, withOffload)
 }
 
-// newTAP wraps f, a non-blocking file that reads and writes one frame (of
-// the mode's link) per call, each behind a virtio header if withOffload.
-func newTAP(name string, f *os.File, m mode, withOffload bool) (*TAP, error) {
-	t := &TAP{name: name, f: f, mode: m, offload: withOffload}
+// newTUNDevice wraps f, a non-blocking file that reads and writes one
+// frame (of the mode's link) per call, each behind a virtio header if
+// withOffload.
+func newTUNDevice(name string, f *os.File, m mode, withOffload bool) (*tunDevice, error) {
 	var err error
+	t := &tunDevice{name: name, f: f, mode: m, offload: withOffload}
 	if t.rc, err = t.f.SyscallConn(); err != nil {
 		t.f.Close()
 		return nil, err
@@ -188,25 +223,36 @@ func newTAP(name string, f *os.File, m mode, withOffload bool) (*TAP, error) {
 }
 
 // Name returns the interface name.
-func (t *TAP) Name() string { return t.name }
+func (t *tunDevice) Name() string { return t.name }
 
-// Offload reports whether the TAP exchanges super-frames with the kernel.
-func (t *TAP) Offload() bool { return t.offload }
+// BatchSize is 64 for a TAP, 256 for a TUN.
+func (t *tunDevice) BatchSize() int {
+	if t.mode.flag == unix.IFF_TUN {
+		return tunBatch
+	}
+	return tapBatch
+}
+
+// Offload reports whether the device exchanges super-frames with the kernel.
+func (t *tunDevice) Offload() bool { return t.offload }
 
 // Stats returns the counters (all but Refused zero without offloads).
-func (t *TAP) Stats() TAPStats {
+func (t *tunDevice) Stats() TUNStats {
 	c := &t.stats
-	return TAPStats{
+	return TUNStats{
 		Reads: c.reads.Load(), SuperFrames: c.superFrames.Load(), Segments: c.segments.Load(),
 		Writes: c.writes.Load(), Coalesced: c.coalesced.Load(), Bad: c.bad.Load(),
 		Refused: c.refused.Load(),
 	}
 }
 
-// Close closes the device; a blocked ReadBatch returns an error.
-func (t *TAP) Close() error { return t.f.Close() }
+// Close closes the device; a blocked Read returns net.ErrClosed.
+func (t *tunDevice) Close() error {
+	t.closed.Store(true)
+	return t.f.Close()
+}
 
-func (t *TAP) read(fd uintptr) bool {
+func (t *tunDevice) read(fd uintptr) bool {
 	for t.n < len(t.rbufs) {
 		m, err := unix.Read(int(fd), t.rbufs[t.n][t.roff:])
 		switch {
@@ -228,7 +274,7 @@ func (t *TAP) read(fd uintptr) bool {
 // cutting super-frames into segments. A super-frame that does not fit
 // stays in t.gso for the next call, so no frame is lost or reordered.
 // Partial checksums are completed: what leaves the device is whole.
-func (t *TAP) readOffload(fd uintptr) bool {
+func (t *tunDevice) readOffload(fd uintptr) bool {
 	var reads, supers, segs, bad uint64
 	defer func() {
 		t.stats.reads.Add(reads)
@@ -290,8 +336,8 @@ func (t *TAP) readOffload(fd uintptr) bool {
 	return true
 }
 
-// ReadBatch reads frames until the TAP queue is empty or bufs are full.
-func (t *TAP) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) {
+// Read reads frames until the device's queue is empty or bufs are full.
+func (t *tunDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	t.rbufs, t.rsizes, t.roff, t.n, t.rerr = bufs, sizes, offset, 0, nil
 	err := t.rc.Read(t.readFn)
 	t.rbufs, t.rsizes = nil, nil
@@ -301,10 +347,13 @@ func (t *TAP) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if err == nil {
 		err = t.rerr
 	}
+	if t.closed.Load() {
+		err = errClosed(t.name)
+	}
 	return 0, err
 }
 
-func (t *TAP) write(fd uintptr) bool {
+func (t *tunDevice) write(fd uintptr) bool {
 	for t.wn < len(t.wframes) {
 		_, err := unix.Write(int(fd), t.wframes[t.wn])
 		switch {
@@ -325,7 +374,7 @@ func (t *TAP) write(fd uintptr) bool {
 
 // planWrite prepares the write of the next frames: a run of TCP segments
 // coalesced into one super-frame, or a single frame.
-func (t *TAP) planWrite() {
+func (t *tunDevice) planWrite() {
 	frames := t.wframes[t.wn:]
 	n, fs, payload, valid := offload.GRORun(frames, t.mode.link, !t.trustChecksums)
 	t.wiovs = t.wiovs[:0]
@@ -372,7 +421,7 @@ func appendIovec(iovs []unix.Iovec, b []byte) []unix.Iovec {
 
 // writeOffload writes the frames, coalesced where it can, with one writev
 // per super-frame or single frame.
-func (t *TAP) writeOffload(fd uintptr) bool {
+func (t *tunDevice) writeOffload(fd uintptr) bool {
 	var writes, coalesced, refused uint64
 	defer func() {
 		t.stats.writes.Add(writes)
@@ -406,15 +455,27 @@ func (t *TAP) writeOffload(fd uintptr) bool {
 	return true
 }
 
-// WriteBatch writes the frames to the TAP: one frame per write without
-// offloads, coalesced TCP segments per write with them.
-func (t *TAP) WriteBatch(frames [][]byte) (int, error) {
+// Write writes the frames bufs[i][offset:] to the device: one frame per
+// write without offloads, coalesced TCP segments per write with them.
+func (t *tunDevice) Write(bufs [][]byte, offset int) (int, error) {
+	frames := bufs
+	if offset != 0 {
+		t.wscratch = t.wscratch[:0]
+		for _, b := range bufs {
+			t.wscratch = append(t.wscratch, b[offset:])
+		}
+		frames = t.wscratch
+	}
 	t.wframes, t.wn, t.wrun, t.werr = frames, 0, 0, nil
 	err := t.rc.Write(t.writeFn)
 	t.wframes = nil
 	clear(t.wiovs[:cap(t.wiovs)]) // keep no frame alive
+	clear(t.wscratch)
 	if err == nil {
 		err = t.werr
+	}
+	if err != nil && t.closed.Load() {
+		err = errClosed(t.name)
 	}
 	return t.wn, err
 }

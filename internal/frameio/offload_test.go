@@ -1,4 +1,4 @@
-package dataplane
+package frameio
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/secylab/secylab/internal/nettest"
 	"github.com/secylab/secylab/internal/offload"
 )
 
@@ -330,7 +331,7 @@ func TestGROEdgeCases(t *testing.T) {
 	short := fl.segment(2*mss, 2, ack, payload(10, 2))
 	badSum := seg(fl, 2, ack)
 	badSum[len(badSum)-1] ^= 1
-	arp := ethFrame(macB, macA, 0x0806, 28, 1)
+	arp := nettest.EthFrame(macB, macA, 0x0806, 28, 1)
 	for _, tc := range []struct {
 		name   string
 		frames [][]byte

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/secylab/secylab/internal/fingerprint"
 	"github.com/secylab/secylab/macsec"
 )
 
@@ -57,7 +58,7 @@ func (k *kernelSecY) saOpts(pn uint64, key macsec.Key) []string {
 // keyArgs are "key <KEYID> <KEY>"; the key identifier is 16 octets, here
 // derived from the key's fingerprint (MKA would put KI = MI ‖ KN there).
 func keyArgs(key macsec.Key) []string {
-	id := (macsec.Fingerprint(key.SAK) + strings.Repeat("0", 32))[:32]
+	id := (fingerprint.Of(fingerprint.SAK, key.SAK) + strings.Repeat("0", 32))[:32]
 	return []string{"key", id, hex.EncodeToString(key.SAK)}
 }
 

@@ -3,12 +3,12 @@ package ipsec
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+
+	"github.com/secylab/secylab/internal/fingerprint"
 )
 
 // Direction is the direction of an SA or a policy, as in xfrm.
@@ -127,13 +127,9 @@ func (c *SAConfig) check() error {
 
 const maxSN32 = 1<<32 - 1
 
-// Fingerprint identifies keying material without revealing it.
-func Fingerprint(keymat []byte) string {
-	h := sha256.New()
-	h.Write([]byte("secylab ESP KEYMAT fingerprint\x00"))
-	h.Write(keymat)
-	return hex.EncodeToString(h.Sum(nil)[:4])
-}
+// Fingerprint identifies keying material without revealing it
+// (fingerprint.Of, kind ESP KEYMAT).
+func Fingerprint(keymat []byte) string { return fingerprint.Of(fingerprint.ESPKeymat, keymat) }
 
 // SA is a security association: the configuration, the AEAD, the
 // sequence number (outbound) or the anti-replay window (inbound), and

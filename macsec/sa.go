@@ -3,11 +3,11 @@ package macsec
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"sync/atomic"
+
+	"github.com/secylab/secylab/internal/fingerprint"
 )
 
 // Key is the keying material of one SA.
@@ -17,15 +17,6 @@ type Key struct {
 	// SecY's own SSCI, a receive SA the SSCI of the peer that sends on it.
 	SSCI SSCI
 	Salt Salt
-}
-
-// Fingerprint identifies a SAK without revealing it: the first 8 hex
-// digits of SHA-256 over a label and the key.
-func Fingerprint(sak []byte) string {
-	h := sha256.New()
-	h.Write([]byte("secylab SAK fingerprint\x00"))
-	h.Write(sak)
-	return hex.EncodeToString(h.Sum(nil)[:4])
 }
 
 // saCrypto is what the transmit and receive SAs share: the AEAD and the
@@ -50,7 +41,7 @@ func newSACrypto(suite CipherSuite, k Key) (saCrypto, error) {
 	if err != nil {
 		return saCrypto{}, err
 	}
-	return saCrypto{aead: aead, xpn: suite.XPN(), ssci: k.SSCI, salt: k.Salt, fingerprint: Fingerprint(k.SAK)}, nil
+	return saCrypto{aead: aead, xpn: suite.XPN(), ssci: k.SSCI, salt: k.Salt, fingerprint: fingerprint.Of(fingerprint.SAK, k.SAK)}, nil
 }
 
 // iv fills the 96-bit GCM IV: SCI || PN32 for the original suites,

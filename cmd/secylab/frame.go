@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/secylab/secylab/dataplane/capture"
+	"github.com/secylab/secylab/internal/fingerprint"
 	"github.com/secylab/secylab/macsec"
 )
 
@@ -347,7 +348,7 @@ func (f *saFlags) resolve() (*sa, error) {
 		clear(s.key.SAK)
 		return nil, usagef("%s: the SAK has %d octets; %s needs %d (%d hex digits)", f.sak.source(), n, suite, suite.KeyLen(), 2*suite.KeyLen())
 	}
-	s.fingerprint = macsec.Fingerprint(s.key.SAK)
+	s.fingerprint = fingerprint.Of(fingerprint.SAK, s.key.SAK)
 	return s, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/secylab/secylab/internal/fingerprint"
 )
 
 // KDF labels of IEEE 802.1X-2010 6.2.
@@ -55,7 +57,7 @@ func NewSAK(key []byte) (SAK, error) {
 	if len(key) != 16 && len(key) != 32 {
 		return SAK{}, fmt.Errorf("SAK: must be 16 or 32 octets, got %d", len(key))
 	}
-	return SAK{secret{key: key, label: "SAK"}}, nil
+	return SAK{secret{key: key, label: fingerprint.SAK}}, nil
 }
 
 // cknContext is the KDF context for the ICK and KEK: the first 16 octets
@@ -73,7 +75,7 @@ func DeriveICK(cak CAK, ckn CKN) (ICK, error) {
 	if err != nil {
 		return ICK{}, fmt.Errorf("ICK: %w", err)
 	}
-	return ICK{secret{key: k, label: "ICK"}}, nil
+	return ICK{secret{key: k, label: fingerprint.ICK}}, nil
 }
 
 // DeriveKEK derives the KEK from the CAK and CKN (IEEE 802.1X 9.3.3); it is
@@ -83,7 +85,7 @@ func DeriveKEK(cak CAK, ckn CKN) (KEK, error) {
 	if err != nil {
 		return KEK{}, fmt.Errorf("KEK: %w", err)
 	}
-	return KEK{secret{key: k, label: "KEK"}}, nil
+	return KEK{secret{key: k, label: fingerprint.KEK}}, nil
 }
 
 // DeriveSAK is the KDF form of SAK generation (IEEE 802.1X 9.8.1):

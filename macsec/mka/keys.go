@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/secylab/secylab/internal/fingerprint"
 	"github.com/secylab/secylab/macsec"
 )
 
@@ -24,7 +25,7 @@ func NewCAK(key []byte) (CAK, error) {
 	if len(key) != 16 && len(key) != 32 {
 		return CAK{}, fmt.Errorf("CAK: must be 16 or 32 octets, got %d", len(key))
 	}
-	return CAK{secret{key: key, label: "CAK"}}, nil
+	return CAK{secret{key: key, label: fingerprint.CAK}}, nil
 }
 
 // Equal reports whether two CAKs are the same key.

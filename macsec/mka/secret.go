@@ -1,32 +1,23 @@
 package mka
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
+
+	"github.com/secylab/secylab/internal/fingerprint"
 )
 
 // secret is key material that is never printed: every formatting path
 // (fmt verbs, %#v, slog) shows a fingerprint instead of the key.
 type secret struct {
 	key   []byte
-	label string // the key's kind, e.g. "CAK"; also the fingerprint's domain
+	label fingerprint.Kind // the key's kind, e.g. CAK; also the fingerprint's domain
 }
 
-// Fingerprint identifies the key without revealing it: the first 8 hex
-// digits of SHA-256("secylab <kind> fingerprint" || key). Two ends with the
-// same key show the same fingerprint, so a mismatch is visible in logs.
-func (s secret) Fingerprint() string {
-	if len(s.key) == 0 {
-		return "none"
-	}
-	h := sha256.New()
-	h.Write([]byte("secylab " + s.label + " fingerprint"))
-	h.Write(s.key)
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:4])
-}
+// Fingerprint identifies the key without revealing it (fingerprint.Of
+// with the key's kind). Two ends with the same key show the same
+// fingerprint, so a mismatch is visible in logs.
+func (s secret) Fingerprint() string { return fingerprint.Of(s.label, s.key) }
 
 // Bytes returns the key itself. The slice is shared, not copied: callers
 // must not keep it past Zero and must never print it.
@@ -63,7 +54,7 @@ func (s secret) equal(o secret) bool {
 func (s *secret) Zero() { clear(s.key) }
 
 func (s secret) String() string {
-	return s.label + "(fp:" + s.Fingerprint() + ")"
+	return string(s.label) + "(fp:" + s.Fingerprint() + ")"
 }
 
 // GoString keeps %#v from dumping the struct fields.

@@ -44,7 +44,7 @@ type KeyStatus struct {
 	KI             KI
 	AN             uint8
 	Rx, Tx         bool
-	SAKFingerprint string      // macsec.Fingerprint of the SAK, as the SecY shows it
+	SAKFingerprint string      // the SAK's fingerprint, as the SecY shows it
 	Salt           macsec.Salt // XPN only
 	SSCI           macsec.SSCI // this participant's SSCI (XPN only)
 	RetireAt       time.Time   // the old key's deletion time, once set
@@ -78,7 +78,7 @@ func (p *Participant) keyStatus(k *key) *KeyStatus {
 	if k == nil {
 		return nil
 	}
-	ks := &KeyStatus{KI: k.ki, AN: k.an, Rx: k.rx, Tx: k.tx, SAKFingerprint: macsec.Fingerprint(k.sak.Bytes()), RetireAt: k.retireAt}
+	ks := &KeyStatus{KI: k.ki, AN: k.an, Rx: k.rx, Tx: k.tx, SAKFingerprint: k.sak.Fingerprint(), RetireAt: k.retireAt}
 	if p.cfg.Suite.XPN() {
 		ks.Salt, ks.SSCI = k.salt, k.ssci
 	}

@@ -105,7 +105,7 @@ var temporaryAllowances = map[string]string{
 	// TEMPORARY: the frameio helper's move of ipsec's Linux backends
 	// (kernel xfrm, the userspace gateway's TUN and UDP sockets) out of
 	// the ESP core removes this entry; nothing else may be added here.
-	"ipsec": "ipsec core still holds its Linux backends (issue 11: ipsec → dataplane, netnsx, netlink, x/sys/unix)",
+	"ipsec": "ipsec core still holds its Linux backends: kernel xfrm, the userspace gateway (issue 11)",
 }
 
 const direction = "dependencies point one way: cmd → {scenario, conformance, bench} → lab → {topology, azure, dataplane, routers, ipsec backends} → expressroute → {macsec, mka, ipsec core, ike, bgp, bfd} → clock; protocol packages import no edge, no namespace or netlink code, nothing Linux (DESIGN §3)"

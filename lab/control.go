@@ -55,12 +55,21 @@ type LabStatus struct {
 }
 
 // Serve answers control requests on the unix socket path until ctx ends.
+// It never removes a socket it did not make: a path in use is an error, and
+// on the way out it removes its socket only if the path still is that
+// socket (a lab down and a new lab of the same name may have replaced it).
 func Serve(ctx context.Context, l *Lab, path string) error {
-	os.Remove(path)
-	ln, err := net.Listen("unix", path)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(false) // Go would unlink the path, whoever's it is by then
+	mine, err := os.Lstat(path)
+	if err != nil {
+		ln.Close()
 		return err
 	}
+	defer removeIfMine(path, mine)
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
 		return err
@@ -76,6 +85,13 @@ func Serve(ctx context.Context, l *Lab, path string) error {
 			return err
 		}
 		go l.handle(ctx, c, started)
+	}
+}
+
+// removeIfMine removes path if it is still the file mine describes.
+func removeIfMine(path string, mine os.FileInfo) {
+	if cur, err := os.Lstat(path); err == nil && os.SameFile(cur, mine) && cur.ModTime().Equal(mine.ModTime()) {
+		os.Remove(path)
 	}
 }
 

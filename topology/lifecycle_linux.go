@@ -42,6 +42,39 @@ func (e *ExistsError) Error() string {
 // Unwrap makes errors.Is(err, fs.ErrExist) true.
 func (e *ExistsError) Unwrap() error { return fs.ErrExist }
 
+// CollisionError says that a namespace a lab needs exists already and is
+// not the lab's own: Owner is the lab whose state records it, or "" when
+// no lab in the state directory does.
+type CollisionError struct{ Lab, Namespace, Owner, StateDir string }
+
+func (e *CollisionError) Error() string {
+	if e.Owner != "" {
+		return fmt.Sprintf("lab %s: namespace %s exists and belongs to lab %s (remove that lab with secylab lab down %s, or choose another --name)", e.Lab, e.Namespace, e.Owner, e.Owner)
+	}
+	return fmt.Sprintf("lab %s: namespace %s exists and no lab in %s made it (a lab of another state directory, or made by hand): it is left alone; remove it with ip netns del %s once nothing uses it, or choose another --name", e.Lab, e.Namespace, e.StateDir, e.Namespace)
+}
+
+// Unwrap makes errors.Is(err, fs.ErrExist) true.
+func (e *CollisionError) Unwrap() error { return fs.ErrExist }
+
+// collision names who holds namespace ns that lab wanted.
+func collision(stateDir, lab, ns string) error {
+	e := &CollisionError{Lab: lab, Namespace: ns, StateDir: StateDir(stateDir)}
+	names, _ := labNames(stateDir)
+	for _, other := range names {
+		st, err := ReadState(stateDir, other)
+		if err != nil || other == lab {
+			continue
+		}
+		for _, o := range st.Namespaces {
+			if o.Name == ns {
+				e.Owner = other
+			}
+		}
+	}
+	return e
+}
+
 // failpoint, when set by a test, is called before each step of Create and
 // fails it with its error.
 var failpoint func(step string) error
@@ -96,7 +129,7 @@ func Create(ctx context.Context, topo *Topology, stateDir string) (err error) {
 		return err
 	}
 	dir := LabDir(stateDir, topo.Name)
-	if err := os.MkdirAll(stateOrDefault(stateDir), 0o755); err != nil {
+	if err := os.MkdirAll(StateDir(stateDir), 0o755); err != nil {
 		return fmt.Errorf("lab %s: %w", topo.Name, err)
 	}
 	// Mkdir is the atomic claim on the name: two Creates cannot both win.
@@ -114,7 +147,7 @@ func Create(ctx context.Context, topo *Topology, stateDir string) (err error) {
 	for _, n := range topo.Nodes {
 		if ns := NamespaceName(topo.Name, n.Name); namespaceExists(ns) {
 			os.RemoveAll(dir)
-			return &ExistsError{topo.Name, "namespace " + ns}
+			return collision(stateDir, topo.Name, ns)
 		}
 	}
 
@@ -170,6 +203,12 @@ func createNode(ctx context.Context, st *State, stateDir string, topo *Topology,
 		return err
 	}
 	if err := createNamespace(ns); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			// Made by someone else between the check and now: it was never
+			// ours, so it leaves the intent log and no cleanup touches it.
+			st.Namespaces = st.Namespaces[:len(st.Namespaces)-1]
+			return errors.Join(collision(stateDir, topo.Name, ns), st.write(stateDir))
+		}
 		return err
 	}
 	st.Namespaces[len(st.Namespaces)-1].Done = true
@@ -372,10 +411,29 @@ func ConfigureControlledPort(ctx context.Context, topo *Topology, node, port str
 // RecordProcess adds a process (e.g. the lab daemon) to the lab's state, so
 // that Destroy stops it, also after a crash.
 func RecordProcess(stateDir, lab, name string, pid int) error {
+	p, err := NewProcess(name, pid)
+	if err != nil {
+		return fmt.Errorf("lab %s: record %w", lab, err)
+	}
+	return UpdateState(stateDir, lab, func(st *State) error {
+		st.Processes = append(st.Processes, p)
+		return nil
+	})
+}
+
+// NewProcess identifies the running process pid by its start time.
+func NewProcess(name string, pid int) (Process, error) {
 	start, err := processStartTime(pid)
 	if err != nil {
-		return fmt.Errorf("lab %s: record %s (pid %d): %w", lab, name, pid, err)
+		return Process{}, fmt.Errorf("%s (pid %d): %w", name, pid, err)
 	}
+	return Process{Name: name, PID: pid, StartTime: start}, nil
+}
+
+// UpdateState changes the lab's state under its lock: fn's changes are
+// written, unless it fails. A lab without state (removed meanwhile) gives an
+// error wrapping fs.ErrNotExist.
+func UpdateState(stateDir, lab string, fn func(*State) error) error {
 	unlock, err := lockLab(LabDir(stateDir, lab))
 	if err != nil {
 		return err
@@ -385,8 +443,16 @@ func RecordProcess(stateDir, lab, name string, pid int) error {
 	if err != nil {
 		return err
 	}
-	st.Processes = append(st.Processes, Process{Name: name, PID: pid, StartTime: start})
+	if err := fn(st); err != nil {
+		return err
+	}
 	return st.write(stateDir)
+}
+
+// LockLab takes the lab's lock until unlock is called (or the holder dies):
+// while it is held, Destroy and RecordProcess wait.
+func LockLab(stateDir, lab string) (unlock func(), err error) {
+	return lockLab(LabDir(stateDir, lab))
 }
 
 // Destroy removes lab as its state file records it: it stops the lab's
@@ -466,15 +532,21 @@ func DestroyAll(stateDir string) error {
 // LabStatus is a lab as List sees it.
 type LabStatus struct {
 	State
-	// Missing lists the recorded namespaces that no longer exist, and
-	// Stopped the recorded processes that no longer run.
+	// Missing lists the recorded namespaces that no longer exist, Stopped
+	// the recorded processes that no longer run (zombies included: they
+	// have ended, only their parent has not reaped them) and Zombies those
+	// of them that are zombies.
 	Missing []string
 	Stopped []Process
+	Zombies []Process
+	// OwnerGone is set when the lab belongs to a command (Owner) that
+	// no longer runs.
+	OwnerGone bool
 }
 
 // Healthy reports whether the lab is complete with everything in place.
 func (s LabStatus) Healthy() bool {
-	return s.Complete && len(s.Missing) == 0 && len(s.Stopped) == 0
+	return s.Complete && len(s.Missing) == 0 && len(s.Stopped) == 0 && !s.OwnerGone
 }
 
 // List returns the labs with state under stateDir, sorted by name. State
@@ -500,10 +572,15 @@ func List(stateDir string) ([]LabStatus, error) {
 			}
 		}
 		for _, p := range st.Processes {
-			if !p.alive() {
+			switch {
+			case p.zombie():
+				s.Zombies = append(s.Zombies, p)
+				s.Stopped = append(s.Stopped, p)
+			case !p.alive():
 				s.Stopped = append(s.Stopped, p)
 			}
 		}
+		s.OwnerGone = st.Owner != nil && !st.Owner.Running()
 		labs = append(labs, s)
 	}
 	return labs, nil

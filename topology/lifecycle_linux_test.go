@@ -101,9 +101,9 @@ func ipOut(t *testing.T, args ...string) string {
 func assertGone(t *testing.T, stateDir, lab string) {
 	t.Helper()
 	for _, ns := range strings.Split(ipOut(t, "netns", "list"), "\n") {
-		assert.False(t, strings.HasPrefix(ns, NamespacePrefix+lab+"-"), "namespace left: %s", ns)
+		assert.False(t, strings.HasPrefix(ns, NamespacePrefix+lab+NamespaceSep), "namespace left: %s", ns)
 	}
-	matches, _ := filepath.Glob(filepath.Join(NetnsDir, NamespacePrefix+lab+"-*"))
+	matches, _ := filepath.Glob(filepath.Join(NetnsDir, NamespacePrefix+lab+NamespaceSep+"*"))
 	assert.Empty(t, matches, "mount points left")
 	assert.NotContains(t, ipOut(t, "-o", "link", "show"), lab[:4], "interface left in the root namespace")
 	_, err := os.Stat(LabDir(stateDir, lab))
@@ -414,4 +414,52 @@ func TestBuiltinLabUp(t *testing.T) {
 	require.NoError(t, ping(NamespaceName(topo.Name, "ce2"), "10.1.1.10"))
 	require.NoError(t, Destroy(stateDir, topo.Name))
 	assertGone(t, stateDir, topo.Name)
+}
+
+// Labs whose names used to make the same namespace (lab X with node a-h1,
+// lab X-a with node h1: both sl-X-a-h1) come up side by side, at the same
+// moment, and removing one leaves the other whole.
+func TestNamespaceNamesNeverCollide(t *testing.T) {
+	needRootTest(t)
+	stateDir := t.TempDir()
+	x := uniqueLab(t, "")[:8]
+	one := parseLab(t, strings.ReplaceAll(chain, "h1", "a-h1"), x)
+	two := parseLab(t, chain, x+"-a")
+	require.NotEqual(t, NamespaceName(one.Name, "a-h1"), NamespaceName(two.Name, "h1"))
+	t.Cleanup(func() { _ = Destroy(stateDir, one.Name); _ = Destroy(stateDir, two.Name) })
+	errs := make(chan error, 2)
+	for _, topo := range []*Topology{one, two} {
+		go func() { errs <- Create(context.Background(), topo, stateDir) }()
+	}
+	require.NoError(t, <-errs)
+	require.NoError(t, <-errs)
+	require.NoError(t, Destroy(stateDir, one.Name))
+	assertGone(t, stateDir, one.Name)
+	require.NoError(t, ping(NamespaceName(two.Name, "h1"), "10.0.2.10"), "the other lab is whole")
+}
+
+// A namespace that appears under a lab's name while the lab is being made
+// (someone else's) is never removed by the failed create's cleanup, and
+// the refusal names it.
+func TestCreateLeavesAnotherOwnersNamespace(t *testing.T) {
+	needRootTest(t)
+	stateDir := t.TempDir()
+	lab := uniqueLab(t, "")
+	ns := NamespaceName(lab, "r")
+	failpoint = func(step string) error {
+		if step == "namespace "+ns {
+			ipOut(t, "netns", "add", ns) // made by someone else, just now
+		}
+		return nil
+	}
+	t.Cleanup(func() { failpoint = nil; _ = Destroy(stateDir, lab); _ = exec.Command("ip", "netns", "del", ns).Run() })
+	err := Create(context.Background(), parseLab(t, chain, lab), stateDir)
+	var ce *CollisionError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, ns, ce.Namespace)
+	assert.ErrorContains(t, err, "no lab in "+stateDir+" made it")
+	assert.NotContains(t, err.Error(), "run secylab lab down "+lab, "the lab does not own it: lab down is no remedy")
+	assert.True(t, namespaceExists(ns), "another owner's namespace was removed")
+	_, err = os.Stat(LabDir(stateDir, lab))
+	assert.ErrorIs(t, err, fs.ErrNotExist)
 }

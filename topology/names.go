@@ -6,7 +6,7 @@ import (
 )
 
 const (
-	// MaxLabName keeps sl-<lab>-<node> short and leaves room for the lab
+	// MaxLabName keeps sl-<lab>.<node> short and leaves room for the lab
 	// prefix in temporary interface names.
 	MaxLabName = 10
 	// MaxNodeName keeps namespace names readable in ip netns list.
@@ -16,11 +16,17 @@ const (
 
 	// NamespacePrefix starts every namespace secylab makes.
 	NamespacePrefix = "sl-"
+	// NamespaceSep separates the lab from the node in a namespace name. Lab
+	// and node names cannot hold it, so two labs never make the same name
+	// (lab rtn's node a-ce1 is sl-rtn.a-ce1, lab rtn-a's node ce1 is
+	// sl-rtn-a.ce1), and no namespace secylab makes for anything but a lab
+	// (probes, conformance) holds it either.
+	NamespaceSep = "."
 )
 
-// NamespaceName is the network namespace of node in lab: sl-<lab>-<node>,
+// NamespaceName is the network namespace of node in lab: sl-<lab>.<node>,
 // under /run/netns.
-func NamespaceName(lab, node string) string { return NamespacePrefix + lab + "-" + node }
+func NamespaceName(lab, node string) string { return NamespacePrefix + lab + NamespaceSep + node }
 
 // checkName reports why s is not a name of at most maxLen bytes made of
 // lower-case letters, digits and inner hyphens, starting with a letter.
@@ -42,6 +48,12 @@ func checkName(s string, maxLen int) error {
 	}
 	return nil
 }
+
+// CheckName reports why s is not a name of at most maxLen bytes: lower-case
+// letters, digits and inner hyphens, starting with a letter. Everything a
+// lab derives a file, namespace or interface name from follows it (labs,
+// nodes, ports, links, tunnels, scenarios, keys), so no name is ever a path.
+func CheckName(s string, maxLen int) error { return checkName(s, maxLen) }
 
 // CheckLabName reports whether lab is a valid lab name.
 func CheckLabName(lab string) error {

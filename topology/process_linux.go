@@ -62,6 +62,10 @@ func (p Process) alive() bool {
 	return err == nil && st == p.StartTime
 }
 
+// Running reports whether p still runs: the same process (not a recycled
+// pid), and not a zombie.
+func (p Process) Running() bool { return p.alive() && !p.zombie() }
+
 // zombie reports whether p has ended and waits only for its parent to
 // reap it.
 func (p Process) zombie() bool {

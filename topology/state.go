@@ -11,8 +11,25 @@ import (
 	"time"
 )
 
-// DefaultStateDir holds one directory per running lab.
+// DefaultStateDir holds one directory per running lab, unless
+// $SECYLAB_STATE_DIR names another (see StateDir).
 const DefaultStateDir = "/run/secylab"
+
+// StateDirEnv names the environment variable that overrides DefaultStateDir.
+const StateDirEnv = "SECYLAB_STATE_DIR"
+
+// StateDir is where labs keep their state: dir if given, else
+// $SECYLAB_STATE_DIR, else DefaultStateDir. It is the one definition every
+// command and package uses.
+func StateDir(dir string) string {
+	if dir != "" {
+		return dir
+	}
+	if env := os.Getenv(StateDirEnv); env != "" {
+		return env
+	}
+	return DefaultStateDir
+}
 
 const stateFile = "state.json"
 
@@ -28,6 +45,9 @@ type State struct {
 	Namespaces []StateObject `json:"namespaces"`
 	Links      []StateLink   `json:"links"`
 	Processes  []Process     `json:"processes"`
+	// Owner, when set, is the command the lab belongs to (a lab run without
+	// --keep): the lab goes when it ends.
+	Owner *Process `json:"owner,omitempty"`
 }
 
 // StateObject is one namespace; Done is false while it is being created.
@@ -59,14 +79,7 @@ type Process struct {
 }
 
 // LabDir is the state directory of lab.
-func LabDir(stateDir, lab string) string { return filepath.Join(stateOrDefault(stateDir), lab) }
-
-func stateOrDefault(dir string) string {
-	if dir == "" {
-		return DefaultStateDir
-	}
-	return dir
-}
+func LabDir(stateDir, lab string) string { return filepath.Join(StateDir(stateDir), lab) }
 
 // ReadState reads the state of lab; a lab without state gives an error
 // wrapping fs.ErrNotExist.
@@ -114,7 +127,7 @@ func (s *State) write(stateDir string) error {
 
 // labNames lists the labs that have a state directory.
 func labNames(stateDir string) ([]string, error) {
-	entries, err := os.ReadDir(stateOrDefault(stateDir))
+	entries, err := os.ReadDir(StateDir(stateDir))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -42,7 +42,7 @@ func TestParseUnits(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	assert.Equal(t, "sl-er-ce1", NamespaceName("er", "ce1"))
+	assert.Equal(t, "sl-er.ce1", NamespaceName("er", "ce1"))
 	assert.NoError(t, CheckLabName("er-2"))
 	assert.Error(t, CheckLabName("er_2"))
 	assert.Error(t, CheckLabName("2er"))

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -18,6 +17,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/secylab/secylab/bench"
+	"github.com/secylab/secylab/expressroute"
+	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/topology"
 )
 
@@ -170,19 +171,15 @@ func runLabBench(ctx context.Context, progress io.Writer, cipher string, duratio
 	}
 	defer os.RemoveAll(state)
 	name := fmt.Sprintf("bl%d", os.Getpid()%100000)
-	file := filepath.Join(state, "bench.yaml")
-	if err := os.WriteFile(file, fmt.Appendf(nil, benchLabTopology, name, cipher), 0o600); err != nil {
-		return nil, err
-	}
-	topo, err := topology.Load(file)
+	topo, err := topology.Parse("bench-lab.yaml", fmt.Appendf(nil, benchLabTopology, name, cipher))
 	if err != nil {
 		return nil, err
 	}
-	o := &labOpts{stateDir: state}
-	if err := labUp(ctx, io.Discard, o, topo, file, 20*time.Second, time.Second, 3*time.Second); err != nil {
+	if _, err := lab.Up(ctx, lab.Spec{Topology: topo, HelloTime: expressroute.LabMKAHelloTime, LifeTime: expressroute.LabMKALifeTime},
+		lab.UpOptions{StateDir: state, Wait: 20 * time.Second}); err != nil {
 		return nil, err
 	}
-	defer func() { err = errors.Join(err, labDestroy(o, name)) }()
+	defer func() { err = errors.Join(err, lab.Down(state, name)) }()
 
 	for _, server := range []string{"b", "hb"} {
 		srv := exec.CommandContext(ctx, "ip", "netns", "exec", topology.NamespaceName(name, server), "iperf3", "-s")

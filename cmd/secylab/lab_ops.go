@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,114 +19,6 @@ import (
 type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
-
-func newLabStatusCmd(o *labOpts) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
-		Short: "List the labs and the state of their ports",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			labs, err := topology.List(o.stateDir)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if len(labs) == 0 {
-				fmt.Fprintln(out, "no labs (start one with: secylab lab up)")
-				return nil
-			}
-			for _, ls := range labs {
-				labName := ls.Lab
-				if o.labName != "" && labName != o.labName {
-					continue
-				}
-				resp, err := lab.Call(o.socket(labName), lab.Request{Cmd: "status"})
-				if !ls.Healthy() || err != nil {
-					fmt.Fprintf(out, "lab %s: broken (lab process stopped: %v, namespaces missing: %v); remove it with: secylab lab down %s\n", labName, len(ls.Stopped) > 0, ls.Missing, labName)
-					continue
-				}
-				st := resp.Status
-				fmt.Fprintf(out, "lab %s: running, pid %d, up %v\n", labName, st.PID, time.Since(st.Started).Round(time.Second))
-				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "PORT\tMACSEC\tMKA\tKEY SERVER\tTX\tRX\tRX DROPPED\tIMPAIRMENT")
-				for _, p := range st.Ports {
-					fmt.Fprintf(tw, "%s:%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", p.Node, p.Name, macsecState(p), mkaState(p), keyServer(p),
-						p.Dataplane.TxFrames, p.Dataplane.RxFrames, p.Dataplane.RxDropped, p.Impairment)
-				}
-				tw.Flush()
-				printBGPSessions(out, st.BGP)
-				for _, t := range st.Tunnels {
-					var pkts uint64
-					for _, s := range t.States {
-						pkts += s.Stats.Packets
-					}
-					fmt.Fprintf(out, "tunnel %s at %s: %s ESP, %d SAs, %d packets\n", t.Tunnel, t.Node, t.Backend, len(t.States), pkts)
-				}
-			}
-			return nil
-		},
-	}
-}
-
-func macsecState(p lab.PortStatus) string {
-	if !p.MACsec {
-		return "off"
-	}
-	return p.Suite.AzureName()
-}
-
-func mkaState(p lab.PortStatus) string {
-	switch {
-	case p.MKA == nil:
-		return "-"
-	case p.MKA.Secured:
-		return "secured"
-	case len(p.MKA.Peers) == 0:
-		return "no peer"
-	}
-	return "negotiating"
-}
-
-func keyServer(p lab.PortStatus) string {
-	switch {
-	case p.MKA == nil || !p.MKA.KeyServerElected:
-		return "-"
-	case p.MKA.KeyServer:
-		return "self"
-	}
-	return p.MKA.KeyServerSCI.String()
-}
-
-func newLabExecCmd(o *labOpts) *cobra.Command {
-	return &cobra.Command{
-		Use:   "exec NODE -- COMMAND [ARG...]",
-		Short: "Run a command in a node's network namespace",
-		Example: `  secylab lab exec ce1 -- ping -c 3 192.168.100.130
-  secylab lab exec onprem-host -- ip route`,
-		Args: cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needRoot(); err != nil {
-				return err
-			}
-			labName, err := o.target()
-			if err != nil {
-				return err
-			}
-			ns := topology.NamespaceName(labName, args[0])
-			if _, err := os.Stat("/run/netns/" + ns); err != nil {
-				return usagef("lab %s has no node %q", labName, args[0])
-			}
-			c := exec.Command("ip", append([]string{"netns", "exec", ns}, args[1:]...)...)
-			c.Stdin, c.Stdout, c.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
-			err = c.Run()
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				return exitCode(ee.ExitCode())
-			}
-			return err
-		},
-	}
-}
 
 func newLabCaptureCmd(o *labOpts) *cobra.Command {
 	var side, nodeName, file string

@@ -149,9 +149,10 @@ func loadScenario(arg string) (*scenario.Scenario, error) {
 
 func newLabScenariosCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "scenarios",
-		Short: "List the built-in scenarios",
-		Args:  cobra.NoArgs,
+		Use:     "scenarios",
+		Short:   "List the built-in scenarios",
+		Example: "  secylab lab scenarios\n  secylab lab scenarios | grep -A1 rotate",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w := cmd.OutOrStdout()
 			for _, n := range scenario.Builtins() {

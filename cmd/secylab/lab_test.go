@@ -259,8 +259,8 @@ func TestLabDownAfterKillAndSideBySide(t *testing.T) {
 
 	nss, err := exec.Command("ip", "netns", "list").Output()
 	require.NoError(t, err)
-	require.NotContains(t, string(nss), "sl-"+a.name+"-", "namespaces left behind")
-	require.Contains(t, string(nss), "sl-"+b.name+"-", "the other lab is untouched")
+	require.NotContains(t, string(nss), topology.NamespaceName(a.name, ""), "namespaces left behind")
+	require.Contains(t, string(nss), topology.NamespaceName(b.name, ""), "the other lab is untouched")
 	links, err := exec.Command("ip", "-o", "link").Output()
 	require.NoError(t, err)
 	require.NotContains(t, string(links), "sl"+a.name[:min(4, len(a.name))])

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/secylab/secylab/lab"
 )
 
 func main() {
+	lab.ProcessMain() // a lab process started by lab up or lab run serves its lab and exits
 	err := newRootCmd().Execute()
 	if err == nil {
 		return

@@ -26,17 +26,23 @@ ExpressRoute Direct deployment and runs a userspace IEEE 802.1AE MACsec engine
 (GCM-AES-128/256, GCM-AES-XPN-128/256), static-CAK MKA, BGP with BFD and an
 IPsec ESP tunnel through it, so you can see with real frames what enabling
 MACsec, rotating keys or mismatching keys does.`,
+		Example: `  secylab lab up && secylab lab status
+  secylab lab run rotate-cak
+  secylab --version`,
+		Version:       version.String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(&cobra.Command{
-		Use:   "version",
-		Short: "Print the version of secylab",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the version of secylab",
+		Example: "  secylab version",
+		Args:    cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintln(cmd.OutOrStdout(), version.String())
 		},

@@ -1,0 +1,135 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/secylab/secylab/bgp"
+)
+
+// Client talks to a running lab over its control socket.
+type Client struct {
+	Lab    string
+	Socket string
+
+	hasBGP, hasMACsec bool // the last status showed BGP speakers, MACsec ports
+}
+
+// Call sends one request to the lab.
+func (c *Client) Call(req Request) (*Response, error) { return Call(c.Socket, req) }
+
+// Status returns the lab's state.
+func (c *Client) Status() (*LabStatus, error) {
+	resp, err := c.Call(Request{Cmd: "status"})
+	if err != nil {
+		return nil, fmt.Errorf("lab %s: %w", c.Lab, err)
+	}
+	if resp.Status == nil {
+		return nil, fmt.Errorf("lab %s: no status in the answer", c.Lab)
+	}
+	c.hasBGP, c.hasMACsec = len(resp.Status.BGP) > 0, false
+	for _, p := range resp.Status.Ports {
+		c.hasMACsec = c.hasMACsec || p.MACsec
+	}
+	return resp.Status, nil
+}
+
+// Capture asks the lab for a capture stream (req.Cmd "capture").
+func (c *Client) Capture(req Request) (*CaptureStream, error) { return Capture(c.Socket, req) }
+
+// NotReadyError says what did not come up within the time given.
+type NotReadyError struct {
+	What    string // "MKA has not secured", "BGP sessions not Established"
+	Pending []string
+	After   time.Duration
+}
+
+func (e *NotReadyError) Error() string {
+	return fmt.Sprintf("%s within %v: %s", e.What, e.After, strings.Join(e.Pending, ", "))
+}
+
+// Unsecured lists the MACsec ports ("node:port (link)") whose MKA has not
+// secured the link.
+func (st *LabStatus) Unsecured() []string {
+	var pending []string
+	for _, p := range st.Ports {
+		if p.MACsec && (p.MKA == nil || !p.MKA.Secured) {
+			pending = append(pending, p.Node+":"+p.Name+" ("+p.Link+")")
+		}
+	}
+	return pending
+}
+
+// NotEstablished lists the BGP sessions ("node→link") that are not
+// Established, and apart those held down after exceeding their maximum
+// prefixes.
+func (st *LabStatus) NotEstablished() (pending, heldDown []string) {
+	for _, r := range st.BGP {
+		if r.Status == nil {
+			continue
+		}
+		for _, n := range r.Status.Neighbors {
+			switch {
+			case n.HeldDown:
+				heldDown = append(heldDown, r.Node+"→"+n.Name)
+			case n.State != bgp.Established:
+				pending = append(pending, r.Node+"→"+n.Name)
+			}
+		}
+	}
+	return pending, heldDown
+}
+
+// WaitSecured waits until MKA has secured every port with MACsec on; a
+// *NotReadyError lists those that are not after timeout.
+func (c *Client) WaitSecured(ctx context.Context, timeout time.Duration) error {
+	var pending []string
+	err := c.poll(ctx, timeout, func(st *LabStatus) bool {
+		pending = st.Unsecured()
+		return len(pending) == 0
+	})
+	if err == errTimeout {
+		return &NotReadyError{What: "MKA has not secured", Pending: pending, After: timeout}
+	}
+	return err
+}
+
+// WaitBGP waits until every BGP session is Established or held down
+// (returned); a *NotReadyError lists the others after timeout.
+func (c *Client) WaitBGP(ctx context.Context, timeout time.Duration) (heldDown []string, err error) {
+	var pending []string
+	err = c.poll(ctx, timeout, func(st *LabStatus) bool {
+		pending, heldDown = st.NotEstablished()
+		return len(pending) == 0
+	})
+	if err == errTimeout {
+		return heldDown, &NotReadyError{What: "BGP sessions not Established", Pending: pending, After: timeout}
+	}
+	return heldDown, err
+}
+
+var errTimeout = fmt.Errorf("timeout")
+
+// poll asks for the lab's status every 50 ms until cond holds.
+func (c *Client) poll(ctx context.Context, timeout time.Duration, cond func(*LabStatus) bool) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := c.Status()
+		if err != nil {
+			return err
+		}
+		if cond(st) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errTimeout
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,29 @@
+package lab
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/secylab/secylab/topology"
+)
+
+// The lab process gets exactly the topology the command resolved: every
+// built-in survives the spec file unchanged, tunnels' own backends too.
+func TestSpecRoundTrip(t *testing.T) {
+	for _, name := range topology.Builtins() {
+		topo, err := topology.Builtin(name)
+		require.NoError(t, err)
+		require.NoError(t, topo.Rename("x"))
+		for i, tu := range topo.Tunnels {
+			tu.Backend = []string{"userspace", "auto", "kernel"}[i%3]
+		}
+		dir := t.TempDir()
+		want := Spec{Topology: topo, HelloTime: time.Second, LifeTime: 3 * time.Second, PNThreshold: 7}
+		require.NoError(t, writeSpec(dir, want))
+		got, err := ReadSpec(dir)
+		require.NoError(t, err)
+		require.Equal(t, want, *got, name)
+	}
+}

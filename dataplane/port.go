@@ -11,10 +11,8 @@ import (
 
 	"github.com/secylab/secylab/internal/frameio"
 	"github.com/secylab/secylab/macsec"
+	"github.com/secylab/secylab/macsec/mka"
 )
-
-// EtherTypeEAPOL carries MKA: it belongs to the uncontrolled port.
-const EtherTypeEAPOL = 0x888E
 
 // Mirror receives a copy of the frames that pass one side of a port, as a
 // switch's port mirror does, for capture. It must not keep frame after
@@ -231,7 +229,7 @@ func (p *Port) receive() error {
 		for i := 0; i < n; i++ {
 			frame := bufs[i][rxOffset : rxOffset+sizes[i]]
 			p.capture(Wire, frame)
-			if len(frame) >= 14 && binary.BigEndian.Uint16(frame[12:]) == EtherTypeEAPOL {
+			if len(frame) >= 14 && binary.BigEndian.Uint16(frame[12:]) == mka.EtherTypeEAPOL { // MKA belongs to the uncontrolled port
 				if kay := p.kay.Load(); kay != nil {
 					p.kayRx.Add(1)
 					(*kay)(frame)

@@ -14,6 +14,7 @@ import (
 	"github.com/secylab/secylab/internal/frameio"
 	"github.com/secylab/secylab/internal/nettest"
 	"github.com/secylab/secylab/macsec"
+	"github.com/secylab/secylab/macsec/mka"
 )
 
 var (
@@ -149,7 +150,7 @@ func TestPortKaY(t *testing.T) {
 	l := newLab(t, ya, yb)
 	var got atomic.Pointer[[]byte]
 	l.b.SetKaY(func(f []byte) { c := bytes.Clone(f); got.Store(&c) })
-	mkpdu := nettest.EthFrame([]byte{0x01, 0x80, 0xC2, 0, 0, 3}, macA, EtherTypeEAPOL, 60, 9)
+	mkpdu := nettest.EthFrame([]byte{0x01, 0x80, 0xC2, 0, 0, 3}, macA, mka.EtherTypeEAPOL, 60, 9)
 	require.NoError(t, l.a.SendKaY(mkpdu))
 	require.Eventually(t, func() bool { return got.Load() != nil }, time.Second, time.Millisecond)
 	require.Equal(t, mkpdu, *got.Load())

@@ -61,14 +61,15 @@ func (r *run) check(step int, a Assertion) {
 		}
 	case a.NoCleartext != "":
 		cr := r.captureResult(a.NoCleartext)
-		text := a.NoCleartext + ": nothing in clear on the wire (only MACsec 0x88e5 and MKA 0x888e)"
+		secured, eapol := etherTypeName(macsec.EtherType), etherTypeName(mka.EtherTypeEAPOL)
+		text := a.NoCleartext + ": nothing in clear on the wire (only MACsec " + secured + " and MKA " + eapol + ")"
 		if cr == nil {
 			r.assert(step, text, false, "no capture of this link")
 			return
 		}
 		var clear []string
 		for et, n := range cr.EtherTypes {
-			if et != "0x88e5" && et != "0x888e" {
+			if et != secured && et != eapol {
 				clear = append(clear, fmt.Sprintf("%d frames of EtherType %s", n, et))
 			}
 		}

@@ -16,6 +16,8 @@ import (
 	"github.com/secylab/secylab/dataplane"
 	"github.com/secylab/secylab/dataplane/capture"
 	"github.com/secylab/secylab/lab"
+	"github.com/secylab/secylab/macsec"
+	"github.com/secylab/secylab/macsec/mka"
 	"github.com/secylab/secylab/topology"
 )
 
@@ -664,7 +666,7 @@ type linkCapture struct {
 func classify(frame []byte) (esp, clear bool) {
 	et := uint16(frame[12])<<8 | uint16(frame[13])
 	switch et {
-	case 0x88E5, 0x888E, 0x0806:
+	case macsec.EtherType, mka.EtherTypeEAPOL, 0x0806:
 		return false, false
 	case 0x0800:
 		ihl := int(frame[14]&0x0F) * 4
@@ -729,6 +731,9 @@ func (r *run) startCaptures() error {
 	return nil
 }
 
+// etherTypeName is how captures name an EtherType: 0x88e5.
+func etherTypeName(et uint16) string { return fmt.Sprintf("0x%04x", et) }
+
 func (r *run) stopCaptures() {
 	for _, c := range r.caps {
 		c.port.SetMirror(dataplane.Wire, nil)
@@ -737,7 +742,7 @@ func (r *run) stopCaptures() {
 		c.mu.Lock()
 		types := map[string]int{}
 		for et, n := range c.types {
-			types[fmt.Sprintf("0x%04x", et)] = n
+			types[etherTypeName(et)] = n
 		}
 		cr := CaptureResult{Link: c.link, File: c.file, Frames: c.total, EtherTypes: types, ESPInUDP: c.esp,
 			ClearPayload: c.clear, NotWritten: c.q.Dropped()}

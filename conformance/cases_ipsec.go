@@ -13,6 +13,7 @@ import (
 
 	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/secylab/secylab/ipsec"
+	"github.com/secylab/secylab/ipsec/gateway"
 )
 
 // The IPsec suite: a manually keyed ESP tunnel (AES-GCM, RFC 4106, in UDP
@@ -88,7 +89,7 @@ func ipsecCase(e *env, keyLen int, esn, ourKernelBackend bool) (string, error) {
 	kUtoK, kKtoU := keymat(keyLen), keymat(keyLen)
 	quiet := slog.New(slog.DiscardHandler)
 
-	user, err := ipsec.NewGateway(ipsec.GatewayConfig{
+	user, err := gateway.New(gateway.Config{
 		Namespace: nsU, Backend: ipsec.BackendUserspace, Local: gwU, Remote: gwK,
 		LocalPrefixes: []netip.Prefix{netU}, RemotePrefixes: []netip.Prefix{netK},
 		Out:      ipsec.SAConfig{SPI: spiUtoK, KEYMAT: kUtoK, ESN: esn},
@@ -103,7 +104,7 @@ func ipsecCase(e *env, keyLen int, esn, ourKernelBackend bool) (string, error) {
 	peer := "the kernel's xfrm (configured with iproute2)"
 	if ourKernelBackend {
 		peer = "secylab's kernel backend (xfrm through netlink)"
-		k, err := ipsec.NewGateway(ipsec.GatewayConfig{
+		k, err := gateway.New(gateway.Config{
 			Namespace: nsK, Backend: ipsec.BackendKernel, Local: gwK, Remote: gwU,
 			LocalPrefixes: []netip.Prefix{netK}, RemotePrefixes: []netip.Prefix{netU},
 			Out:      ipsec.SAConfig{SPI: spiKtoU, KEYMAT: kKtoU, ESN: esn},
@@ -140,7 +141,7 @@ func ipsecCase(e *env, keyLen int, esn, ourKernelBackend bool) (string, error) {
 		keyLen*8, esn, peer, e.opts.Transfer>>10, tx, rx), nil
 }
 
-func runGateway(e *env, g *ipsec.Gateway) {
+func runGateway(e *env, g *gateway.Gateway) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -192,10 +193,10 @@ func iprouteXfrm(e *env, ns string, kUtoK, kKtoU []byte, esn bool) error {
 	})
 }
 
-func ipsecExplain(e *env, ns string, user *ipsec.Gateway, err error) error {
+func ipsecExplain(e *env, ns string, user *gateway.Gateway, err error) error {
 	out, _ := e.in(ns, "-s", "xfrm", "state")
 	st, _ := user.Status()
-	var d ipsec.DataPathStats
+	var d gateway.DataPathStats
 	if st.DataPath != nil {
 		d = *st.DataPath
 	}

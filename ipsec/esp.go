@@ -10,13 +10,14 @@ const (
 	HeaderLen = 8  // SPI and the low 32 bits of the SN
 	IVLen     = 8  // the explicit IV carried in each packet
 	ICVLen    = 16 // the GCM tag
-	// scratchLen is where an SA builds the GCM nonce (salt||IV, 12
+	// ScratchLen is where an SA builds the GCM nonce (salt||IV, 12
 	// octets) and the ESN AAD (SPI||SN-high||SN-low, 12 octets): in the
-	// headroom, so that a packet costs no allocation and no pool.
-	scratchLen = 24
+	// headroom, so that a packet costs no allocation and no pool. Open
+	// needs (and overwrites) ScratchLen octets before the ESP packet.
+	ScratchLen = 24
 	// Headroom is what Seal needs before the inner packet and Open
 	// before the ESP packet.
-	Headroom = scratchLen + HeaderLen + IVLen
+	Headroom = ScratchLen + HeaderLen + IVLen
 	// Tailroom is what Seal needs after the inner packet: padding to a
 	// 4-octet boundary, pad length, next header and ICV.
 	Tailroom = 3 + 2 + ICVLen
@@ -103,7 +104,7 @@ func (sa *SA) seal(buf []byte, off, n int, nh byte, sn, iv uint64, pad int) ([]b
 // or SPI || SN-high || SN-low with ESN (§5). Without ESN the AAD is the
 // packet's own first 8 octets.
 func (sa *SA) nonceAAD(buf []byte, h int, sn uint64) (nonce, aad []byte) {
-	s := buf[h-scratchLen : h]
+	s := buf[h-ScratchLen : h]
 	copy(s[:4], sa.salt[:])
 	copy(s[4:12], buf[h+HeaderLen:h+HeaderLen+IVLen])
 	if !sa.cfg.ESN {
@@ -117,7 +118,7 @@ func (sa *SA) nonceAAD(buf []byte, h int, sn uint64) (nonce, aad []byte) {
 // Open authenticates and decrypts, in place, the ESP packet buf[off:off+n]
 // received on this inbound SA, and returns the inner IPv4 or IPv6 packet
 // (a slice of buf) and OK, or the reason it was dropped, which is counted.
-// buf must have scratchLen octets before off (Headroom is plenty); Open
+// buf must have ScratchLen octets before off (Headroom is plenty); Open
 // owns them. In the order of RFC 4303 §3.4: the replay pre-check, the ICV,
 // the replay window update, then the trailer and the inner packet. Open
 // allocates nothing.
@@ -157,7 +158,7 @@ func (sa *SA) Open(buf []byte, off, n int) ([]byte, Result) {
 // its next header, whatever that is (the draft-mcgrew vectors carry next
 // header 1). It does the same checks up to the trailer.
 func (sa *SA) OpenPayload(buf []byte, off, n int) (payload []byte, nh byte, r Result) {
-	if off < scratchLen || n < minESP || off+n > len(buf) || sa.cfg.Dir != DirIn ||
+	if off < ScratchLen || n < minESP || off+n > len(buf) || sa.cfg.Dir != DirIn ||
 		binary.BigEndian.Uint32(buf[off:]) != sa.cfg.SPI {
 		return nil, 0, sa.drop(Malformed)
 	}

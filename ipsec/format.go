@@ -62,23 +62,3 @@ func WritePolicies(w io.Writer, ps []Policy) error {
 	}
 	return nil
 }
-
-// WriteDataPath writes the userspace data path's counters, with the drop
-// reasons that occurred.
-func WriteDataPath(w io.Writer, d DataPathStats) error {
-	fmt.Fprintf(w, "data path: tx %d rx %d no-policy %d no-sa %d seal-failed %d mss-clamped %d not-esp %d truncated %d tun-refused %d\n",
-		d.TxPackets, d.RxPackets, d.NoPolicy, d.NoSA, d.SealFailed, d.MSSClamped, d.NotESP, d.Truncated, d.TUNRefused)
-	if d.TUNOffload {
-		fmt.Fprintf(w, "\ttun offload: reads %d super-packets %d segments %d writes %d coalesced %d bad %d\n",
-			d.TUNReads, d.SuperPackets, d.Segments, d.TUNWrites, d.Coalesced, d.TUNBad)
-	}
-	if d.UDPGSOSends+d.UDPGRORecvs > 0 {
-		fmt.Fprintf(w, "\tudp offload: gso-sends %d gro-receives %d\n", d.UDPGSOSends, d.UDPGRORecvs)
-	}
-	for r, n := range d.Drops {
-		if n > 0 {
-			fmt.Fprintf(w, "\tdropped %d: %v\n", n, Result(r))
-		}
-	}
-	return nil
-}

@@ -161,6 +161,16 @@ func checkSPI(spi uint32) error {
 	return nil
 }
 
+// Check reports what NewSA would refuse in c (the SPI range and the
+// configuration), without keying an SA: for backends that key SAs
+// elsewhere, such as the kernel's.
+func (c SAConfig) Check() error {
+	if err := checkSPI(c.SPI); err != nil {
+		return err
+	}
+	return c.check()
+}
+
 // NewSA checks cfg and keys an SA. The SA keeps its own copy of KEYMAT.
 func NewSA(cfg SAConfig) (*SA, error) {
 	if err := checkSPI(cfg.SPI); err != nil {
@@ -209,6 +219,9 @@ func newSA(cfg SAConfig) (*SA, error) {
 // Config returns the SA's configuration. Its KEYMAT is the SA's own:
 // do not modify it.
 func (sa *SA) Config() SAConfig { return sa.cfg }
+
+// ReqID returns the reqid that ties the SA to its policies.
+func (sa *SA) ReqID() uint32 { return sa.cfg.ReqID }
 
 // SPI returns the SA's SPI.
 func (sa *SA) SPI() uint32 { return sa.cfg.SPI }

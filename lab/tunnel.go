@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/secylab/secylab/ipsec"
+	"github.com/secylab/secylab/ipsec/gateway"
 	"github.com/secylab/secylab/topology"
 )
 
@@ -17,8 +18,8 @@ import (
 type tunnelEnd struct {
 	tunnel *topology.Tunnel
 	end    int
-	gw     *ipsec.Gateway
-	cfg    ipsec.GatewayConfig
+	gw     *gateway.Gateway
+	cfg    gateway.Config
 }
 
 // tunnelKeys are the two SAs of a tunnel: index 0 carries end 0 → end 1.
@@ -66,13 +67,13 @@ func (l *Lab) openGateway(tu *topology.Tunnel, e int, keys tunnelKeys) (*tunnelE
 	sa := func(k int) ipsec.SAConfig {
 		return ipsec.SAConfig{SPI: keys[k].spi, KEYMAT: keys[k].keymat, ESN: tu.ESN, ReplayWindow: tu.ReplayWindow}
 	}
-	cfg := ipsec.GatewayConfig{
+	cfg := gateway.Config{
 		Namespace: topology.NamespaceName(l.topo.Name, me.Node), Backend: tu.Backend,
 		Local: me.Outer, Remote: peer.Outer, LocalPrefixes: me.Protects, RemotePrefixes: peer.Protects,
 		Out: sa(e), In: sa(1 - e), TUNName: tu.Name, MSS: tu.MSS,
 		Logger: l.cfg.Logger.With("tunnel", tu.Name, "gateway", me.Node),
 	}
-	gw, err := ipsec.NewGateway(cfg)
+	gw, err := gateway.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel %s, %s: %w", tu.Name, me.Node, err)
 	}
@@ -84,7 +85,7 @@ func (l *Lab) openGateway(tu *topology.Tunnel, e int, keys tunnelKeys) (*tunnelE
 type TunnelStatus struct {
 	Tunnel string
 	Node   string
-	ipsec.GatewayStatus
+	gateway.Status
 }
 
 func (l *Lab) tunnelStatus() []TunnelStatus {
@@ -94,7 +95,7 @@ func (l *Lab) tunnelStatus() []TunnelStatus {
 		if err != nil {
 			st.Reason = err.Error()
 		}
-		ts = append(ts, TunnelStatus{Tunnel: te.tunnel.Name, Node: te.tunnel.Ends[te.end].Node, GatewayStatus: st})
+		ts = append(ts, TunnelStatus{Tunnel: te.tunnel.Name, Node: te.tunnel.Ends[te.end].Node, Status: st})
 	}
 	return ts
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/secylab/secylab/ipsec"
+	"github.com/secylab/secylab/ipsec/gateway"
+	"github.com/secylab/secylab/ipsec/xfrm"
 	"github.com/secylab/secylab/lab"
 )
 
@@ -56,7 +58,7 @@ run secylab's userspace ESP (AES-GCM-16, ESN, anti-replay, ESP in UDP 4500).
 				fmt.Fprintf(w, "# tunnel %s, gateway %s, backend %s (%s)\n", t.Tunnel, t.Node, t.Backend, t.Reason)
 				ipsec.WriteStates(w, t.States)
 				if t.DataPath != nil {
-					ipsec.WriteDataPath(w, *t.DataPath)
+					gateway.WriteDataPath(w, *t.DataPath)
 				}
 			}
 			return nil
@@ -167,7 +169,7 @@ key never appears on a command line or in a process list.`,
 			if err := needRoot(); err != nil {
 				return err
 			}
-			r := ipsec.Probe()
+			r := xfrm.Probe()
 			fmt.Fprintf(cmd.OutOrStdout(), "backend %s: %s\n", r.Backend(), r.Reason)
 			return nil
 		},

@@ -101,12 +101,7 @@ var linuxOnly = []string{
 // package. Their violations are logged, not failed; an entry whose
 // package no longer violates anything is reported so it can be deleted.
 // The list must end empty.
-var temporaryAllowances = map[string]string{
-	// TEMPORARY: the frameio helper's move of ipsec's Linux backends
-	// (kernel xfrm, the userspace gateway's TUN and UDP sockets) out of
-	// the ESP core removes this entry; nothing else may be added here.
-	"ipsec": "ipsec core still holds its Linux backends: kernel xfrm, the userspace gateway (issue 11)",
-}
+var temporaryAllowances = map[string]string{}
 
 const direction = "dependencies point one way: cmd → {scenario, conformance, bench} → lab → {topology, azure, dataplane, routers, ipsec backends} → expressroute → {macsec, mka, ipsec core, ike, bgp, bfd} → clock; protocol packages import no edge, no namespace or netlink code, nothing Linux (DESIGN §3)"
 

@@ -1,4 +1,4 @@
-package ipsec
+package xfrm
 
 import (
 	"crypto/rand"
@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"sync/atomic"
+
+	"github.com/secylab/secylab/ipsec"
 )
 
 // ProbeResult says which backend a machine can run and why.
@@ -20,9 +22,9 @@ type ProbeResult struct {
 // Backend is the name of the backend the probe selects.
 func (r ProbeResult) Backend() string {
 	if r.Kernel {
-		return BackendKernel
+		return ipsec.BackendKernel
 	}
-	return BackendUserspace
+	return ipsec.BackendUserspace
 }
 
 var probeSeq atomic.Int32
@@ -38,16 +40,16 @@ func Probe() ProbeResult {
 		return ProbeResult{Err: err, Reason: fmt.Sprintf("cannot probe kernel xfrm (%v); using userspace ESP", err)}
 	}
 	defer exec.Command("ip", "netns", "del", ns).Run()
-	k, err := NewKernel(ns)
+	k, err := New(ns)
 	if err != nil {
 		return ProbeResult{Err: err, Reason: fmt.Sprintf("kernel xfrm unreachable: %v; using userspace ESP", err)}
 	}
 	defer k.Close()
 	keymat := make([]byte, 36)
 	rand.Read(keymat)
-	err = k.AddSA(SAConfig{
+	err = k.AddSA(ipsec.SAConfig{
 		SPI: 0x5ec1ab, Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"),
-		ReqID: 1, Dir: DirOut, KEYMAT: keymat, ReplayWindow: 64, ESN: true,
+		ReqID: 1, Dir: ipsec.DirOut, KEYMAT: keymat, ReplayWindow: 64, ESN: true,
 	})
 	clear(keymat)
 	if err != nil {

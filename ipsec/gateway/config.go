@@ -1,14 +1,16 @@
-package ipsec
+package gateway
 
 import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+
+	"github.com/secylab/secylab/ipsec"
 )
 
-// GatewayConfig describes one end of a manually keyed ESP tunnel between
+// Config describes one end of a manually keyed ESP tunnel between
 // two gateways, in a network namespace.
-type GatewayConfig struct {
+type Config struct {
 	Namespace string // the gateway's network namespace ("" = the caller's)
 	// Backend is BackendKernel, BackendUserspace, or BackendAuto (or ""):
 	// probe, and take the kernel where it can do AES-GCM ESP.
@@ -21,7 +23,7 @@ type GatewayConfig struct {
 	// Out and In key the two SAs: SPI and KEYMAT at least; ESN,
 	// ReplayWindow (default 64), Limits, InitialSN and OnSoftExpire as
 	// wanted. Endpoints, direction, reqid and encapsulation are filled in.
-	Out, In SAConfig
+	Out, In ipsec.SAConfig
 	ReqID   uint32 // default 1
 	TUNName string // userspace: the TUN device, default "ipsec0"
 	MTU     int    // userspace: the TUN's MTU, default DefaultTunnelMTU
@@ -32,12 +34,12 @@ type GatewayConfig struct {
 	Logger   *slog.Logger
 }
 
-func (c *GatewayConfig) fill() error {
+func (c *Config) fill() error {
 	if c.ReqID == 0 {
 		c.ReqID = 1
 	}
 	if c.MTU == 0 {
-		c.MTU = DefaultTunnelMTU
+		c.MTU = ipsec.DefaultTunnelMTU
 	}
 	if c.TUNName == "" {
 		c.TUNName = "ipsec0"
@@ -51,10 +53,10 @@ func (c *GatewayConfig) fill() error {
 	if len(c.LocalPrefixes) == 0 || len(c.RemotePrefixes) == 0 {
 		return fmt.Errorf("gateway %q: needs local and remote protected prefixes", c.Namespace)
 	}
-	for dir, sa := range map[Direction]*SAConfig{DirOut: &c.Out, DirIn: &c.In} {
-		sa.Dir, sa.ReqID, sa.Mode = dir, c.ReqID, ModeTunnel
-		sa.Encap, sa.EncapSrcPort, sa.EncapDstPort = EncapUDP, UDPEncapPort, UDPEncapPort
-		if dir == DirOut {
+	for dir, sa := range map[ipsec.Direction]*ipsec.SAConfig{ipsec.DirOut: &c.Out, ipsec.DirIn: &c.In} {
+		sa.Dir, sa.ReqID, sa.Mode = dir, c.ReqID, ipsec.ModeTunnel
+		sa.Encap, sa.EncapSrcPort, sa.EncapDstPort = ipsec.EncapUDP, ipsec.UDPEncapPort, ipsec.UDPEncapPort
+		if dir == ipsec.DirOut {
 			sa.Src, sa.Dst = c.Local, c.Remote
 		} else {
 			sa.Src, sa.Dst = c.Remote, c.Local
@@ -69,28 +71,28 @@ func (c *GatewayConfig) fill() error {
 // policies are the SPD entries of a gateway: for each pair of protected
 // prefixes, out (local → remote) and in and fwd (remote → local), all
 // naming the tunnel's reqid, as a tunnel gateway needs in xfrm.
-func (c *GatewayConfig) policies() []Policy {
-	var ps []Policy
+func (c *Config) policies() []ipsec.Policy {
+	var ps []ipsec.Policy
 	for _, l := range c.LocalPrefixes {
 		for _, r := range c.RemotePrefixes {
-			out := Template{Src: c.Local, Dst: c.Remote, Mode: ModeTunnel, ReqID: c.ReqID}
-			in := Template{Src: c.Remote, Dst: c.Local, Mode: ModeTunnel, ReqID: c.ReqID}
+			out := ipsec.Template{Src: c.Local, Dst: c.Remote, Mode: ipsec.ModeTunnel, ReqID: c.ReqID}
+			in := ipsec.Template{Src: c.Remote, Dst: c.Local, Mode: ipsec.ModeTunnel, ReqID: c.ReqID}
 			ps = append(ps,
-				Policy{Selector: Selector{Src: l, Dst: r}, Dir: DirOut, Tmpl: out},
-				Policy{Selector: Selector{Src: r, Dst: l}, Dir: DirIn, Tmpl: in},
-				Policy{Selector: Selector{Src: r, Dst: l}, Dir: DirFwd, Tmpl: in},
+				ipsec.Policy{Selector: ipsec.Selector{Src: l, Dst: r}, Dir: ipsec.DirOut, Tmpl: out},
+				ipsec.Policy{Selector: ipsec.Selector{Src: r, Dst: l}, Dir: ipsec.DirIn, Tmpl: in},
+				ipsec.Policy{Selector: ipsec.Selector{Src: r, Dst: l}, Dir: ipsec.DirFwd, Tmpl: in},
 			)
 		}
 	}
 	return ps
 }
 
-// GatewayStatus is what a gateway reports.
-type GatewayStatus struct {
+// Status is what a gateway reports.
+type Status struct {
 	Namespace string
 	Backend   string
 	Reason    string // why this backend
-	States    []State
-	Policies  []Policy
+	States    []ipsec.State
+	Policies  []ipsec.Policy
 	DataPath  *DataPathStats // userspace only
 }

@@ -1,4 +1,4 @@
-package ipsec
+package gateway
 
 import (
 	"bytes"
@@ -18,7 +18,12 @@ import (
 	"github.com/secylab/secylab/internal/frameio"
 	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/secylab/secylab/internal/nettest"
+	"github.com/secylab/secylab/ipsec"
+	"github.com/secylab/secylab/ipsec/xfrm"
 )
+
+// minESP is the shortest ESP packet: header, IV, pad length, next header, ICV.
+const minESP = ipsec.HeaderLen + ipsec.IVLen + 2 + ipsec.ICVLen
 
 // lab is two gateways in two namespaces joined by a veth "wan", with
 // the protected hosts 10.1.0.1 (A) and 10.50.0.1 (B) on their loopbacks.
@@ -60,18 +65,18 @@ func newLabSN(t *testing.T, esn bool, keyBIn []byte, initial uint64) *lab {
 		keyBIn = k1
 	}
 	var err error
-	l.a, err = NewGateway(GatewayConfig{
-		Namespace: l.nsA, Backend: BackendUserspace, Local: outerA, Remote: outerB,
+	l.a, err = New(Config{
+		Namespace: l.nsA, Backend: ipsec.BackendUserspace, Local: outerA, Remote: outerB,
 		LocalPrefixes: []netip.Prefix{netA}, RemotePrefixes: []netip.Prefix{netB}, RouteSrc: hostA, Logger: quiet,
-		Out: SAConfig{SPI: 0x1001, KEYMAT: k1, ESN: esn, InitialSN: initial}, In: SAConfig{SPI: 0x2002, KEYMAT: k2, ESN: esn, ReplayWindow: 1024, InitialSN: initial},
+		Out: ipsec.SAConfig{SPI: 0x1001, KEYMAT: k1, ESN: esn, InitialSN: initial}, In: ipsec.SAConfig{SPI: 0x2002, KEYMAT: k2, ESN: esn, ReplayWindow: 1024, InitialSN: initial},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.b, err = NewGateway(GatewayConfig{
-		Namespace: l.nsB, Backend: BackendUserspace, Local: outerB, Remote: outerA,
+	l.b, err = New(Config{
+		Namespace: l.nsB, Backend: ipsec.BackendUserspace, Local: outerB, Remote: outerA,
 		LocalPrefixes: []netip.Prefix{netB}, RemotePrefixes: []netip.Prefix{netA}, RouteSrc: hostB, Logger: quiet,
-		Out: SAConfig{SPI: 0x2002, KEYMAT: k2, ESN: esn, InitialSN: initial}, In: SAConfig{SPI: 0x1001, KEYMAT: keyBIn, ESN: esn, ReplayWindow: 1024, InitialSN: initial},
+		Out: ipsec.SAConfig{SPI: 0x2002, KEYMAT: k2, ESN: esn, InitialSN: initial}, In: ipsec.SAConfig{SPI: 0x1001, KEYMAT: keyBIn, ESN: esn, ReplayWindow: 1024, InitialSN: initial},
 	})
 	if err != nil {
 		l.a.Close()
@@ -152,7 +157,7 @@ func captureWire(t *testing.T, ns, ifname string) func() [][]byte {
 
 func splitESPRun(f []byte) [][]byte {
 	if len(f) < 14+20+8+minESP || binary.BigEndian.Uint16(f[12:]) != 0x0800 || f[14] != 0x45 || f[14+9] != 17 ||
-		binary.BigEndian.Uint16(f[14+20+2:]) != UDPEncapPort {
+		binary.BigEndian.Uint16(f[14+20+2:]) != ipsec.UDPEncapPort {
 		return [][]byte{f}
 	}
 	esp := f[14+20+8:]
@@ -202,11 +207,11 @@ func checkOnlyESPinUDP(t *testing.T, frames [][]byte, spis ...uint32) int {
 			t.Fatalf("frame with EtherType %#04x on the wire", et)
 		}
 		ipp := f[14:]
-		if ipp[9] != 17 || binary.BigEndian.Uint16(ipp[20:]) != UDPEncapPort || binary.BigEndian.Uint16(ipp[22:]) != UDPEncapPort {
+		if ipp[9] != 17 || binary.BigEndian.Uint16(ipp[20:]) != ipsec.UDPEncapPort || binary.BigEndian.Uint16(ipp[22:]) != ipsec.UDPEncapPort {
 			t.Fatalf("not ESP in UDP on the wire: %x", ipp[:min(len(ipp), 40)])
 		}
-		esp := UDPPayload(ipp[20:])
-		if ClassifyUDP(esp) != UDPESP {
+		esp := ipsec.UDPPayload(ipp[20:])
+		if ipsec.ClassifyUDP(esp) != ipsec.UDPESP {
 			t.Fatalf("UDP 4500 not carrying ESP: %x", esp)
 		}
 		spi := binary.BigEndian.Uint32(esp)
@@ -304,8 +309,8 @@ func TestGatewayTunnel(t *testing.T) {
 			for _, p := range ft {
 				if len(p) >= 40 && p[0]>>4 == 4 && p[9] == 6 && p[33]&0x12 == 0x02 {
 					syns++
-					if mss := synMSS(p); mss != DefaultMSS {
-						t.Fatalf("SYN through the tunnel with MSS %d, want %d", mss, DefaultMSS)
+					if mss := synMSS(p); mss != ipsec.DefaultMSS {
+						t.Fatalf("SYN through the tunnel with MSS %d, want %d", mss, ipsec.DefaultMSS)
 					}
 				}
 			}
@@ -317,11 +322,11 @@ func TestGatewayTunnel(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, s := range st.States {
-				if s.Config.Dir == DirIn && (s.Stats.Packets < 10000 || s.Stats.IntegrityFailed != 0) {
+				if s.Config.Dir == ipsec.DirIn && (s.Stats.Packets < 10000 || s.Stats.IntegrityFailed != 0) {
 					t.Fatalf("B inbound %+v", s.Stats)
 				}
 			}
-			if st.DataPath.MSSClamped == 0 || st.Backend != BackendUserspace {
+			if st.DataPath.MSSClamped == 0 || st.Backend != ipsec.BackendUserspace {
 				t.Fatalf("status %+v", st)
 			}
 			t.Logf("B: %+v", *st.DataPath)
@@ -375,11 +380,11 @@ func TestGatewayMismatchedKeys(t *testing.T) {
 	}
 	st, _ := l.b.Status()
 	for _, s := range st.States {
-		if s.Config.Dir == DirIn && (s.Stats.Packets != 0 || s.Stats.IntegrityFailed < 5) {
+		if s.Config.Dir == ipsec.DirIn && (s.Stats.Packets != 0 || s.Stats.IntegrityFailed < 5) {
 			t.Fatalf("B inbound with the wrong key: %+v", s.Stats)
 		}
 	}
-	if st.DataPath.Drops[IntegrityFailed] < 5 || st.DataPath.RxPackets != 0 {
+	if st.DataPath.Drops[ipsec.IntegrityFailed] < 5 || st.DataPath.RxPackets != 0 {
 		t.Fatalf("data path %+v", *st.DataPath)
 	}
 }
@@ -387,11 +392,11 @@ func TestGatewayMismatchedKeys(t *testing.T) {
 func TestGatewayForcedKernel(t *testing.T) {
 	nettest.NeedRoot(t)
 	ns := nettest.Namespace(t, "ipk")
-	r := Probe()
-	_, err := NewGateway(GatewayConfig{
-		Namespace: ns, Backend: BackendKernel, Local: outerA, Remote: outerB,
+	r := xfrm.Probe()
+	_, err := New(Config{
+		Namespace: ns, Backend: ipsec.BackendKernel, Local: outerA, Remote: outerB,
 		LocalPrefixes: []netip.Prefix{netA}, RemotePrefixes: []netip.Prefix{netB},
-		Out: SAConfig{SPI: 0x1001, KEYMAT: make([]byte, 20)}, In: SAConfig{SPI: 0x2002, KEYMAT: make([]byte, 20)},
+		Out: ipsec.SAConfig{SPI: 0x1001, KEYMAT: make([]byte, 20)}, In: ipsec.SAConfig{SPI: 0x2002, KEYMAT: make([]byte, 20)},
 	})
 	if r.Kernel {
 		t.Skipf("the kernel has AES-GCM ESP here (%s); forcing it works", r.Reason)

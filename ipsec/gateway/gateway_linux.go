@@ -1,4 +1,4 @@
-package ipsec
+package gateway
 
 import (
 	"context"
@@ -8,18 +8,21 @@ import (
 	"net/netip"
 	"sync"
 
-	"github.com/secylab/secylab/internal/frameio"
-	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/secylab/secylab/internal/frameio"
+	"github.com/secylab/secylab/internal/netnsx"
+	"github.com/secylab/secylab/ipsec"
+	"github.com/secylab/secylab/ipsec/xfrm"
 )
 
 // Gateway is one end of an ESP tunnel in a network namespace: the SAs and
 // policies in the selected backend, the routes to the remote prefixes,
 // and, with the userspace backend, the data path.
 type Gateway struct {
-	cfg     GatewayConfig
-	backend Backend
+	cfg     Config
+	backend ipsec.Backend
 	reason  string
 	us      *Userspace // with the userspace backend
 	encap   int        // kernel: the ESP-in-UDP socket (-1: none)
@@ -31,29 +34,29 @@ type Gateway struct {
 // ErrBackendUnavailable is returned when a forced backend cannot run here.
 var ErrBackendUnavailable = errors.New("ipsec: backend unavailable")
 
-// NewGateway selects the backend, installs the SAs and policies and the
+// New selects the backend, installs the SAs and policies and the
 // routes. Run then carries the traffic; Close removes what it made.
-func NewGateway(cfg GatewayConfig) (*Gateway, error) {
+func New(cfg Config) (*Gateway, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
 	g := &Gateway{cfg: cfg, encap: -1}
 	switch cfg.Backend {
-	case "", BackendAuto:
-		r := Probe()
+	case "", ipsec.BackendAuto:
+		r := xfrm.Probe()
 		g.reason = r.Reason
 		if r.Kernel {
-			cfg.Backend = BackendKernel
+			cfg.Backend = ipsec.BackendKernel
 		} else {
-			cfg.Backend = BackendUserspace
+			cfg.Backend = ipsec.BackendUserspace
 		}
-	case BackendKernel:
-		r := Probe()
+	case ipsec.BackendKernel:
+		r := xfrm.Probe()
 		if !r.Kernel {
 			return nil, fmt.Errorf("%w: --backend kernel: %s (use --backend userspace or auto)", ErrBackendUnavailable, r.Reason)
 		}
 		g.reason = "kernel xfrm forced; " + r.Reason
-	case BackendUserspace:
+	case ipsec.BackendUserspace:
 		g.reason = "userspace ESP forced"
 	default:
 		return nil, fmt.Errorf("gateway %q: backend %q: use kernel, userspace or auto", cfg.Namespace, cfg.Backend)
@@ -62,7 +65,7 @@ func NewGateway(cfg GatewayConfig) (*Gateway, error) {
 	cfg.Logger.Info("ipsec gateway", "namespace", cfg.Namespace, "backend", cfg.Backend, "reason", g.reason)
 
 	var err error
-	if cfg.Backend == BackendKernel {
+	if cfg.Backend == ipsec.BackendKernel {
 		err = g.setupKernel()
 	} else {
 		err = g.setupUserspace()
@@ -71,12 +74,12 @@ func NewGateway(cfg GatewayConfig) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
-	for _, sa := range []SAConfig{cfg.Out, cfg.In} {
+	for _, sa := range []ipsec.SAConfig{cfg.Out, cfg.In} {
 		if err := g.backend.AddSA(sa); err != nil {
 			g.Close()
 			return nil, err
 		}
-		cfg.Logger.Info("ipsec SA", "namespace", cfg.Namespace, "dir", sa.Dir, "spi", fmt.Sprintf("%#x", sa.SPI), "key", Fingerprint(sa.KEYMAT))
+		cfg.Logger.Info("ipsec SA", "namespace", cfg.Namespace, "dir", sa.Dir, "spi", fmt.Sprintf("%#x", sa.SPI), "key", ipsec.Fingerprint(sa.KEYMAT))
 	}
 	for _, p := range cfg.policies() {
 		if err := g.backend.AddPolicy(p); err != nil {
@@ -97,7 +100,7 @@ func (g *Gateway) inNS(fn func() error) error {
 func (g *Gateway) setupUserspace() error {
 	u, err := NewUserspace(UserspaceConfig{
 		Namespace: g.cfg.Namespace, TUNName: g.cfg.TUNName, MSS: g.cfg.MSS,
-		Local: netip.AddrPortFrom(g.cfg.Local, UDPEncapPort), Remote: netip.AddrPortFrom(g.cfg.Remote, UDPEncapPort),
+		Local: netip.AddrPortFrom(g.cfg.Local, ipsec.UDPEncapPort), Remote: netip.AddrPortFrom(g.cfg.Remote, ipsec.UDPEncapPort),
 	})
 	if err != nil {
 		return err
@@ -134,7 +137,7 @@ func (g *Gateway) setupUserspace() error {
 }
 
 func (g *Gateway) setupKernel() error {
-	k, err := NewKernel(g.cfg.Namespace)
+	k, err := xfrm.New(g.cfg.Namespace)
 	if err != nil {
 		return err
 	}
@@ -151,8 +154,8 @@ func (g *Gateway) setupKernel() error {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_ENCAP, unix.UDP_ENCAP_ESPINUDP); err != nil {
 			return fmt.Errorf("UDP_ENCAP: %w", err)
 		}
-		if err := unix.Bind(fd, frameio.Sockaddr(netip.AddrPortFrom(g.cfg.Local, UDPEncapPort))); err != nil {
-			return fmt.Errorf("bind %v:%d: %w", g.cfg.Local, UDPEncapPort, err)
+		if err := unix.Bind(fd, frameio.Sockaddr(netip.AddrPortFrom(g.cfg.Local, ipsec.UDPEncapPort))); err != nil {
+			return fmt.Errorf("bind %v:%d: %w", g.cfg.Local, ipsec.UDPEncapPort, err)
 		}
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
@@ -173,7 +176,7 @@ func (g *Gateway) setupKernel() error {
 }
 
 // Backend returns the backend in use.
-func (g *Gateway) Backend() Backend { return g.backend }
+func (g *Gateway) Backend() ipsec.Backend { return g.backend }
 
 // Reason says why the backend was chosen.
 func (g *Gateway) Reason() string { return g.reason }
@@ -194,8 +197,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 }
 
 // Status reports the backend, the SAs with their counters, and the policies.
-func (g *Gateway) Status() (GatewayStatus, error) {
-	s := GatewayStatus{Namespace: g.cfg.Namespace, Backend: g.backend.Name(), Reason: g.reason}
+func (g *Gateway) Status() (Status, error) {
+	s := Status{Namespace: g.cfg.Namespace, Backend: g.backend.Name(), Reason: g.reason}
 	var err error
 	if s.States, err = g.backend.States(); err != nil {
 		return s, err
@@ -225,7 +228,7 @@ func (g *Gateway) close() error {
 	if g.backend == nil {
 		return nil
 	}
-	if g.backend.Name() == BackendKernel {
+	if g.backend.Name() == ipsec.BackendKernel {
 		for _, p := range g.cfg.policies() {
 			g.backend.DelPolicy(p.Selector, p.Dir)
 		}
@@ -233,4 +236,10 @@ func (g *Gateway) close() error {
 		g.backend.DelSA(g.cfg.In.SPI, g.cfg.In.Dst)
 	}
 	return g.backend.Close()
+}
+
+func ip(a netip.Addr) net.IP { return net.IP(a.AsSlice()) }
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: ip(p.Addr()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }

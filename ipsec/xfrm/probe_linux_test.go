@@ -1,9 +1,11 @@
-package ipsec
+package xfrm
 
 import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/secylab/secylab/ipsec"
 )
 
 func TestProbe(t *testing.T) {
@@ -13,7 +15,7 @@ func TestProbe(t *testing.T) {
 	r := Probe()
 	t.Logf("probe: %s", r.Reason)
 	if r.Kernel {
-		if r.Backend() != BackendKernel {
+		if r.Backend() != ipsec.BackendKernel {
 			t.Fatal(r.Backend())
 		}
 		return

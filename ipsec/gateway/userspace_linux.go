@@ -1,4 +1,4 @@
-package ipsec
+package gateway
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/secylab/secylab/internal/frameio"
 	"github.com/secylab/secylab/internal/netnsx"
+	"github.com/secylab/secylab/ipsec"
 )
 
 // UserspaceConfig places a userspace data plane in a network namespace.
@@ -26,8 +27,8 @@ type UserspaceConfig struct {
 // sealed or opened in place: no allocation per packet.
 type Userspace struct {
 	cfg UserspaceConfig
-	sad SAD
-	spd SPD
+	sad ipsec.SAD
+	spd ipsec.SPD
 	tun *frameio.TUN // with TSO both ways if the kernel allows
 	udp *frameio.UDP
 	mss uint16
@@ -36,36 +37,11 @@ type Userspace struct {
 	stats     pathCounters
 }
 
-var _ Backend = (*Userspace)(nil)
-
-// DataPathStats counts what the userspace data path did with packets
-// that no SA counted.
-type DataPathStats struct {
-	TxPackets, RxPackets uint64 // sealed and sent; opened and delivered
-	NoPolicy             uint64 // outbound: no policy, or one that discards
-	NoSA                 uint64 // outbound: the policy's template has no SA
-	SealFailed           uint64 // outbound: the SA refused (expired, overflow)
-	MSSClamped           uint64 // SYNs whose MSS was lowered
-	NotESP               uint64 // inbound: IKE, keepalives, runts on the ESP port
-	Drops                [NumResults]uint64
-	Truncated            uint64 // inbound datagrams larger than a buffer
-	TUNRefused           uint64 // inner packets the TUN refused
-
-	// TUN offloads (TSO both ways), when the kernel accepted them.
-	TUNOffload   bool
-	TUNReads     uint64 // reads that returned a packet
-	SuperPackets uint64 // TCP super-packets read
-	Segments     uint64 // segments cut from them
-	TUNWrites    uint64 // write system calls
-	Coalesced    uint64 // inner packets written as part of a super-packet
-	TUNBad       uint64 // reads dropped: malformed super-packets
-	UDPGSOSends  uint64 // sends of several ESP packets as one UDP_SEGMENT message
-	UDPGRORecvs  uint64 // receives of several ESP packets coalesced (UDP_GRO)
-}
+var _ ipsec.Backend = (*Userspace)(nil)
 
 type pathCounters struct {
 	tx, rx, noPolicy, noSA, sealFailed, clamped, notESP atomic.Uint64
-	drops                                               [NumResults]atomic.Uint64
+	drops                                               [ipsec.NumResults]atomic.Uint64
 }
 
 // NewUserspace opens the TUN device and the socket in the namespace. The
@@ -76,10 +52,10 @@ func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
 		cfg.TUNName = "ipsec0"
 	}
 	if cfg.Local.Port() == 0 {
-		cfg.Local = netip.AddrPortFrom(cfg.Local.Addr(), UDPEncapPort)
+		cfg.Local = netip.AddrPortFrom(cfg.Local.Addr(), ipsec.UDPEncapPort)
 	}
 	if cfg.Remote.Port() == 0 {
-		cfg.Remote = netip.AddrPortFrom(cfg.Remote.Addr(), UDPEncapPort)
+		cfg.Remote = netip.AddrPortFrom(cfg.Remote.Addr(), ipsec.UDPEncapPort)
 	}
 	if !cfg.Local.Addr().IsValid() || !cfg.Remote.Addr().IsValid() {
 		return nil, fmt.Errorf("userspace ESP: needs local and remote gateway addresses (got %v, %v)", cfg.Local, cfg.Remote)
@@ -87,7 +63,7 @@ func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
 	u := &Userspace{cfg: cfg}
 	switch {
 	case cfg.MSS == 0:
-		u.mss = DefaultMSS
+		u.mss = ipsec.DefaultMSS
 	case cfg.MSS > 0:
 		u.mss = uint16(cfg.MSS)
 	}
@@ -115,18 +91,18 @@ func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
 }
 
 // Name returns "userspace".
-func (u *Userspace) Name() string { return BackendUserspace }
+func (u *Userspace) Name() string { return ipsec.BackendUserspace }
 
 // TUNName is the name of the TUN device.
 func (u *Userspace) TUNName() string { return u.cfg.TUNName }
 
 // AddSA keys an SA and adds it to the SAD.
-func (u *Userspace) AddSA(cfg SAConfig) error {
-	sa, err := NewSA(cfg)
+func (u *Userspace) AddSA(cfg ipsec.SAConfig) error {
+	sa, err := ipsec.NewSA(cfg)
 	if err != nil {
 		return err
 	}
-	if cfg.Encap != EncapUDP {
+	if cfg.Encap != ipsec.EncapUDP {
 		return fmt.Errorf("SA %#x: the userspace backend carries ESP in UDP only (RFC 3948); set Encap to EncapUDP", cfg.SPI)
 	}
 	return u.sad.Add(sa)
@@ -141,22 +117,22 @@ func (u *Userspace) DelSA(spi uint32, dst netip.Addr) error {
 	return err
 }
 
-func (u *Userspace) AddPolicy(p Policy) error                  { return u.spd.Add(p) }
-func (u *Userspace) DelPolicy(sel Selector, d Direction) error { return u.spd.Del(sel, d) }
-func (u *Userspace) Policies() ([]Policy, error)               { return u.spd.List(), nil }
+func (u *Userspace) AddPolicy(p ipsec.Policy) error                        { return u.spd.Add(p) }
+func (u *Userspace) DelPolicy(sel ipsec.Selector, d ipsec.Direction) error { return u.spd.Del(sel, d) }
+func (u *Userspace) Policies() ([]ipsec.Policy, error)                     { return u.spd.List(), nil }
 
 // States reports the SAs.
-func (u *Userspace) States() ([]State, error) {
-	var st []State
+func (u *Userspace) States() ([]ipsec.State, error) {
+	var st []ipsec.State
 	for _, sa := range u.sad.List() {
-		st = append(st, StateOf(sa))
+		st = append(st, ipsec.StateOf(sa))
 	}
 	return st, nil
 }
 
 // SAD and SPD give the tables themselves, for tests and status.
-func (u *Userspace) SAD() *SAD { return &u.sad }
-func (u *Userspace) SPD() *SPD { return &u.spd }
+func (u *Userspace) SAD() *ipsec.SAD { return &u.sad }
+func (u *Userspace) SPD() *ipsec.SPD { return &u.spd }
 
 // Stats returns the data path's counters.
 func (u *Userspace) Stats() DataPathStats {
@@ -197,14 +173,14 @@ func (u *Userspace) Close() error {
 
 // bufSize holds the largest datagram the path accepts with the headroom
 // Seal and Open need: an inner packet of a jumbo MTU.
-const bufSize = Headroom + 9216 + Tailroom
+const bufSize = ipsec.Headroom + 9216 + ipsec.Tailroom
 
 // rxSlots is how many datagrams one recvmmsg takes on the inbound path,
 // and rxBufSize the buffer of each: with UDP_GRO a buffer holds a run of
 // ESP packets of up to 64 KiB.
 const (
 	rxSlots   = 64
-	rxBufSize = Headroom + 65535 + 1
+	rxBufSize = ipsec.Headroom + 65535 + 1
 	// maxGSOSegs is the most datagrams a UDP_GRO buffer holds (the
 	// kernel's UDP_MAX_SEGMENTS, 64 before Linux 6.11).
 	maxGSOSegs = 64
@@ -248,7 +224,7 @@ func (u *Userspace) Run(ctx context.Context) error {
 func (u *Userspace) outbound() error {
 	b := newBatch(u.tun.BatchSize(), bufSize, u.udp.BatchSize())
 	for {
-		n, err := u.tun.Read(b.bufs, b.sizes, Headroom)
+		n, err := u.tun.Read(b.bufs, b.sizes, ipsec.Headroom)
 		if err != nil {
 			return err
 		}
@@ -271,14 +247,14 @@ func (u *Userspace) outbound() error {
 }
 
 func (u *Userspace) sealOne(buf []byte, n int) []byte {
-	pkt := buf[Headroom : Headroom+n]
-	f, ok := ParseFlow(pkt)
+	pkt := buf[ipsec.Headroom : ipsec.Headroom+n]
+	f, ok := ipsec.ParseFlow(pkt)
 	if !ok {
 		u.stats.noPolicy.Add(1)
 		return nil
 	}
-	p := u.spd.Lookup(DirOut, &f)
-	if p == nil || p.Action != ActionProtect {
+	p := u.spd.Lookup(ipsec.DirOut, &f)
+	if p == nil || p.Action != ipsec.ActionProtect {
 		// Nothing leaves the TUN in clear: it is only for protected traffic.
 		u.stats.noPolicy.Add(1)
 		return nil
@@ -288,14 +264,14 @@ func (u *Userspace) sealOne(buf []byte, n int) []byte {
 		u.stats.noSA.Add(1)
 		return nil
 	}
-	if u.mss != 0 && ClampMSS(pkt, u.mss) {
+	if u.mss != 0 && ipsec.ClampMSS(pkt, u.mss) {
 		u.stats.clamped.Add(1)
 	}
-	nh := byte(NextHeaderIPv4)
+	nh := byte(ipsec.NextHeaderIPv4)
 	if f.Dst.Is6() {
-		nh = NextHeaderIPv6
+		nh = ipsec.NextHeaderIPv6
 	}
-	esp, err := sa.Seal(buf, Headroom, n, nh)
+	esp, err := sa.Seal(buf, ipsec.Headroom, n, nh)
 	if err != nil {
 		u.stats.sealFailed.Add(1)
 		return nil
@@ -311,7 +287,7 @@ func (u *Userspace) inbound() error {
 	b := newBatch(rxSlots, rxBufSize, rxSlots*2*maxGSOSegs)
 	local, remote := u.cfg.Local.Addr(), u.cfg.Remote.Addr()
 	for {
-		n, err := u.udp.ReadSegments(b.bufs, b.sizes, b.segs, Headroom)
+		n, err := u.udp.ReadSegments(b.bufs, b.sizes, b.segs, ipsec.Headroom)
 		if err != nil {
 			return err
 		}
@@ -325,7 +301,7 @@ func (u *Userspace) inbound() error {
 				if len(b.out) == cap(b.out) {
 					break // cannot happen: a run is at most 128 datagrams (UDP_MAX_SEGMENTS)
 				}
-				if inner := u.openAt(buf, Headroom+off, min(seg, size-off), local, remote); inner != nil {
+				if inner := u.openAt(buf, ipsec.Headroom+off, min(seg, size-off), local, remote); inner != nil {
 					b.out = append(b.out, inner)
 				}
 			}
@@ -342,49 +318,49 @@ func (u *Userspace) inbound() error {
 	}
 }
 
-// openAt opens the ESP packet buf[off:off+n]. Open takes scratchLen
+// openAt opens the ESP packet buf[off:off+n]. Open takes ipsec.ScratchLen
 // octets before the packet: past the first packet of a run they belong
 // to the packet before (its trailer and ICV, perhaps the end of its inner
 // packet, already opened), so they are put back afterwards.
 func (u *Userspace) openAt(buf []byte, off, n int, local, remote netip.Addr) []byte {
-	if off == Headroom {
+	if off == ipsec.Headroom {
 		return u.openOne(buf, off, n, local, remote)
 	}
-	var saved [scratchLen]byte
-	copy(saved[:], buf[off-scratchLen:off])
+	var saved [ipsec.ScratchLen]byte
+	copy(saved[:], buf[off-ipsec.ScratchLen:off])
 	inner := u.openOne(buf, off, n, local, remote)
-	copy(buf[off-scratchLen:off], saved[:])
+	copy(buf[off-ipsec.ScratchLen:off], saved[:])
 	return inner
 }
 
 func (u *Userspace) openOne(buf []byte, off, n int, local, remote netip.Addr) []byte {
 	d := buf[off : off+n]
-	if ClassifyUDP(d) != UDPESP {
+	if ipsec.ClassifyUDP(d) != ipsec.UDPESP {
 		u.stats.notESP.Add(1) // IKE and keepalives are the key exchange's, not ours
 		return nil
 	}
 	spi := uint32(d[0])<<24 | uint32(d[1])<<16 | uint32(d[2])<<8 | uint32(d[3])
 	sa := u.sad.Inbound(spi, local, remote)
 	if sa == nil {
-		u.stats.drops[NoSA].Add(1)
+		u.stats.drops[ipsec.NoSA].Add(1)
 		return nil
 	}
 	inner, r := sa.Open(buf, off, n)
-	if r != OK {
+	if r != ipsec.OK {
 		u.stats.drops[r].Add(1)
 		return nil
 	}
 	// The inner packet must be one the SA's policy admits (RFC 4301 §5.2):
 	// a peer cannot use its SA to inject traffic for other prefixes.
-	f, ok := ParseFlow(inner)
-	p := u.spd.Lookup(DirIn, &f)
-	if !ok || p == nil || p.Action != ActionProtect || p.Tmpl.ReqID != sa.cfg.ReqID {
-		if p = u.spd.Lookup(DirFwd, &f); !ok || p == nil || p.Action != ActionProtect || p.Tmpl.ReqID != sa.cfg.ReqID {
-			u.stats.drops[PolicyMismatch].Add(1)
+	f, ok := ipsec.ParseFlow(inner)
+	p := u.spd.Lookup(ipsec.DirIn, &f)
+	if !ok || p == nil || p.Action != ipsec.ActionProtect || p.Tmpl.ReqID != sa.ReqID() {
+		if p = u.spd.Lookup(ipsec.DirFwd, &f); !ok || p == nil || p.Action != ipsec.ActionProtect || p.Tmpl.ReqID != sa.ReqID() {
+			u.stats.drops[ipsec.PolicyMismatch].Add(1)
 			return nil
 		}
 	}
-	if u.mss != 0 && ClampMSS(inner, u.mss) {
+	if u.mss != 0 && ipsec.ClampMSS(inner, u.mss) {
 		u.stats.clamped.Add(1)
 	}
 	return inner

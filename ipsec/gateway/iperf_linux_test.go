@@ -1,4 +1,4 @@
-package ipsec
+package gateway
 
 import (
 	"encoding/json"

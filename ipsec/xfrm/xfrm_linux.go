@@ -1,4 +1,4 @@
-package ipsec
+package xfrm
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/secylab/secylab/ipsec"
 )
 
 // Kernel is the kernel backend: SAs and policies in the xfrm SAD and SPD
@@ -18,10 +20,10 @@ type Kernel struct {
 	h  *netlink.Handle
 }
 
-var _ Backend = (*Kernel)(nil)
+var _ ipsec.Backend = (*Kernel)(nil)
 
-// NewKernel opens a netlink handle in the namespace ("" = the caller's).
-func NewKernel(ns string) (*Kernel, error) {
+// New opens a netlink handle in the namespace ("" = the caller's).
+func New(ns string) (*Kernel, error) {
 	var h *netlink.Handle
 	var err error
 	if ns == "" {
@@ -41,7 +43,7 @@ func NewKernel(ns string) (*Kernel, error) {
 }
 
 // Name returns "kernel".
-func (k *Kernel) Name() string { return BackendKernel }
+func (k *Kernel) Name() string { return ipsec.BackendKernel }
 
 // Close closes the netlink handle; the states and policies stay in the
 // kernel until deleted or the namespace goes.
@@ -61,14 +63,11 @@ func ipNet(p netip.Prefix) *net.IPNet {
 
 // xfrmState is the xfrm state of an SA, what
 // `ip xfrm state add … aead 'rfc4106(gcm(aes))' 0x<key||salt> 128` sends.
-func xfrmState(cfg SAConfig) (*netlink.XfrmState, error) {
+func xfrmState(cfg ipsec.SAConfig) (*netlink.XfrmState, error) {
 	if cfg.Mode == 0 {
-		cfg.Mode = ModeTunnel
+		cfg.Mode = ipsec.ModeTunnel
 	}
-	if err := checkSPI(cfg.SPI); err != nil {
-		return nil, err
-	}
-	if err := cfg.check(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	st := &netlink.XfrmState{
@@ -81,7 +80,7 @@ func xfrmState(cfg SAConfig) (*netlink.XfrmState, error) {
 		ReplayWindow: cfg.ReplayWindow,
 		ESN:          cfg.ESN,
 		// The key is the SA's own KEYMAT (key || salt); the ICV length is in bits.
-		Aead: &netlink.XfrmStateAlgo{Name: aeadName, Key: cfg.KEYMAT, ICVLen: ICVLen * 8},
+		Aead: &netlink.XfrmStateAlgo{Name: aeadName, Key: cfg.KEYMAT, ICVLen: ipsec.ICVLen * 8},
 		Limits: netlink.XfrmStateLimits{
 			PacketSoft: cfg.Limits.SoftPackets, PacketHard: cfg.Limits.HardPackets,
 			ByteSoft: cfg.Limits.SoftBytes, ByteHard: cfg.Limits.HardBytes,
@@ -90,19 +89,19 @@ func xfrmState(cfg SAConfig) (*netlink.XfrmState, error) {
 	if st.ESN && st.ReplayWindow == 0 {
 		st.ReplayWindow = 32 // the library needs a bitmap with ESN; an outbound SA does not use it
 	}
-	if cfg.Encap == EncapUDP {
+	if cfg.Encap == ipsec.EncapUDP {
 		sp, dp := cfg.EncapSrcPort, cfg.EncapDstPort
 		if sp == 0 {
-			sp = UDPEncapPort
+			sp = ipsec.UDPEncapPort
 		}
 		if dp == 0 {
-			dp = UDPEncapPort
+			dp = ipsec.UDPEncapPort
 		}
 		st.Encap = &netlink.XfrmStateEncap{Type: netlink.XFRM_ENCAP_ESPINUDP, SrcPort: int(sp), DstPort: int(dp), OriginalAddress: net.IPv4zero}
 	}
 	if cfg.InitialSN != 0 && !cfg.ESN {
 		st.Replay = &netlink.XfrmReplayState{}
-		if cfg.Dir == DirOut {
+		if cfg.Dir == ipsec.DirOut {
 			st.Replay.OSeq = uint32(cfg.InitialSN)
 		} else {
 			st.Replay.Seq = uint32(cfg.InitialSN)
@@ -113,7 +112,7 @@ func xfrmState(cfg SAConfig) (*netlink.XfrmState, error) {
 
 // xfrmPolicy is the xfrm policy of an SPD entry, what
 // `ip xfrm policy add src … dst … dir out tmpl src A dst B proto esp reqid 1 mode tunnel` sends.
-func xfrmPolicy(p Policy) *netlink.XfrmPolicy {
+func xfrmPolicy(p ipsec.Policy) *netlink.XfrmPolicy {
 	xp := &netlink.XfrmPolicy{
 		Src:      ipNet(p.Selector.Src),
 		Dst:      ipNet(p.Selector.Dst),
@@ -123,17 +122,17 @@ func xfrmPolicy(p Policy) *netlink.XfrmPolicy {
 		Priority: int(p.Priority),
 	}
 	switch p.Dir {
-	case DirIn:
+	case ipsec.DirIn:
 		xp.Dir = netlink.XFRM_DIR_IN
-	case DirOut:
+	case ipsec.DirOut:
 		xp.Dir = netlink.XFRM_DIR_OUT
-	case DirFwd:
+	case ipsec.DirFwd:
 		xp.Dir = netlink.XFRM_DIR_FWD
 	}
 	switch p.Action {
-	case ActionDiscard:
+	case ipsec.ActionDiscard:
 		xp.Action = netlink.XFRM_POLICY_BLOCK
-	case ActionProtect:
+	case ipsec.ActionProtect:
 		xp.Action = netlink.XFRM_POLICY_ALLOW
 		xp.Tmpls = []netlink.XfrmPolicyTmpl{{
 			Src: ip(p.Tmpl.Src), Dst: ip(p.Tmpl.Dst),
@@ -146,7 +145,7 @@ func xfrmPolicy(p Policy) *netlink.XfrmPolicy {
 }
 
 // AddSA installs the SA in the kernel's SAD.
-func (k *Kernel) AddSA(cfg SAConfig) error {
+func (k *Kernel) AddSA(cfg ipsec.SAConfig) error {
 	st, err := xfrmState(cfg)
 	if err != nil {
 		return err
@@ -167,7 +166,7 @@ func (k *Kernel) DelSA(spi uint32, dst netip.Addr) error {
 }
 
 // AddPolicy installs a policy in the kernel's SPD.
-func (k *Kernel) AddPolicy(p Policy) error {
+func (k *Kernel) AddPolicy(p ipsec.Policy) error {
 	if err := k.h.XfrmPolicyAdd(xfrmPolicy(p)); err != nil {
 		return fmt.Errorf("kernel xfrm in %q: add policy %v %v: %w", k.ns, p.Selector, p.Dir, err)
 	}
@@ -175,20 +174,20 @@ func (k *Kernel) AddPolicy(p Policy) error {
 }
 
 // DelPolicy removes a policy from the kernel's SPD.
-func (k *Kernel) DelPolicy(sel Selector, dir Direction) error {
-	if err := k.h.XfrmPolicyDel(xfrmPolicy(Policy{Selector: sel, Dir: dir})); err != nil {
+func (k *Kernel) DelPolicy(sel ipsec.Selector, dir ipsec.Direction) error {
+	if err := k.h.XfrmPolicyDel(xfrmPolicy(ipsec.Policy{Selector: sel, Dir: dir})); err != nil {
 		return fmt.Errorf("kernel xfrm in %q: delete policy %v %v: %w", k.ns, sel, dir, err)
 	}
 	return nil
 }
 
 // States lists the kernel's ESP states with their counters.
-func (k *Kernel) States() ([]State, error) {
+func (k *Kernel) States() ([]ipsec.State, error) {
 	xs, err := k.h.XfrmStateList(netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, fmt.Errorf("kernel xfrm in %q: list states: %w", k.ns, err)
 	}
-	var st []State
+	var st []ipsec.State
 	for _, x := range xs {
 		if x.Proto != netlink.XFRM_PROTO_ESP {
 			continue
@@ -198,23 +197,23 @@ func (k *Kernel) States() ([]State, error) {
 	return st, nil
 }
 
-func stateFromXfrm(x *netlink.XfrmState) State {
+func stateFromXfrm(x *netlink.XfrmState) ipsec.State {
 	src, _ := netip.AddrFromSlice(x.Src)
 	dst, _ := netip.AddrFromSlice(x.Dst)
-	cfg := SAConfig{
-		SPI: uint32(x.Spi), Src: src.Unmap(), Dst: dst.Unmap(), ReqID: uint32(x.Reqid), Mode: ModeTunnel,
+	cfg := ipsec.SAConfig{
+		SPI: uint32(x.Spi), Src: src.Unmap(), Dst: dst.Unmap(), ReqID: uint32(x.Reqid), Mode: ipsec.ModeTunnel,
 		ReplayWindow: x.ReplayWindow, ESN: x.ESN,
-		Limits: Limits{SoftPackets: x.Limits.PacketSoft, HardPackets: x.Limits.PacketHard, SoftBytes: x.Limits.ByteSoft, HardBytes: x.Limits.ByteHard},
+		Limits: ipsec.Limits{SoftPackets: x.Limits.PacketSoft, HardPackets: x.Limits.PacketHard, SoftBytes: x.Limits.ByteSoft, HardBytes: x.Limits.ByteHard},
 	}
 	if x.Encap != nil {
-		cfg.Encap, cfg.EncapSrcPort, cfg.EncapDstPort = EncapUDP, uint16(x.Encap.SrcPort), uint16(x.Encap.DstPort)
+		cfg.Encap, cfg.EncapSrcPort, cfg.EncapDstPort = ipsec.EncapUDP, uint16(x.Encap.SrcPort), uint16(x.Encap.DstPort)
 	}
-	s := State{Config: cfg, Stats: SAStats{
+	s := ipsec.State{Config: cfg, Stats: ipsec.SAStats{
 		Packets: x.Statistics.Packets, Bytes: x.Statistics.Bytes,
 		ReplayWindow: uint64(x.Statistics.ReplayWindow), Replay: uint64(x.Statistics.Replay), IntegrityFailed: uint64(x.Statistics.Failed),
 	}}
 	if x.Aead != nil {
-		s.Fingerprint = Fingerprint(x.Aead.Key)
+		s.Fingerprint = ipsec.Fingerprint(x.Aead.Key)
 	}
 	if x.Replay != nil {
 		s.SN = uint64(max(x.Replay.OSeq, x.Replay.Seq))
@@ -223,12 +222,12 @@ func stateFromXfrm(x *netlink.XfrmState) State {
 }
 
 // Policies lists the kernel's policies.
-func (k *Kernel) Policies() ([]Policy, error) {
+func (k *Kernel) Policies() ([]ipsec.Policy, error) {
 	xs, err := k.h.XfrmPolicyList(netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, fmt.Errorf("kernel xfrm in %q: list policies: %w", k.ns, err)
 	}
-	var ps []Policy
+	var ps []ipsec.Policy
 	for _, x := range xs {
 		ps = append(ps, policyFromXfrm(&x))
 	}
@@ -244,28 +243,28 @@ func prefix(n *net.IPNet) netip.Prefix {
 	return netip.PrefixFrom(a.Unmap(), bits)
 }
 
-func policyFromXfrm(x *netlink.XfrmPolicy) Policy {
-	p := Policy{
-		Selector: Selector{Src: prefix(x.Src), Dst: prefix(x.Dst), Proto: uint8(x.Proto), SrcPort: uint16(x.SrcPort), DstPort: uint16(x.DstPort)},
+func policyFromXfrm(x *netlink.XfrmPolicy) ipsec.Policy {
+	p := ipsec.Policy{
+		Selector: ipsec.Selector{Src: prefix(x.Src), Dst: prefix(x.Dst), Proto: uint8(x.Proto), SrcPort: uint16(x.SrcPort), DstPort: uint16(x.DstPort)},
 		Priority: uint32(x.Priority),
-		Action:   ActionBypass,
+		Action:   ipsec.ActionBypass,
 	}
 	switch x.Dir {
 	case netlink.XFRM_DIR_IN:
-		p.Dir = DirIn
+		p.Dir = ipsec.DirIn
 	case netlink.XFRM_DIR_OUT:
-		p.Dir = DirOut
+		p.Dir = ipsec.DirOut
 	default:
-		p.Dir = DirFwd
+		p.Dir = ipsec.DirFwd
 	}
 	if x.Action == netlink.XFRM_POLICY_BLOCK {
-		p.Action = ActionDiscard
+		p.Action = ipsec.ActionDiscard
 	} else if len(x.Tmpls) > 0 {
 		t := x.Tmpls[0]
 		src, _ := netip.AddrFromSlice(t.Src)
 		dst, _ := netip.AddrFromSlice(t.Dst)
-		p.Action = ActionProtect
-		p.Tmpl = Template{Src: src.Unmap(), Dst: dst.Unmap(), Mode: ModeTunnel, ReqID: uint32(t.Reqid)}
+		p.Action = ipsec.ActionProtect
+		p.Tmpl = ipsec.Template{Src: src.Unmap(), Dst: dst.Unmap(), Mode: ipsec.ModeTunnel, ReqID: uint32(t.Reqid)}
 	}
 	return p
 }

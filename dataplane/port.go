@@ -267,3 +267,21 @@ func (p *Port) receive() error {
 		}
 	}
 }
+
+// Counters lists the port's counters in declaration order, the
+// impairment's as ImpairLost, ImpairDown, ImpairOverflow, ImpairDelayed.
+func (s PortStats) Counters() []macsec.Counter {
+	return []macsec.Counter{
+		{Name: "TxFrames", Value: s.TxFrames},
+		{Name: "TxDropped", Value: s.TxDropped},
+		{Name: "RxFrames", Value: s.RxFrames},
+		{Name: "RxDropped", Value: s.RxDropped},
+		{Name: "KaYRxFrames", Value: s.KaYRxFrames},
+		{Name: "KaYTxFrames", Value: s.KaYTxFrames},
+		{Name: "ImpairLost", Value: s.Impair.Lost},
+		{Name: "ImpairDown", Value: s.Impair.Down},
+		{Name: "ImpairOverflow", Value: s.Impair.Overflow},
+		{Name: "ImpairDelayed", Value: s.Impair.Delayed},
+		{Name: "WireTruncate", Value: s.WireTruncate},
+	}
+}

@@ -2,10 +2,11 @@ package scenario
 
 import (
 	"fmt"
-	"reflect"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/secylab/secylab/dataplane"
 	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/macsec"
 	"github.com/secylab/secylab/macsec/mka"
@@ -147,30 +148,30 @@ func (r *run) bulkResult(name string) *BulkResult {
 }
 
 // counterSources are the counter structs a port exposes, summed by name.
-func counterSources(st lab.PortStatus) []any {
-	var src []any
+func counterSources(st lab.PortStatus) [][]macsec.Counter {
+	var src [][]macsec.Counter
 	if y := st.SecY; y != nil {
-		src = append(src, y.Stats, y.TxSC.Stats, macsec.RxSCStats{}) // an RX SC's counters exist, zero, before any SC does
+		src = append(src, y.Stats.Counters(), y.TxSC.Stats.Counters(), macsec.RxSCStats{}.Counters()) // an RX SC's counters exist, zero, before any SC does
 		for _, sc := range y.RxSCs {
-			src = append(src, sc.Stats)
+			src = append(src, sc.Stats.Counters())
 		}
 	}
 	if st.MKACounter != nil {
-		src = append(src, *st.MKACounter)
+		src = append(src, st.MKACounter.Counters())
 	}
-	src = append(src, st.Dataplane)
-	return src
+	return append(src, st.Dataplane.Counters())
 }
 
-// counterValue sums the fields called name across a port's counters.
+// counterValue sums the counters called name across a port's counters.
 func counterValue(st lab.PortStatus, name string) (uint64, bool) {
 	var sum uint64
 	found := false
-	for _, s := range counterSources(st) {
-		v := reflect.ValueOf(s)
-		if f := v.FieldByName(name); f.IsValid() && f.Kind() == reflect.Uint64 {
-			sum += f.Uint()
-			found = true
+	for _, list := range counterSources(st) {
+		for _, c := range list {
+			if c.Name == name {
+				sum += c.Value
+				found = true
+			}
 		}
 	}
 	return sum, found
@@ -179,8 +180,9 @@ func counterValue(st lab.PortStatus, name string) (uint64, bool) {
 // knownCounter reports whether name is a counter of the SecY, MKA or the
 // data plane.
 func knownCounter(name string) bool {
-	for _, s := range []any{macsec.SecYStats{}, macsec.TxSCStats{}, macsec.RxSCStats{}, mka.Counters{}, lab.PortStatus{}.Dataplane} {
-		if f, ok := reflect.TypeOf(s).FieldByName(name); ok && f.Type.Kind() == reflect.Uint64 {
+	for _, list := range [][]macsec.Counter{macsec.SecYStats{}.Counters(), macsec.TxSCStats{}.Counters(), macsec.RxSCStats{}.Counters(),
+		mka.Counters{}.Counters(), dataplane.PortStats{}.Counters()} {
+		if slices.ContainsFunc(list, func(c macsec.Counter) bool { return c.Name == name }) {
 			return true
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -597,13 +596,8 @@ type validatedFrame struct {
 	Hex       string   `json:"hex,omitempty"`
 }
 
-// counter is one non-zero SecY counter.
-type counter struct {
-	Name  string
-	Value uint64
-}
-
-type counterList []counter
+// counterList is the non-zero counters of a SecY, SC or SA.
+type counterList []macsec.Counter
 
 func (l counterList) MarshalJSON() ([]byte, error) {
 	m := make(map[string]uint64, len(l))
@@ -621,14 +615,12 @@ func (l counterList) String() string {
 	return strings.Join(parts, " ")
 }
 
-// nonZero lists the non-zero counters of a macsec stats struct by field
-// name, which are the counters' names.
-func nonZero(stats any) counterList {
-	v := reflect.ValueOf(stats)
+// nonZero keeps the non-zero counters of a list.
+func nonZero(all []macsec.Counter) counterList {
 	var l counterList
-	for i := range v.NumField() {
-		if n := v.Field(i).Uint(); n != 0 {
-			l = append(l, counter{v.Type().Field(i).Name, n})
+	for _, c := range all {
+		if c.Value != 0 {
+			l = append(l, c)
 		}
 	}
 	return l
@@ -770,11 +762,11 @@ func runValidate(cmd *cobra.Command, f *validateFlags, args []string) error {
 	}
 
 	st := y.Status()
-	c := validateCounters{SecY: nonZero(st.Stats)}
+	c := validateCounters{SecY: nonZero(st.Stats.Counters())}
 	if sc, ok := st.RxSC(s.sci); ok {
-		c.RxSC = nonZero(sc.Stats)
+		c.RxSC = nonZero(sc.Stats.Counters())
 		for _, sa := range sc.SAs {
-			c.RxSA = nonZero(sa.Stats)
+			c.RxSA = nonZero(sa.Stats.Counters())
 		}
 	}
 	if f.json {

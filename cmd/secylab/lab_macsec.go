@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"reflect"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -163,22 +162,22 @@ func printPortMACsec(w io.Writer, p lab.PortStatus, all bool) {
 	}
 	y := p.SecY
 	fmt.Fprintf(w, "MACsec %s (%s), SCI %s, operational %v\n", y.Suite, y.Suite.AzureName(), y.SCI, y.Operational)
-	counters(w, "    SecY:", y.Stats, all)
+	counters(w, "    SecY:", y.Stats.Counters(), all)
 	if n, e := y.InPktsNoSA(), y.InPktsNoSAError(); all || n+e > 0 {
 		fmt.Fprintf(w, "    802.1AE-2018: InPktsNoSA %d, InPktsNoSAError %d\n", n, e)
 	}
 	fmt.Fprintf(w, "    TXSC %s, encoding SA %d\n", y.SCI, y.EncodingSA)
-	counters(w, "      ", y.TxSC.Stats, all)
+	counters(w, "      ", y.TxSC.Stats.Counters(), all)
 	for _, sa := range y.TxSC.SAs {
 		fmt.Fprintf(w, "      %d: PN %d, state %s, key %s%s\n", sa.AN, sa.NextPN, onOff(sa.Active), sa.Fingerprint, ssci(y.Suite, sa.SSCI))
-		counters(w, "         ", sa.Stats, all)
+		counters(w, "         ", sa.Stats.Counters(), all)
 	}
 	for _, sc := range y.RxSCs {
 		fmt.Fprintf(w, "    RXSC %s\n", sc.SCI)
-		counters(w, "      ", sc.Stats, all)
+		counters(w, "      ", sc.Stats.Counters(), all)
 		for _, sa := range sc.SAs {
 			fmt.Fprintf(w, "      %d: PN %d (lowest acceptable %d), state %s, key %s%s\n", sa.AN, sa.NextPN, sa.LowestPN, onOff(sa.Active), sa.Fingerprint, ssci(y.Suite, sa.SSCI))
-			counters(w, "         ", sa.Stats, all)
+			counters(w, "         ", sa.Stats.Counters(), all)
 		}
 	}
 	if m := p.MKA; m != nil {
@@ -201,7 +200,7 @@ func printPortMACsec(w io.Writer, p lab.PortStatus, all bool) {
 			fmt.Fprintf(w, "      old key    KN %d AN %d rx %v tx %v SAK %s\n", k.KI.KN, k.AN, k.Rx, k.Tx, k.SAKFingerprint)
 		}
 		if c := p.MKACounter; c != nil {
-			counters(w, "      MKA:", *c, all)
+			counters(w, "      MKA:", c.Counters(), all)
 		}
 	}
 }
@@ -220,16 +219,14 @@ func ssci(s macsec.CipherSuite, v macsec.SSCI) string {
 	return fmt.Sprintf(", SSCI %d", v)
 }
 
-// counters prints the uint64 fields of a counter struct on one line.
-func counters(w io.Writer, prefix string, v any, all bool) {
-	rv := reflect.ValueOf(v)
+// counters prints a list of counters on one line, the zero ones too
+// when all.
+func counters(w io.Writer, prefix string, list []macsec.Counter, all bool) {
 	var parts []string
-	for i := 0; i < rv.NumField(); i++ {
-		f := rv.Field(i)
-		if f.Kind() != reflect.Uint64 || (!all && f.Uint() == 0) {
-			continue
+	for _, c := range list {
+		if all || c.Value != 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", c.Name, c.Value))
 		}
-		parts = append(parts, fmt.Sprintf("%s %d", rv.Type().Field(i).Name, f.Uint()))
 	}
 	if len(parts) > 0 {
 		fmt.Fprintf(w, "%s %s\n", prefix, strings.Join(parts, ", "))

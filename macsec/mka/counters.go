@@ -1,5 +1,7 @@
 package mka
 
+import "github.com/secylab/secylab/macsec"
+
 // Counters count what a participant sent, received, dropped and installed.
 // The Rx drop counters say why an MKPDU was discarded.
 type Counters struct {
@@ -27,4 +29,31 @@ type Counters struct {
 	PeersRestarted uint64 // peers replaced by a new MI from the same SCI
 	ChannelDowns   uint64 // times the last live peer went and the SAs were deleted
 	SecYErrors     uint64 // SecY calls that failed
+}
+
+// Counters lists the participant's counters, in declaration order.
+func (c Counters) Counters() []macsec.Counter {
+	return []macsec.Counter{
+		{Name: "TxMKPDUs", Value: c.TxMKPDUs},
+		{Name: "RxMKPDUs", Value: c.RxMKPDUs},
+		{Name: "RxNotMKPDU", Value: c.RxNotMKPDU},
+		{Name: "RxMalformed", Value: c.RxMalformed},
+		{Name: "RxUnknownCKN", Value: c.RxUnknownCKN},
+		{Name: "RxBadAgility", Value: c.RxBadAgility},
+		{Name: "RxBadICV", Value: c.RxBadICV},
+		{Name: "RxStaleMN", Value: c.RxStaleMN},
+		{Name: "RxOwnMI", Value: c.RxOwnMI},
+		{Name: "RxBadSAK", Value: c.RxBadSAK},
+		{Name: "RxBadCipherSuite", Value: c.RxBadCipherSuite},
+		{Name: "SAKsGenerated", Value: c.SAKsGenerated},
+		{Name: "SAKsInstalled", Value: c.SAKsInstalled},
+		{Name: "SAKsRetired", Value: c.SAKsRetired},
+		{Name: "TxKeySwitches", Value: c.TxKeySwitches},
+		{Name: "Rekeys", Value: c.Rekeys},
+		{Name: "PNRekeys", Value: c.PNRekeys},
+		{Name: "PeersExpired", Value: c.PeersExpired},
+		{Name: "PeersRestarted", Value: c.PeersRestarted},
+		{Name: "ChannelDowns", Value: c.ChannelDowns},
+		{Name: "SecYErrors", Value: c.SecYErrors},
+	}
 }

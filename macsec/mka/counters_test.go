@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/secylab/secylab/macsec"
+	"github.com/secylab/secylab/macsec/countertest"
 )
 
 // TestDropCounters feeds one bad frame per case to a participant whose
@@ -227,4 +228,8 @@ func TestNewParticipantErrors(t *testing.T) {
 		_, err := NewParticipant(c)
 		assert.Error(t, err, name)
 	}
+}
+
+func TestCountersListEveryField(t *testing.T) {
+	countertest.Check(t, Counters.Counters)
 }

@@ -97,12 +97,6 @@ var linuxOnly = []string{
 	module + "/internal/frameio",
 }
 
-// temporaryAllowances are known violations being removed, by importing
-// package. Their violations are logged, not failed; an entry whose
-// package no longer violates anything is reported so it can be deleted.
-// The list must end empty.
-var temporaryAllowances = map[string]string{}
-
 const direction = "dependencies point one way: cmd → {scenario, conformance, bench} → lab → {topology, azure, dataplane, routers, ipsec backends} → expressroute → {macsec, mka, ipsec core, ike, bgp, bfd} → clock; protocol packages import no edge, no namespace or netlink code, nothing Linux (DESIGN §3)"
 
 // layerOf returns the layer of a module-relative package path.
@@ -160,11 +154,12 @@ func moduleRoot(t *testing.T) string {
 	return root
 }
 
-// list runs go list -deps -test -json ./... and returns every package
-// by import path.
+// list runs go list -e -deps -json ./... and returns every package by
+// import path. With -e an import cycle (a wrong arrow often makes one)
+// still lists the imports, so the test names the arrow, not just the cycle.
 func list(t *testing.T) map[string]*pkg {
 	t.Helper()
-	cmd := exec.Command(goCmd(t), "list", "-deps", "-json", "./...")
+	cmd := exec.Command(goCmd(t), "list", "-e", "-deps", "-json", "./...")
 	cmd.Dir = moduleRoot(t)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -271,7 +266,6 @@ func TestDependencyDirection(t *testing.T) {
 	if len(paths) == 0 {
 		t.Fatal("go list found no package of the module")
 	}
-	used := map[string]bool{}
 	for _, path := range paths {
 		p := pkgs[path]
 		r, _ := rel(path)
@@ -281,17 +275,7 @@ func TestDependencyDirection(t *testing.T) {
 			continue
 		}
 		for _, v := range check(pkgs, p, r, l) {
-			if why, ok := temporaryAllowances[r]; ok {
-				used[r] = true
-				t.Logf("TEMPORARY ALLOWANCE (%s): %s", why, v)
-				continue
-			}
 			t.Error(v)
-		}
-	}
-	for r := range temporaryAllowances {
-		if !used[r] {
-			t.Logf("the temporary allowance for %s is no longer needed: delete it from temporaryAllowances", r)
 		}
 	}
 }
@@ -348,7 +332,7 @@ func TestPurePackagesBuildForDarwin(t *testing.T) {
 		if !ok || p.Standard {
 			continue
 		}
-		if l, ok := layerOf(r); ok && l.pure() && temporaryAllowances[r] == "" {
+		if l, ok := layerOf(r); ok && l.pure() {
 			pure = append(pure, "./"+r)
 		}
 	}

@@ -342,21 +342,6 @@ func (l *Lab) BGPStatus() []BGPStatus {
 	return out
 }
 
-// BGPDetail is BGPStatus with each router's Loc-RIB (or daemon's own
-// view), for one node or ("") all.
-func (l *Lab) BGPDetail(node string) ([]BGPStatus, error) {
-	var out []BGPStatus
-	for _, r := range l.routers {
-		if node == "" || r.node == node {
-			out = append(out, r.status(true))
-		}
-	}
-	if node != "" && len(out) == 0 {
-		return nil, fmt.Errorf("node %q runs no BGP in lab %s", node, l.topo.Name)
-	}
-	return out, nil
-}
-
 // router returns the BGP router on node, or nil.
 func (l *Lab) router(node string) *bgpRouter {
 	for _, r := range l.routers {
@@ -367,13 +352,14 @@ func (l *Lab) router(node string) *bgpRouter {
 	return nil
 }
 
-// DrainLink drains (on) or undrains a link the way ExpressRoute users do,
-// on the customer router facing it: AS-path prepend on export
+// drain drains (on) or undrains a link the way ExpressRoute users do, on
+// the customer router facing it: AS-path prepend on export
 // (expressroute.DrainPrepend in all) so Microsoft prefers the other link,
 // and local preference expressroute.DrainLocalPref on import so the
-// customer side does too. Undrain restores the configured policies. Traffic moves as soon as the UPDATEs have
+// customer side does too. Undrain restores the configured policies. Traffic
+// moves as soon as the UPDATEs have
 // crossed, without loss when the other link is up.
-func (l *Lab) DrainLink(link string, on bool) error {
+func (l *Lab) drain(link string, on bool) error {
 	tl := l.topo.Link(link)
 	if tl == nil {
 		return fmt.Errorf("no link %q in lab %s", link, l.topo.Name)
@@ -412,18 +398,4 @@ func (l *Lab) DrainLink(link string, on bool) error {
 	r.drained[link] = on
 	l.cfg.Logger.Info("BGP drain", "link", link, "router", r.node, "on", on)
 	return nil
-}
-
-// ResetBGP resets the BGP session of node over link (Cease / Administrative
-// Reset), also one held down after exceeding the maximum prefixes.
-func (l *Lab) ResetBGP(node, link string) error {
-	r := l.router(node)
-	if r == nil || r.speaker == nil {
-		return fmt.Errorf("node %q runs no secylab BGP speaker in lab %s", node, l.topo.Name)
-	}
-	nb := r.cfg.Neighbor(link)
-	if nb == nil {
-		return fmt.Errorf("%s has no BGP neighbour on link %q", node, link)
-	}
-	return r.speaker.Reset(nb.Peer)
 }

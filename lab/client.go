@@ -17,27 +17,18 @@ type Client struct {
 	hasBGP, hasMACsec bool // the last status showed BGP speakers, MACsec ports
 }
 
-// Call sends one request to the lab.
-func (c *Client) Call(req Request) (*Response, error) { return Call(c.Socket, req) }
-
 // Status returns the lab's state.
 func (c *Client) Status() (*LabStatus, error) {
-	resp, err := c.Call(Request{Cmd: "status"})
+	st, err := c.StatusOf(context.Background(), "")
 	if err != nil {
 		return nil, fmt.Errorf("lab %s: %w", c.Lab, err)
 	}
-	if resp.Status == nil {
-		return nil, fmt.Errorf("lab %s: no status in the answer", c.Lab)
-	}
-	c.hasBGP, c.hasMACsec = len(resp.Status.BGP) > 0, false
-	for _, p := range resp.Status.Ports {
+	c.hasBGP, c.hasMACsec = len(st.BGP) > 0, false
+	for _, p := range st.Ports {
 		c.hasMACsec = c.hasMACsec || p.MACsec
 	}
-	return resp.Status, nil
+	return st, nil
 }
-
-// Capture asks the lab for a capture stream (req.Cmd "capture").
-func (c *Client) Capture(req Request) (*CaptureStream, error) { return Capture(c.Socket, req) }
 
 // NotReadyError says what did not come up within the time given.
 type NotReadyError struct {

@@ -10,11 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/secylab/secylab/dataplane"
+	"github.com/secylab/secylab/internal/value"
 	"github.com/secylab/secylab/macsec"
 	"github.com/secylab/secylab/macsec/mka"
 	"github.com/secylab/secylab/topology"
@@ -40,6 +40,12 @@ type LabConfig struct {
 	Logger        *slog.Logger
 }
 
+// Ranges of the MKA timers a lab takes (the standard's are 2 s and 6 s).
+var (
+	HelloRange = value.Range{Min: 100 * time.Millisecond, Max: time.Minute}
+	LifeRange  = value.Range{Min: 300 * time.Millisecond, Max: 10 * time.Minute}
+)
+
 // Lab runs every controlled port of a topology.
 type Lab struct {
 	cfg     LabConfig
@@ -47,6 +53,7 @@ type Lab struct {
 	ports   map[string]*Port // "node:port"
 	tunnels []*tunnelEnd
 	routers []*bgpRouter // nodes with BGP, in node order
+	started time.Time
 	wg      sync.WaitGroup
 	errMu   sync.Mutex
 	err     error
@@ -57,7 +64,7 @@ type Lab struct {
 // namespaces and veths must exist. On error nothing keeps running.
 func StartLab(ctx context.Context, cfg LabConfig) (*Lab, error) {
 	t := cfg.Topology
-	l := &Lab{cfg: cfg, topo: t, ports: map[string]*Port{}}
+	l := &Lab{cfg: cfg, topo: t, ports: map[string]*Port{}, started: time.Now()}
 	if l.cfg.Logger == nil {
 		l.cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -211,26 +218,6 @@ func (l *Lab) macsecConfig(link *topology.Link, end int) (*MACsecConfig, error) 
 	}, nil
 }
 
-// RekeyLink makes the MKA key server of link distribute a new SAK now.
-func (l *Lab) RekeyLink(link string) error {
-	ps, err := l.LinkPorts(link)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, p := range ps {
-		if p == nil {
-			continue
-		}
-		err := p.Rekey()
-		if err == nil {
-			return nil // this end is the key server
-		}
-		errs = append(errs, err)
-	}
-	return fmt.Errorf("rekey %s: %w", link, errors.Join(errs...))
-}
-
 // SetImpairment sets what both ends of link do to the frames they send.
 func (l *Lab) SetImpairment(link string, im dataplane.Impairment) error {
 	ps, err := l.LinkPorts(link)
@@ -245,105 +232,26 @@ func (l *Lab) SetImpairment(link string, im dataplane.Impairment) error {
 	return nil
 }
 
-// MACsecChange changes a link end's MACsec while the lab runs, as a change
-// through the Azure API (Microsoft's end) or on the customer's router does.
-// Zero fields keep what the port has.
-type MACsecChange struct {
-	Off        bool   `json:"off,omitempty"`    // turn MACsec off: frames pass in clear
-	Cipher     string `json:"cipher,omitempty"` // e.g. GcmAesXpn128
-	IncludeSCI *bool  `json:"includeSCI,omitempty"`
-	// Key is a CAK/CKN key file (read by the lab process, never sent over
-	// the control socket), or "generate:NAME": the lab's key NAME, made on
-	// first use, so both ends can be given the same new key.
-	Key string `json:"key,omitempty"`
-	// NewCAK gives the end a fresh random CAK under its current CKN: on one
-	// end only, a CAK mismatch.
-	NewCAK bool `json:"newCAK,omitempty"`
-}
-
-// ChangeMACsec applies c to the ends of link (node "" for both). A new
-// setting means a new SecY and MKA participant: until MKA agrees a SAK with
-// the peer, nothing passes.
-func (l *Lab) ChangeMACsec(link, node string, c MACsecChange) error {
+// Impairment is what link does to frames now.
+func (l *Lab) Impairment(link string) (dataplane.Impairment, error) {
 	ps, err := l.LinkPorts(link)
 	if err != nil {
-		return err
+		return dataplane.Impairment{}, err
 	}
-	tl := l.topo.Link(link)
-	done := 0
-	for i, p := range ps {
-		if p == nil || (node != "" && p.cfg.Node != node) {
-			continue
-		}
-		done++
-		if c.Off {
-			if err := p.SetMACsec(nil); err != nil {
-				return err
-			}
-			continue
-		}
-		p.mu.Lock()
-		cur := p.mc
-		p.mu.Unlock()
-		var mc MACsecConfig
-		if cur != nil {
-			mc = *cur
-		} else {
-			// MACsec was off: start from the link's configuration.
-			base := *tl
-			base.MACsec.Enabled = true
-			if base.MACsec.Cipher == 0 {
-				base.MACsec.Cipher = macsec.GCMAESXPN256
-				base.Ends[i].Cipher = base.MACsec.Cipher
-			}
-			if c.Key == "" && !base.Ends[i].Secret.Generate && base.Ends[i].Secret.Path == "" {
-				base.Ends[i].Secret.Generate = true
-			}
-			m, err := l.macsecConfig(&base, i)
-			if err != nil {
-				return err
-			}
-			mc = *m
-		}
-		if c.Cipher != "" {
-			if mc.Suite, err = macsec.ParseCipherSuite(c.Cipher); err != nil {
-				return err
-			}
-		}
-		if c.IncludeSCI != nil {
-			mc.IncludeSCI = *c.IncludeSCI
-		}
-		if c.Key != "" {
-			if name, ok := strings.CutPrefix(c.Key, "generate:"); ok {
-				mc.PSK, err = l.generatedKey(name, mc.Suite)
-			} else {
-				mc.PSK, err = mka.LoadPSKFile(c.Key, mc.Suite)
-			}
-			if err != nil {
-				return fmt.Errorf("link %s, %s: %w", link, p.cfg.Node, err)
-			}
-		} else if c.NewCAK {
-			k, err := mka.GeneratePSK(rand.Reader, mc.Suite)
-			if err != nil {
-				return err
-			}
-			mc.PSK = mka.PSK{CKN: mc.PSK.CKN, CAK: k.CAK}
-		} else if mc.PSK.CAK.Len() != mc.Suite.KeyLen() {
-			return fmt.Errorf("link %s, %s: the CAK is %d octets and %s needs %d: give a new key with the cipher", link, p.cfg.Node, mc.PSK.CAK.Len(), mc.Suite.AzureName(), mc.Suite.KeyLen())
-		}
-		if err := p.SetMACsec(&mc); err != nil {
-			return err
+	for _, p := range ps {
+		if p != nil {
+			return p.dp.Impairment(), nil
 		}
 	}
-	if done == 0 {
-		return fmt.Errorf("link %s has no end on node %q", link, node)
-	}
-	return nil
+	return dataplane.Impairment{}, nil
 }
 
 // generatedKey returns the lab's generated pair called name, making it on
 // first use: the lab's stand-in for a Key Vault secret.
 func (l *Lab) generatedKey(name string, suite macsec.CipherSuite) (mka.PSK, error) {
+	if err := value.CheckName(name, value.MaxKeyName); err != nil {
+		return mka.PSK{}, fmt.Errorf("key name %w", err)
+	}
 	path := filepath.Join(l.cfg.KeyDir, name+".psk")
 	if k, err := mka.LoadPSKFile(path, suite); err == nil {
 		return k, nil
@@ -369,7 +277,7 @@ func (l *Lab) generatedKey(name string, suite macsec.CipherSuite) (mka.PSK, erro
 }
 
 func impairment(im topology.Impairments) dataplane.Impairment {
-	return dataplane.Impairment{Delay: im.Delay, Jitter: im.Jitter, Loss: im.Loss / 100, Rate: im.Rate, Down: im.Down}
+	return dataplane.Impairment{Delay: im.Delay, Jitter: im.Jitter, Loss: im.Loss, Rate: im.Rate, Down: im.Down}
 }
 
 // seed makes each port's impairment randomness reproducible.
@@ -380,4 +288,15 @@ func seed(parts ...string) uint64 {
 		h.Write([]byte{0})
 	}
 	return h.Sum64()
+}
+
+// setDown cuts link (down) or brings it back, keeping its other
+// impairments.
+func (l *Lab) setDown(link string, down bool) error {
+	im, err := l.Impairment(link)
+	if err != nil {
+		return err
+	}
+	im.Down = down
+	return l.SetImpairment(link, im)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"net/netip"
 	"os"
 	"strings"
 
@@ -100,57 +99,6 @@ func (l *Lab) tunnelStatus() []TunnelStatus {
 	return ts
 }
 
-// RekeyTunnel gives a tunnel fresh keys (same SPIs): on both gateways
-// (node ""), the same keys, as a coordinated change; or on one only, which
-// keeps the old keys on the other: a mismatch, and every packet between
-// them is dropped.
-func (l *Lab) RekeyTunnel(tunnel, nodeName string) error {
-	var tu *topology.Tunnel
-	for _, t := range l.topo.Tunnels {
-		if t.Name == tunnel {
-			tu = t
-		}
-	}
-	if tu == nil {
-		return fmt.Errorf("no tunnel %q in lab %s", tunnel, l.topo.Name)
-	}
-	keys, err := newTunnelKeys(tu.KeyBits)
-	if err != nil {
-		return err
-	}
-	done := 0
-	for _, te := range l.tunnels {
-		if te.tunnel != tu || nodeName != "" && tu.Ends[te.end].Node != nodeName {
-			continue
-		}
-		done++
-		b := te.gw.Backend()
-		states, err := b.States()
-		if err != nil {
-			return err
-		}
-		for _, st := range states {
-			cfg := st.Config
-			// keys[0] carries end 0 → end 1: end 0's out SA, end 1's in SA.
-			k := te.end
-			if cfg.Dir == ipsec.DirIn {
-				k = 1 - te.end
-			}
-			if err := b.DelSA(cfg.SPI, cfg.Dst); err != nil {
-				return err
-			}
-			cfg.KEYMAT = keys[k].keymat
-			if err := b.AddSA(cfg); err != nil {
-				return err
-			}
-		}
-	}
-	if done == 0 {
-		return fmt.Errorf("tunnel %s has no gateway on node %q", tunnel, nodeName)
-	}
-	return nil
-}
-
 // gatewayOn returns the gateway of the lab on node.
 func (l *Lab) gatewayOn(nodeName string) (*tunnelEnd, error) {
 	for _, te := range l.tunnels {
@@ -159,57 +107,6 @@ func (l *Lab) gatewayOn(nodeName string) (*tunnelEnd, error) {
 		}
 	}
 	return nil, fmt.Errorf("node %q is no IPsec gateway of lab %s", nodeName, l.topo.Name)
-}
-
-// SAChange adds or deletes a manually keyed SA on a gateway, as
-// ip xfrm state add|delete does. The key is read from KeyFile by the lab
-// process: it never travels over the control socket.
-type SAChange struct {
-	Delete       bool   `json:"delete,omitempty"`
-	SPI          uint32 `json:"spi"`
-	Src          string `json:"src,omitempty"`
-	Dst          string `json:"dst,omitempty"`
-	Dir          string `json:"dir,omitempty"` // in or out
-	KeyFile      string `json:"keyFile,omitempty"`
-	ESN          bool   `json:"esn,omitempty"`
-	ReplayWindow int    `json:"replayWindow,omitempty"`
-}
-
-// ChangeSA applies c to the gateway on nodeName.
-func (l *Lab) ChangeSA(nodeName string, c SAChange) error {
-	te, err := l.gatewayOn(nodeName)
-	if err != nil {
-		return err
-	}
-	b := te.gw.Backend()
-	if c.Delete {
-		dst, err := netip.ParseAddr(c.Dst)
-		if err != nil {
-			return fmt.Errorf("dst %q: %w", c.Dst, err)
-		}
-		return b.DelSA(c.SPI, dst)
-	}
-	cfg := ipsec.SAConfig{SPI: c.SPI, ESN: c.ESN, ReplayWindow: c.ReplayWindow, ReqID: 1, Mode: ipsec.ModeTunnel,
-		Encap: ipsec.EncapUDP, EncapSrcPort: ipsec.UDPEncapPort, EncapDstPort: ipsec.UDPEncapPort}
-	if cfg.Src, err = netip.ParseAddr(c.Src); err != nil {
-		return fmt.Errorf("src %q: %w", c.Src, err)
-	}
-	if cfg.Dst, err = netip.ParseAddr(c.Dst); err != nil {
-		return fmt.Errorf("dst %q: %w", c.Dst, err)
-	}
-	switch c.Dir {
-	case "in":
-		cfg.Dir = ipsec.DirIn
-	case "out":
-		cfg.Dir = ipsec.DirOut
-	default:
-		return fmt.Errorf("dir %q: want in or out", c.Dir)
-	}
-	if cfg.KEYMAT, err = readKeymat(c.KeyFile); err != nil {
-		return err
-	}
-	defer clear(cfg.KEYMAT)
-	return b.AddSA(cfg)
 }
 
 // readKeymat reads KEYMAT (key || salt) as hex from a 0600 file.

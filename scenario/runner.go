@@ -480,51 +480,8 @@ func (st Step) describe() string {
 		return fmt.Sprintf("wait until BGP over %s is %s (at most %v)", st.WaitFor.BGP.Link, state, st.WaitFor.Timeout)
 	case st.WaitFor != nil:
 		return fmt.Sprintf("wait until %s is %s (at most %v)", st.WaitFor.MKA.Link, securedWord(st.WaitFor.MKA.Secured), st.WaitFor.Timeout)
-	case st.Drain != "":
-		return "drain " + st.Drain + " (BGP: AS-path prepend and lower local preference on the customer router)"
-	case st.Undrain != "":
-		return "undrain " + st.Undrain
-	case st.MACsec != nil:
-		m := st.MACsec
-		where := m.Link
-		if m.Node != "" {
-			where += " at " + m.Node
-		}
-		var what []string
-		if m.Off {
-			what = append(what, "off")
-		}
-		if m.Cipher != "" {
-			what = append(what, "cipher "+m.Cipher)
-		}
-		if m.SCI != "" {
-			what = append(what, "SCI "+m.SCI)
-		}
-		if m.Key != "" {
-			what = append(what, "key "+strings.TrimPrefix(m.Key, "generate:"))
-		}
-		if m.NewCAK {
-			what = append(what, "a new CAK, same CKN")
-		}
-		return "MACsec on " + where + ": " + strings.Join(what, ", ")
-	case st.Impair != nil:
-		im := st.Impair.impairment()
-		if im.IsZero() {
-			return "restore " + st.Impair.Link
-		}
-		if im.Down {
-			return "cut " + st.Impair.Link
-		}
-		return "impair " + st.Impair.Link + ": " + im.String()
-	case st.Route != nil:
-		return fmt.Sprintf("route %s via %s on %s", st.Route.Prefix, st.Route.Via, st.Route.Node)
-	case st.IPsec != nil:
-		if st.IPsec.Node != "" {
-			return "new ESP keys for tunnel " + st.IPsec.Tunnel + " on " + st.IPsec.Node + " only"
-		}
-		return "new ESP keys for tunnel " + st.IPsec.Tunnel + " on both gateways"
-	case st.Rekey != "":
-		return "rekey " + st.Rekey
+	case st.Op != nil:
+		return st.Op.Describe()
 	case st.Exec != nil:
 		return "on " + st.Exec.Node + ": " + st.Exec.Command
 	case st.Check != nil:
@@ -538,10 +495,6 @@ func securedWord(b bool) string {
 		return "secured"
 	}
 	return "not secured"
-}
-
-func (im *ImpairStep) impairment() dataplane.Impairment {
-	return dataplane.Impairment{Delay: im.Delay, Jitter: im.Jitter, Loss: im.Loss / 100, Rate: im.Rate, Down: im.Down}
 }
 
 // doStep runs step i of the scenario (i < 0: a setup step).
@@ -577,31 +530,9 @@ func (r *run) doStep(ctx context.Context, i int, st Step) error {
 		} else {
 			r.assert(i+1, desc, false, "not reached within "+st.WaitFor.Timeout.String())
 		}
-	case st.MACsec != nil:
-		m := st.MACsec
-		c := lab.MACsecChange{Off: m.Off, Cipher: m.Cipher, Key: m.Key, NewCAK: m.NewCAK}
-		if m.SCI != "" {
-			v := m.SCI == "on" || m.SCI == "Enabled"
-			c.IncludeSCI = &v
-		}
-		return r.lab.ChangeMACsec(m.Link, m.Node, c)
-	case st.Impair != nil:
-		return r.lab.SetImpairment(st.Impair.Link, st.Impair.impairment())
-	case st.Route != nil:
-		rt := st.Route
-		out, err := exec.CommandContext(ctx, "ip", "-n", topology.NamespaceName(r.name, rt.Node), "route", "replace",
-			rt.Prefix.String(), "via", rt.Via.String()).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
-		}
-	case st.IPsec != nil:
-		return r.lab.RekeyTunnel(st.IPsec.Tunnel, st.IPsec.Node)
-	case st.Drain != "":
-		return r.lab.DrainLink(st.Drain, true)
-	case st.Undrain != "":
-		return r.lab.DrainLink(st.Undrain, false)
-	case st.Rekey != "":
-		return r.lab.RekeyLink(st.Rekey)
+	case st.Op != nil:
+		_, err := r.lab.Do(ctx, st.Op)
+		return err
 	case st.Exec != nil:
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()

@@ -2,17 +2,23 @@ package scenario
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/goccy/go-yaml/ast"
+
 	"github.com/secylab/secylab/expressroute"
+	"github.com/secylab/secylab/internal/value"
 	"github.com/secylab/secylab/internal/yamlx"
+	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/topology"
 )
 
@@ -59,19 +65,15 @@ type Endpoint struct {
 	Addr netip.Addr
 }
 
-// Step is one action of a scenario; exactly one field is set.
+// Step is one action of a scenario; exactly one field is set. Op is a
+// change to the lab (MACsec, cut, drain, …: one of lab's operations, its
+// kind the step's key); the others are the scenario's own.
 type Step struct {
 	Line    int
 	Note    string
 	Wait    time.Duration
 	WaitFor *WaitFor
-	MACsec  *MACsecStep
-	Impair  *ImpairStep
-	Route   *RouteStep
-	Rekey   string
-	Drain   string // drain a link through BGP policy
-	Undrain string
-	IPsec   *IPsecStep
+	Op      lab.Op
 	Exec    *ExecStep
 	Check   []Assertion
 }
@@ -98,47 +100,13 @@ type MKACond struct {
 	Secured bool
 }
 
-// MACsecStep changes MACsec on one end of a link or both.
-type MACsecStep struct {
-	Link, Node string
-	Off        bool
-	Cipher     string
-	SCI        string // on, off
-	Key        string // "generate:NAME" or a key file
-	NewCAK     bool   `yaml:"newCAK"` // a fresh CAK under the current CKN
-}
-
-// ImpairStep sets a link's impairments.
-type ImpairStep struct {
-	Link   string
-	Delay  time.Duration
-	Jitter time.Duration
-	Loss   float64 // percent
-	Rate   uint64
-	Down   bool
-}
-
-// RouteStep replaces a static route in a node, e.g. to drain a link.
-type RouteStep struct {
-	Node   string
-	Prefix netip.Prefix
-	Via    netip.Addr
-}
-
-// IPsecStep gives a tunnel fresh ESP keys: on both gateways, or on one
-// only (a mismatch).
-type IPsecStep struct {
-	Tunnel string `yaml:"tunnel"`
-	Node   string `yaml:"node"`
-}
-
 // ExecStep runs a command in a node's namespace; Expect "fail" asserts
 // that it fails (e.g. a ping across mismatched keys), "ok" that it
 // succeeds, "" nothing.
 type ExecStep struct {
-	Node    string
-	Command string
-	Expect  string
+	Node    string `yaml:"node"`
+	Command string `yaml:"command"`
+	Expect  string `yaml:"expect"`
 }
 
 // Assertion is one expected outcome; exactly one kind is set.
@@ -200,42 +168,13 @@ type rawProbe struct {
 	Bulk bool   `yaml:"bulk"`
 }
 
-type rawStep struct {
-	Note    string         `yaml:"note"`
-	Wait    string         `yaml:"wait"`
-	WaitFor *rawWaitFor    `yaml:"waitFor"`
-	MACsec  *MACsecStep    `yaml:"macsec"`
-	Impair  *rawImpair     `yaml:"impair"`
-	Cut     string         `yaml:"cut"`
-	Restore string         `yaml:"restore"`
-	Route   *rawRoute      `yaml:"route"`
-	Rekey   string         `yaml:"rekey"`
-	Drain   string         `yaml:"drain"`
-	Undrain string         `yaml:"undrain"`
-	IPsec   *IPsecStep     `yaml:"ipsecRekey"`
-	Exec    *ExecStep      `yaml:"exec"`
-	Check   []rawAssertion `yaml:"check"`
-}
+// rawStep is one step: a single key, decoded by what it names.
+type rawStep map[string]ast.Node
 
 type rawWaitFor struct {
 	MKA     *MKACond `yaml:"mka"`
 	BGP     *BGPCond `yaml:"bgp"`
 	Timeout string   `yaml:"timeout"`
-}
-
-type rawImpair struct {
-	Link   string `yaml:"link"`
-	Delay  string `yaml:"delay"`
-	Jitter string `yaml:"jitter"`
-	Loss   string `yaml:"loss"`
-	Rate   string `yaml:"rate"`
-	Down   bool   `yaml:"down"`
-}
-
-type rawRoute struct {
-	Node   string `yaml:"node"`
-	Prefix string `yaml:"prefix"`
-	Via    string `yaml:"via"`
 }
 
 type rawAssertion struct {
@@ -322,13 +261,23 @@ type scChecker struct {
 	topo *topology.Topology
 }
 
-func (c *scChecker) duration(path, s string, def time.Duration) time.Duration {
+// Ranges of a scenario's durations.
+var (
+	WaitRange    = value.Range{Min: time.Millisecond, Max: time.Hour}
+	TimeoutRange = value.Range{Min: 100 * time.Millisecond, Max: time.Hour}
+	OutageRange  = value.Range{Min: 0, Max: time.Hour}
+)
+
+func (c *scChecker) duration(path, s string, def time.Duration, r value.Range) time.Duration {
 	if s == "" {
 		return def
 	}
-	d, err := topology.ParseDuration(s)
-	if err != nil || d < 0 {
-		c.Errorf(path, "%q is not a duration (e.g. 500ms, 3s)", s)
+	d, err := value.ParseDuration(s)
+	if err == nil {
+		err = r.Check(d)
+	}
+	if err != nil {
+		c.Errorf(path, "%v", err)
 	}
 	return d
 }
@@ -358,8 +307,8 @@ func (c *scChecker) build(raw *rawScenario) *Scenario {
 	}
 	c.topo, sc.Topology = topo, topo
 	sc.Timers = Timers{
-		MKAHello:    c.duration("timers.mkaHello", raw.Timers.MKAHello, expressroute.LabMKAHelloTime),
-		MKALife:     c.duration("timers.mkaLife", raw.Timers.MKALife, expressroute.LabMKALifeTime),
+		MKAHello:    c.duration("timers.mkaHello", raw.Timers.MKAHello, expressroute.LabMKAHelloTime, lab.HelloRange),
+		MKALife:     c.duration("timers.mkaLife", raw.Timers.MKALife, expressroute.LabMKALifeTime, lab.LifeRange),
 		PNThreshold: raw.Timers.PNThreshold,
 	}
 	if sc.Timers.MKALife <= sc.Timers.MKAHello {
@@ -386,7 +335,7 @@ func (c *scChecker) build(raw *rawScenario) *Scenario {
 	}
 	for i, rs := range raw.Setup {
 		st := c.step(fmt.Sprintf("setup[%d]", i), rs, names)
-		if st.Check != nil || st.Exec != nil && st.Exec.Expect != "" || st.WaitFor != nil {
+		if st.asserts() {
 			c.Errorf(fmt.Sprintf("setup[%d]", i), "setup steps change the lab; checks belong in steps")
 		}
 		sc.Setup = append(sc.Setup, st)
@@ -406,6 +355,13 @@ func (c *scChecker) build(raw *rawScenario) *Scenario {
 	}
 	for i, ra := range raw.Assert {
 		sc.Assert = append(sc.Assert, c.assertion(fmt.Sprintf("assert[%d]", i), ra, names, sc.Captures))
+	}
+	asserts := len(sc.Assert) > 0
+	for _, st := range sc.Steps {
+		asserts = asserts || st.asserts()
+	}
+	if !asserts {
+		c.Errorf("assert", "the scenario asserts nothing, so it could never fail: add assert, or steps with check, waitFor or exec with expect")
 	}
 	return sc
 }
@@ -466,115 +422,125 @@ func (c *scChecker) node(path, name string) {
 	}
 }
 
+// stepKeys are the scenario's own steps; every other key is a lab
+// operation's kind.
+var stepKeys = []string{"note", "wait", "waitFor", "exec", "check"}
+
+func stepKinds() string { return strings.Join(append(slices.Clone(stepKeys), lab.Changes()...), ", ") }
+
+// asserts reports whether the step checks something.
+func (st Step) asserts() bool {
+	return st.Check != nil || st.Exec != nil && st.Exec.Expect != "" || st.WaitFor != nil
+}
+
 func (c *scChecker) step(path string, rs rawStep, probes map[string]bool) Step {
-	s := Step{Note: rs.Note, Rekey: rs.Rekey, Drain: rs.Drain, Undrain: rs.Undrain, MACsec: rs.MACsec, IPsec: rs.IPsec, Exec: rs.Exec}
-	set := 0
-	for _, b := range []bool{rs.Note != "", rs.Wait != "", rs.WaitFor != nil, rs.MACsec != nil, rs.Impair != nil, rs.Cut != "", rs.Restore != "", rs.Route != nil, rs.Rekey != "", rs.Drain != "", rs.Undrain != "", rs.IPsec != nil, rs.Exec != nil, rs.Check != nil} {
-		if b {
-			set++
-		}
-	}
-	if set != 1 {
-		c.Errorf(path, "a step has exactly one of note, wait, waitFor, macsec, impair, cut, restore, route, rekey, drain, undrain, ipsecRekey, exec, check (found %d)", set)
+	var s Step
+	if len(rs) != 1 {
+		c.Errorf(path, "a step has exactly one of %s (found %d)", stepKinds(), len(rs))
 		return s
 	}
-	switch {
-	case rs.Wait != "":
-		s.Wait = c.duration(path+".wait", rs.Wait, 0)
-	case rs.WaitFor != nil:
-		s.WaitFor = &WaitFor{MKA: rs.WaitFor.MKA, BGP: rs.WaitFor.BGP, Timeout: c.duration(path+".waitFor.timeout", rs.WaitFor.Timeout, 30*time.Second)}
+	var key string
+	var n ast.Node
+	for key, n = range rs {
+	}
+	path += "." + key
+	switch key {
+	case "note":
+		c.DecodeNode(n, &s.Note)
+	case "wait":
+		var w string
+		if c.DecodeNode(n, &w) {
+			s.Wait = c.duration(path, w, 0, WaitRange)
+		}
+	case "waitFor":
+		var rw rawWaitFor
+		if !c.DecodeNode(n, &rw) {
+			return s
+		}
+		s.WaitFor = &WaitFor{MKA: rw.MKA, BGP: rw.BGP, Timeout: c.duration(path+".timeout", rw.Timeout, 30*time.Second, TimeoutRange)}
 		switch {
-		case (rs.WaitFor.MKA == nil) == (rs.WaitFor.BGP == nil):
-			c.Errorf(path+".waitFor", "give one condition: mka or bgp")
-		case rs.WaitFor.MKA != nil:
-			c.link(path+".waitFor.mka.link", rs.WaitFor.MKA.Link)
+		case (rw.MKA == nil) == (rw.BGP == nil):
+			c.Errorf(path, "give one condition: mka or bgp")
+		case rw.MKA != nil:
+			c.link(path+".mka.link", rw.MKA.Link)
 		default:
-			c.link(path+".waitFor.bgp.link", rs.WaitFor.BGP.Link)
+			c.link(path+".bgp.link", rw.BGP.Link)
 		}
-	case rs.MACsec != nil:
-		c.link(path+".macsec.link", rs.MACsec.Link)
-		if rs.MACsec.Node != "" {
-			c.node(path+".macsec.node", rs.MACsec.Node)
+	case "exec":
+		var e ExecStep
+		if !c.DecodeNode(n, &e) {
+			return s
 		}
-	case rs.Impair != nil:
-		s.Impair = c.impair(path+".impair", rs.Impair)
-	case rs.Cut != "":
-		c.link(path+".cut", rs.Cut)
-		s.Impair = &ImpairStep{Link: rs.Cut, Down: true}
-	case rs.Restore != "":
-		c.link(path+".restore", rs.Restore)
-		s.Impair = &ImpairStep{Link: rs.Restore}
-	case rs.Route != nil:
-		s.Route = c.route(path+".route", rs.Route)
-	case rs.Rekey != "":
-		c.link(path+".rekey", rs.Rekey)
-	case rs.Drain != "":
-		c.link(path+".drain", rs.Drain)
-	case rs.Undrain != "":
-		c.link(path+".undrain", rs.Undrain)
-	case rs.IPsec != nil:
-		found := false
-		for _, tu := range c.topo.Tunnels {
-			found = found || tu.Name == rs.IPsec.Tunnel
+		s.Exec = &e
+		c.node(path+".node", e.Node)
+		if e.Command == "" {
+			c.Errorf(path+".command", "missing")
 		}
-		if !found {
-			c.Errorf(path+".ipsecRekey.tunnel", "no tunnel %q in topology %s", rs.IPsec.Tunnel, c.topo.Name)
+		if x := e.Expect; x != "" {
+			var err error
+			if e.Expect, err = value.Enum(x, "ok", "fail"); err != nil {
+				c.Errorf(path+".expect", "%v", err)
+			}
 		}
-		if rs.IPsec.Node != "" {
-			c.node(path+".ipsecRekey.node", rs.IPsec.Node)
+	case "check":
+		var ras []rawAssertion
+		if !c.DecodeNode(n, &ras) {
+			return s
 		}
-	case rs.Exec != nil:
-		c.node(path+".exec.node", rs.Exec.Node)
-		if rs.Exec.Command == "" {
-			c.Errorf(path+".exec.command", "missing")
-		}
-		if e := rs.Exec.Expect; e != "" && e != "ok" && e != "fail" {
-			c.Errorf(path+".exec.expect", "%q: want ok or fail", e)
-		}
-	case rs.Check != nil:
-		for i, ra := range rs.Check {
-			a := c.assertion(fmt.Sprintf("%s.check[%d]", path, i), ra, probes, nil)
+		s.Check = []Assertion{}
+		for i, ra := range ras {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			a := c.assertion(p, ra, probes, nil)
 			if a.Probe != "" || a.NoCleartext != "" || a.NoClearPayload != "" {
-				c.Errorf(fmt.Sprintf("%s.check[%d]", path, i), "probe and capture assertions hold over the whole run: put them under assert")
+				c.Errorf(p, "probe and capture assertions hold over the whole run: put them under assert")
 			}
 			s.Check = append(s.Check, a)
 		}
+	default:
+		s.Op = c.op(path, key, n)
 	}
 	return s
 }
 
-func (c *scChecker) impair(path string, r *rawImpair) *ImpairStep {
-	c.link(path+".link", r.Link)
-	im := &ImpairStep{Link: r.Link, Down: r.Down,
-		Delay: c.duration(path+".delay", r.Delay, 0), Jitter: c.duration(path+".jitter", r.Jitter, 0)}
-	if r.Loss != "" {
-		v, err := topology.ParseLoss(r.Loss)
-		if err != nil {
-			c.Errorf(path+".loss", "%v", err)
+// op decodes a step into the lab operation its key names and checks it
+// against the topology; problems name the step's line and field.
+func (c *scChecker) op(path, kind string, n ast.Node) lab.Op {
+	op, ok := lab.NewChange(kind)
+	if !ok {
+		c.Errorf(path, "unknown step: want one of %s", stepKinds())
+		return nil
+	}
+	short := false
+	if sh, ok := op.(lab.Shorthand); ok && n.Type() != ast.MappingType {
+		var v string
+		if !c.DecodeNode(n, &v) {
+			return nil
 		}
-		im.Loss = v
+		sh.SetShorthand(v)
+		short = true
+	} else if !c.DecodeNode(n, op) {
+		return nil
 	}
-	if r.Rate != "" {
-		v, err := topology.ParseRate(r.Rate)
-		if err != nil {
-			c.Errorf(path+".rate", "%v", err)
+	err := op.Check(c.topo)
+	if err == nil {
+		return op
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		var fe *lab.FieldError
+		switch {
+		case errors.As(e, &fe) && !short:
+			c.Errorf(path+"."+fe.Field, "%s", fe.Msg)
+		case errors.As(e, &fe):
+			c.Errorf(path, "%s", fe.Msg)
+		default:
+			c.Errorf(path, "%v", e)
 		}
-		im.Rate = v
 	}
-	return im
-}
-
-func (c *scChecker) route(path string, r *rawRoute) *RouteStep {
-	c.node(path+".node", r.Node)
-	rs := &RouteStep{Node: r.Node}
-	var err error
-	if rs.Prefix, err = netip.ParsePrefix(r.Prefix); err != nil {
-		c.Errorf(path+".prefix", "%q is not a prefix", r.Prefix)
-	}
-	if rs.Via, err = netip.ParseAddr(r.Via); err != nil {
-		c.Errorf(path+".via", "%q is not an address", r.Via)
-	}
-	return rs
+	return nil
 }
 
 func (c *scChecker) assertion(path string, ra rawAssertion, probes map[string]bool, captures []string) Assertion {
@@ -586,11 +552,11 @@ func (c *scChecker) assertion(path string, ra rawAssertion, probes map[string]bo
 			c.Errorf(path+".probe", "no probe %q", ra.Probe)
 		}
 		if ra.MaxOutage != "" {
-			d := c.duration(path+".maxOutage", ra.MaxOutage, 0)
+			d := c.duration(path+".maxOutage", ra.MaxOutage, 0, OutageRange)
 			a.MaxOutage = &d
 		}
 		if ra.MinOutage != "" {
-			d := c.duration(path+".minOutage", ra.MinOutage, 0)
+			d := c.duration(path+".minOutage", ra.MinOutage, 0, OutageRange)
 			a.MinOutage = &d
 		}
 		if a.MaxLoss == nil && a.MaxOutage == nil && a.MinOutage == nil {

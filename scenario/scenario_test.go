@@ -25,6 +25,16 @@ func TestScenarioErrors(t *testing.T) {
 	}{
 		{"name: x\nsteps:\n  - {wait: 1s, note: a}\n", "x.yaml:3: steps[0]: a step has exactly one of"},
 		{"name: x\nsteps:\n  - {cut: link9}\n", `x.yaml:3: steps[0].cut: no link "link9"`},
+		{"name: x\nsteps:\n  - note: a\n  - macsec:\n      link: link1\n      sci: Enabeld\n", `x.yaml:6: steps[1].macsec.sci: "Enabeld": want Enabled or Disabled (on or off)`},
+		{"name: x\nsteps:\n  - macsec: {link: link1, cipher: GcmAes512}\n", `x.yaml:3: steps[0].macsec.cipher: "GcmAes512": want GcmAes128`},
+		{"name: x\nsteps:\n  - macsec: {link: link1, node: ce1, key: \"generate:../x\"}\n", `x.yaml:3: steps[0].macsec.key: key name "../x" must start with a lower-case letter`},
+		{"name: x\nsteps:\n  - macsec: {link: link1, node: ce9, state: on}\n", `x.yaml:3: steps[0].macsec.node: "ce9" is not an end of link link1`},
+		{"name: x\nsteps:\n  - impair: {link: link1, rate: 0}\n", `x.yaml:3: steps[0].impair.rate: "0" is not a rate: want 1kbit to 1Tbit`},
+		{"name: x\nsteps:\n  - impair: {link: link1, delay: 1000h}\n", `x.yaml:3: steps[0].impair.delay: 1000h0m0s is out of range: want 0s to 10s`},
+		{"name: x\nsteps:\n  - wait: 100000h\n", `x.yaml:3: steps[0].wait: 100000h0m0s is out of range: want 1ms to 1h0m0s`},
+		{"name: x\nsteps:\n  - adminstate: {link: link1}\n", `x.yaml:3: steps[0].adminstate: unknown step: want one of note, wait, waitFor, exec, check, `},
+		{"name: x\nsteps:\n  - exec: {node: ce1, command: true, expect: maybe}\n", `x.yaml:3: steps[0].exec.expect: "maybe": want ok or fail`},
+		{"name: x\nsteps:\n  - wait: 1s\n", `x.yaml:1: assert: the scenario asserts nothing, so it could never fail`},
 		{"name: x\nprobes:\n  - {name: p, from: ce1 10.9.9.9, to: msee1 192.168.100.130}\n", "x.yaml:3: probes[0].from: node ce1 has no address 10.9.9.9"},
 		{"name: x\nassert:\n  - {probe: nope, maxLoss: 0}\n", `x.yaml:3: assert[0].probe: no probe "nope"`},
 		{"name: x\nassert:\n  - {noCleartext: link1}\n", "link link1 is not captured"},
@@ -90,4 +100,35 @@ func TestPNExhaustionTable(t *testing.T) {
 	require.InDelta(t, 595.238e6, e.FramesPerS, 1e3)
 	require.InDelta(t, 7.216, e.PN32.Seconds(), 0.01)
 	require.Greater(t, e.PN64Years, 900.0)
+}
+
+// Steps decode into the lab's operations, in the long and the short form.
+func TestStepsAreOps(t *testing.T) {
+	sc, err := Parse("x.yaml", []byte(`name: x
+steps:
+  - drain: {link: link1}
+  - cut: link2
+  - restore: {link: link2}
+  - macsec: {link: link1, node: ce1, sci: enabled, cipher: gcmaesxpn128, key: "generate:k-1"}
+  - macsec: {link: link1, newCAK: true}
+  - impair: {link: link1, loss: 1%, rate: 100Mbit, delay: 5ms}
+  - route: {node: ce1, prefix: 10.50.0.0/16, via: 192.168.100.130}
+  - check:
+      - mka: {link: link1, secured: true}
+`))
+	require.NoError(t, err)
+	var got []string
+	for _, st := range sc.Steps {
+		got = append(got, st.describe())
+	}
+	require.Equal(t, []string{
+		"drain link1 (BGP: AS-path prepend and lower local preference on the customer router)",
+		"cut link2 (every frame lost)",
+		"restore link2",
+		"MACsec on link1 at ce1: cipher GcmAesXpn128, SCI Enabled, key k-1",
+		"MACsec on link1: a new CAK/CKN, the same on both ends",
+		"impair link1: delay 5ms, loss 1%, rate 100Mbit",
+		"route 10.50.0.0/16 via 192.168.100.130 on ce1",
+		"check 1 condition(s)",
+	}, got)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/secylab/secylab/expressroute"
+	"github.com/secylab/secylab/internal/value"
 )
 
 // BGP is a node's BGP speaker: secylab's own (package bgp) on a router,
@@ -146,14 +147,14 @@ func (c *checker) bgpNode(path string, n *Node, rb *rawBGP) {
 	}
 	var err error
 	if rb.HoldTime != "" {
-		if b.HoldTime, err = ParseDuration(rb.HoldTime); err != nil {
+		if b.HoldTime, err = value.ParseDuration(rb.HoldTime); err != nil {
 			c.Errorf(path+".holdTime", "%v", err)
 		} else if b.HoldTime != 0 && (b.HoldTime < 3*time.Second || b.HoldTime > 65535*time.Second || b.HoldTime%time.Second != 0) {
 			c.Errorf(path+".holdTime", "%v: want 0 (no keepalives) or whole seconds from 3s to 65535s (RFC 4271 §4.2); production ExpressRoute uses 180s", b.HoldTime)
 		}
 	}
 	if rb.Keepalive != "" {
-		if b.Keepalive, err = ParseDuration(rb.Keepalive); err != nil {
+		if b.Keepalive, err = value.ParseDuration(rb.Keepalive); err != nil {
 			c.Errorf(path+".keepalive", "%v", err)
 		} else if b.Keepalive < time.Second || b.Keepalive%time.Second != 0 {
 			c.Errorf(path+".keepalive", "%v: want whole seconds, at least 1s; production ExpressRoute uses 60s", b.Keepalive)

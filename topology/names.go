@@ -2,7 +2,8 @@ package topology
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/secylab/secylab/internal/value"
 )
 
 const (
@@ -28,26 +29,10 @@ const (
 // under /run/netns.
 func NamespaceName(lab, node string) string { return NamespacePrefix + lab + NamespaceSep + node }
 
-// checkName reports why s is not a name of at most maxLen bytes made of
-// lower-case letters, digits and inner hyphens, starting with a letter.
-func checkName(s string, maxLen int) error {
-	switch {
-	case s == "":
-		return fmt.Errorf("missing: want a name of 1 to %d characters [a-z0-9-]", maxLen)
-	case len(s) > maxLen:
-		return fmt.Errorf("%q is %d bytes, longer than %d (interface and namespace names derive from it)", s, len(s), maxLen)
-	case s[0] < 'a' || s[0] > 'z':
-		return fmt.Errorf("%q must start with a lower-case letter", s)
-	case strings.HasSuffix(s, "-"):
-		return fmt.Errorf("%q must not end with '-'", s)
-	}
-	for _, r := range s {
-		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
-			return fmt.Errorf("%q has %q: only a-z, 0-9 and '-' are allowed", s, r)
-		}
-	}
-	return nil
-}
+// checkName reports why s is not a name of at most maxLen bytes (the name
+// rule: lower-case letters, digits and inner hyphens, starting with a
+// letter).
+func checkName(s string, maxLen int) error { return value.CheckName(s, maxLen) }
 
 // CheckName reports why s is not a name of at most maxLen bytes: lower-case
 // letters, digits and inner hyphens, starting with a letter. Everything a

@@ -178,7 +178,7 @@ func (s Secret) String() string {
 // Impairments degrade a link's wire, in user space.
 type Impairments struct {
 	Delay, Jitter time.Duration
-	// Loss is the percentage of frames dropped, 0 to 100.
+	// Loss is the share of frames dropped, 0 to 1.
 	Loss float64
 	// Rate limits the wire in bits per second; 0 means unlimited.
 	Rate uint64

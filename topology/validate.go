@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/secylab/secylab/expressroute"
+	"github.com/secylab/secylab/internal/value"
 	"github.com/secylab/secylab/internal/yamlx"
 	"github.com/secylab/secylab/macsec"
 )
@@ -274,12 +275,12 @@ func prefixes(ps []netip.Prefix) string {
 }
 
 func (c *checker) cipher(path, s string) macsec.CipherSuite {
-	cs, err := macsec.ParseCipherSuite(s)
+	cs, err := value.ParseCipher(s)
 	if err != nil {
-		c.Errorf(path, "%q is not one of %s (or their 802.1AE names GCM-AES-128 …)", s, expressroute.Ciphers)
+		c.Errorf(path, "%v", err)
 		return 0
 	}
-	return cs
+	return cs.Suite()
 }
 
 func (c *checker) secret(s string) Secret {
@@ -308,12 +309,12 @@ func (c *checker) macsec(path string, l *Link, rm *rawMACsec, ports [2]*Port, en
 	} else if rm.Enabled {
 		c.Errorf(path+".cipher", "missing: want one of %s", expressroute.Ciphers)
 	}
-	switch rm.SCIState {
-	case "", expressroute.SCIDisabled:
-	case expressroute.SCIEnabled:
-		m.IncludeSCI = true
-	default:
-		c.Errorf(path+".sciState", "%q is not an SCI state: want Enabled or Disabled", rm.SCIState)
+	if rm.SCIState != "" {
+		sci, err := value.ParseSwitch(rm.SCIState)
+		if err != nil {
+			c.Errorf(path+".sciState", "%v", err)
+		}
+		m.IncludeSCI = bool(sci)
 	}
 	if rm.ReplayProtect != nil {
 		m.ReplayProtect = *rm.ReplayProtect
@@ -390,24 +391,28 @@ func (c *checker) impairments(path string, l *Link, ri *rawImpairments) {
 	im := Impairments{Down: ri.Down}
 	var err error
 	if ri.Delay != "" {
-		if im.Delay, err = ParseDuration(ri.Delay); err != nil {
+		if im.Delay, err = value.ParseDuration(ri.Delay); err != nil {
 			c.Errorf(path+".delay", "%v", err)
 		}
 	}
 	if ri.Jitter != "" {
-		if im.Jitter, err = ParseDuration(ri.Jitter); err != nil {
+		if im.Jitter, err = value.ParseDuration(ri.Jitter); err != nil {
 			c.Errorf(path+".jitter", "%v", err)
 		}
 	}
 	if ri.Loss != "" {
-		if im.Loss, err = ParseLoss(ri.Loss); err != nil {
+		v, err := value.ParseLoss(ri.Loss)
+		if err != nil {
 			c.Errorf(path+".loss", "%v", err)
 		}
+		im.Loss = float64(v)
 	}
 	if ri.Rate != "" {
-		if im.Rate, err = ParseRate(ri.Rate); err != nil {
+		v, err := value.ParseRate(ri.Rate)
+		if err != nil {
 			c.Errorf(path+".rate", "%v", err)
 		}
+		im.Rate = uint64(v)
 	}
 	l.Impairments = im
 }

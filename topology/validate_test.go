@@ -129,9 +129,9 @@ func TestValidationErrors(t *testing.T) {
 		{"link name too long", []string{"name: link1", "name: averyverylonglink"}, `lab.yaml:17: links[0].name: link name "averyverylonglink" is 17 bytes`},
 		{"wire name clash", []string{"name: link1", "name: er1"}, `lab.yaml:17: links[0].name: link er1 names the wire interface of a:er1, but node a already has port er1`},
 		// MACsec.
-		{"cipher unknown", []string{"cipher: GcmAesXpn256", "cipher: GcmAes512"}, `lab.yaml:21: links[0].macsec.cipher: "GcmAes512" is not one of GcmAes128, GcmAes256, GcmAesXpn128, GcmAesXpn256`},
+		{"cipher unknown", []string{"cipher: GcmAesXpn256", "cipher: GcmAes512"}, `lab.yaml:21: links[0].macsec.cipher: "GcmAes512": want GcmAes128, GcmAes256, GcmAesXpn128 or GcmAesXpn256`},
 		{"cipher missing", []string{"      cipher: GcmAesXpn256\n", ""}, `lab.yaml:19: links[0].macsec.cipher: missing: want one of GcmAes128`},
-		{"sciState", []string{"", "      sciState: On\n"}, `lab.yaml:23: links[0].macsec.sciState: "On" is not an SCI state: want Enabled or Disabled`},
+		{"sciState", []string{"", "      sciState: Enabeld\n"}, `lab.yaml:23: links[0].macsec.sciState: "Enabeld": want Enabled or Disabled (on or off)`},
 		{"keyServerPriority", []string{"", "      keyServerPriority: 256\n"}, `lab.yaml:23: links[0].macsec.keyServerPriority: 256 is out of range: want 0 to 255`},
 		{"replayWindow negative", []string{"", "      replayWindow: -1\n"}, `lab.yaml:23: links[0].macsec.replayWindow: -1 is out of range`},
 		{"replayWindow without replayProtect", []string{"", "      replayProtect: false\n      replayWindow: 64\n"}, `lab.yaml:24: links[0].macsec.replayWindow: a replay window needs replayProtect: true`},
@@ -142,7 +142,7 @@ func TestValidationErrors(t *testing.T) {
 		{"cipher mismatch", []string{"", "      overrides:\n        b:er1: {cipher: GcmAes128}\n"}, `lab.yaml:23: links[0].macsec.overrides: the ends differ in cipher (a:er1 GcmAesXpn256, b:er1 GcmAes128); both ends of a link must agree unless allowMismatch: true`},
 		{"secret mismatch", []string{"", "      overrides:\n        b:er1: {secret: generate}\n"}, `lab.yaml:23: links[0].macsec.overrides: the ends use different secrets`},
 		{"override not an end", []string{"", "      overrides:\n        c:er1: {cipher: GcmAes128}\n"}, `lab.yaml:24: links[0].macsec.overrides.c:er1: "c:er1" is not an end of this link: want a:er1 or b:er1`},
-		{"override cipher unknown", []string{"", "      allowMismatch: true\n      overrides:\n        b:er1: {cipher: des}\n"}, `lab.yaml:25: links[0].macsec.overrides.b:er1.cipher: "des" is not one of`},
+		{"override cipher unknown", []string{"", "      allowMismatch: true\n      overrides:\n        b:er1: {cipher: des}\n"}, `lab.yaml:25: links[0].macsec.overrides.b:er1.cipher: "des": want GcmAes128`},
 		// Impairments.
 		{"delay", []string{"", "    impairments: {delay: 5 ms}\n"}, `lab.yaml:23: links[0].impairments.delay: "5 ms" is not a duration`},
 		{"jitter negative", []string{"", "    impairments: {jitter: -1ms}\n"}, `lab.yaml:23: links[0].impairments.jitter: "-1ms" is not a duration`},
@@ -206,7 +206,7 @@ func TestValidVariants(t *testing.T) {
 			assert.Equal(t, "er1", p.Wire)
 		}},
 		{"impairments", []string{"", "    impairments: {delay: 5ms, jitter: 1ms, loss: 0.5%, rate: 100Mbit, down: true}\n"}, func(t *testing.T, topo *Topology) {
-			assert.Equal(t, Impairments{Delay: 5 * time.Millisecond, Jitter: time.Millisecond, Loss: 0.5, Rate: 100e6, Down: true}, topo.Links[0].Impairments)
+			assert.Equal(t, Impairments{Delay: 5 * time.Millisecond, Jitter: time.Millisecond, Loss: 0.005, Rate: 100e6, Down: true}, topo.Links[0].Impairments)
 		}},
 		{"impaired plain link goes through the forwarder", []string{"    macsec:\n      enabled: true\n      cipher: GcmAesXpn256\n      secret: generate\n", "    impairments: {loss: 1%}\n", "kind: direct", "kind: ethernet", "kind: direct", "kind: ethernet"}, func(t *testing.T, topo *Topology) {
 			p := topo.Node("a").Port("er1")

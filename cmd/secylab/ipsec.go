@@ -2,11 +2,12 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
+	"github.com/secylab/secylab/internal/value"
 	"github.com/secylab/secylab/ipsec"
 	"github.com/secylab/secylab/ipsec/gateway"
 	"github.com/secylab/secylab/ipsec/xfrm"
@@ -26,35 +27,44 @@ run secylab's userspace ESP (AES-GCM-16, ESN, anti-replay, ESP in UDP 4500).
 	}
 	o.register(cmd)
 	var nodeName string
-	status := func() (*lab.LabStatus, error) {
-		labName, err := o.target()
+	var asJSON bool
+	tunnels := func(cmd *cobra.Command) ([]lab.TunnelStatus, error) {
+		c, labName, err := o.client()
 		if err != nil {
 			return nil, err
 		}
-		resp, err := lab.Call(o.socket(labName), lab.Request{Cmd: "status"})
+		st, err := c.StatusOf(cmd.Context(), "")
 		if err != nil {
-			return nil, fmt.Errorf("lab %s: %w", labName, err)
+			return nil, labErr(labName, err)
 		}
-		if len(resp.Status.Tunnels) == 0 {
+		if len(st.Tunnels) == 0 {
 			return nil, fmt.Errorf("lab %s has no IPsec tunnel (try: secylab lab up expressroute-ipsec)", labName)
 		}
-		return resp.Status, nil
+		var ts []lab.TunnelStatus
+		for _, t := range st.Tunnels {
+			if nodeName == "" || t.Node == nodeName {
+				ts = append(ts, t)
+			}
+		}
+		return ts, nil
 	}
 	state := &cobra.Command{Use: "state", Short: "IPsec SAs (ip xfrm state)"}
 	stateList := &cobra.Command{
 		Use:   "list",
 		Short: "List the SAs of the lab's gateways with their counters (ip -s xfrm state)",
-		Args:  cobra.NoArgs,
+		Example: `  secylab ipsec state list
+  secylab ipsec state list --node azure-vpngw --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := status()
+			ts, err := tunnels(cmd)
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			for _, t := range st.Tunnels {
-				if nodeName != "" && t.Node != nodeName {
-					continue
-				}
+			if asJSON {
+				return printStateJSON(w, ts)
+			}
+			for _, t := range ts {
 				fmt.Fprintf(w, "# tunnel %s, gateway %s, backend %s (%s)\n", t.Tunnel, t.Node, t.Backend, t.Reason)
 				ipsec.WriteStates(w, t.States)
 				if t.DataPath != nil {
@@ -65,8 +75,9 @@ run secylab's userspace ESP (AES-GCM-16, ESN, anti-replay, ESP in UDP 4500).
 		},
 	}
 	stateList.Flags().StringVar(&nodeName, "node", "", "only this gateway")
-	var add lab.SAChange
-	var spi string
+	stateList.Flags().BoolVar(&asJSON, "json", false, "print the tunnels' SAs as JSON")
+	add := &lab.SAAddOp{}
+	var src, dst string
 	stateAdd := &cobra.Command{
 		Use:   "add --node GW --spi SPI --src A --dst B --dir in|out --key-file FILE",
 		Short: "Add a manually keyed AES-GCM-16 SA (tunnel mode, ESP in UDP 4500)",
@@ -77,67 +88,78 @@ key never appears on a command line or in a process list.`,
 		Example: `  secylab ipsec state add --node onprem-vpngw --spi 0x2001 --src 172.16.1.1 --dst 172.16.2.1 --dir out --key-file k.hex`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if nodeName == "" {
-				return usagef("--node is required: the gateway to change")
+			add.Node = nodeName
+			var err error
+			if add.Src, err = parseAddr("--src", src); err != nil {
+				return err
 			}
-			v, err := strconv.ParseUint(spi, 0, 32)
-			if err != nil || v < 256 {
-				return usagef("--spi %q: a 32-bit SPI of 256 or more (RFC 4303 2.1), decimal or 0x hex", spi)
+			if add.Dst, err = parseAddr("--dst", dst); err != nil {
+				return err
 			}
-			add.SPI = uint32(v)
+			if add.Dir, err = value.Enum(add.Dir, "in", "out"); err != nil {
+				return usagef("--dir %v", err)
+			}
 			if add.KeyFile == "" {
 				return usagef("--key-file is required")
 			}
 			if add.KeyFile, err = filepath.Abs(add.KeyFile); err != nil {
 				return err
 			}
-			return callLab(cmd, o, lab.Request{Cmd: "ipsec-sa", Node: nodeName, SA: &add}, "SA added")
+			return o.do(cmd, add, "SA added")
 		},
 	}
-	stateAdd.Flags().StringVar(&nodeName, "node", "", "the gateway")
-	stateAdd.Flags().StringVar(&spi, "spi", "", "SPI")
-	stateAdd.Flags().StringVar(&add.Src, "src", "", "outer source address")
-	stateAdd.Flags().StringVar(&add.Dst, "dst", "", "outer destination address")
-	stateAdd.Flags().StringVar(&add.Dir, "dir", "", "in or out")
-	stateAdd.Flags().StringVar(&add.KeyFile, "key-file", "", "KEYMAT (key || salt) in hex, mode 0600")
-	stateAdd.Flags().BoolVar(&add.ESN, "esn", false, "extended sequence numbers (RFC 4304)")
-	stateAdd.Flags().IntVar(&add.ReplayWindow, "replay-window", 64, "anti-replay window of an inbound SA (0 off, 32..4096)")
-	var del lab.SAChange
+	f := stateAdd.Flags()
+	f.StringVar(&nodeName, "node", "", "the gateway (required)")
+	f.Var(&add.SPI, "spi", "SPI, 256 to 4294967295, decimal or 0x hex (required)")
+	f.StringVar(&src, "src", "", "outer source address (required)")
+	f.StringVar(&dst, "dst", "", "outer destination address (required)")
+	f.StringVar(&add.Dir, "dir", "", "in or out (required)")
+	f.StringVar(&add.KeyFile, "key-file", "", "KEYMAT (key || salt) in hex, mode 0600 (required)")
+	f.BoolVar(&add.ESN, "esn", false, "extended sequence numbers (RFC 4304)")
+	f.IntVar(&add.ReplayWindow, "replay-window", 64, "anti-replay window of an inbound SA (0 off, 32 to 4096)")
+	for _, req := range []string{"node", "spi", "src", "dst", "dir", "key-file"} {
+		stateAdd.MarkFlagRequired(req)
+	}
+	del := &lab.SADeleteOp{}
 	stateDel := &cobra.Command{
-		Use:   "delete --node GW --spi SPI --dst B",
-		Short: "Delete an SA (ip xfrm state delete)",
-		Args:  cobra.NoArgs,
+		Use:     "delete --node GW --spi SPI --dst B",
+		Short:   "Delete an SA (ip xfrm state delete)",
+		Example: `  secylab ipsec state delete --node onprem-vpngw --spi 0x2001 --dst 172.16.2.1`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, err := strconv.ParseUint(spi, 0, 32)
-			if err != nil {
-				return usagef("--spi %q: a 32-bit SPI, decimal or 0x hex", spi)
+			del.Node = nodeName
+			var err error
+			if del.Dst, err = parseAddr("--dst", dst); err != nil {
+				return err
 			}
-			if nodeName == "" {
-				return usagef("--node is required: the gateway to change")
-			}
-			del.SPI, del.Delete = uint32(v), true
-			return callLab(cmd, o, lab.Request{Cmd: "ipsec-sa", Node: nodeName, SA: &del}, "SA deleted")
+			return o.do(cmd, del, "SA deleted")
 		},
 	}
-	stateDel.Flags().StringVar(&nodeName, "node", "", "the gateway")
-	stateDel.Flags().StringVar(&spi, "spi", "", "SPI")
-	stateDel.Flags().StringVar(&del.Dst, "dst", "", "outer destination address")
+	f = stateDel.Flags()
+	f.StringVar(&nodeName, "node", "", "the gateway (required)")
+	f.Var(&del.SPI, "spi", "SPI, 256 to 4294967295, decimal or 0x hex (required)")
+	f.StringVar(&dst, "dst", "", "outer destination address (required)")
+	for _, req := range []string{"node", "spi", "dst"} {
+		stateDel.MarkFlagRequired(req)
+	}
 	state.AddCommand(stateList, stateAdd, stateDel)
 
 	policy := &cobra.Command{Use: "policy", Short: "IPsec policies (ip xfrm policy)"}
 	policyList := &cobra.Command{
 		Use:   "list",
 		Short: "List the policies of the lab's gateways",
-		Args:  cobra.NoArgs,
+		Example: `  secylab ipsec policy list
+  secylab ipsec policy list --node onprem-vpngw --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := status()
+			ts, err := tunnels(cmd)
 			if err != nil {
 				return err
 			}
-			for _, t := range st.Tunnels {
-				if nodeName != "" && t.Node != nodeName {
-					continue
-				}
+			if asJSON {
+				return printStateJSON(cmd.OutOrStdout(), ts)
+			}
+			for _, t := range ts {
 				fmt.Fprintf(cmd.OutOrStdout(), "# tunnel %s, gateway %s\n", t.Tunnel, t.Node)
 				ipsec.WritePolicies(cmd.OutOrStdout(), t.Policies)
 			}
@@ -145,26 +167,34 @@ key never appears on a command line or in a process list.`,
 		},
 	}
 	policyList.Flags().StringVar(&nodeName, "node", "", "only this gateway")
+	policyList.Flags().BoolVar(&asJSON, "json", false, "print the tunnels' policies as JSON")
 	policy.AddCommand(policyList)
 
 	rekey := &cobra.Command{
 		Use:   "rekey TUNNEL [--node GW]",
 		Short: "Give a tunnel fresh keys: both gateways, or one only (a mismatch)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Give TUNNEL fresh ESP keys under the same SPIs: on both gateways at once
+(the same keys, a coordinated change: no packet lost), or with --node on one
+only, which keeps the old keys on the other: a mismatch, and every packet
+between them is dropped. The scenario step is "ipsecRekey: {tunnel, node}".`,
+		Example: `  secylab ipsec rekey s2s
+  secylab ipsec rekey s2s --node azure-vpngw   # a key mismatch`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			where := "both gateways"
 			if nodeName != "" {
 				where = nodeName + " only: the other keeps the old keys"
 			}
-			return callLab(cmd, o, lab.Request{Cmd: "ipsec-rekey", Link: args[0], Node: nodeName}, "new keys on "+where)
+			return o.do(cmd, &lab.IPsecRekeyOp{Tunnel: args[0], Node: nodeName}, "new keys on "+where)
 		},
 	}
 	rekey.Flags().StringVar(&nodeName, "node", "", "only this gateway (default: both, with the same keys)")
 
 	probe := &cobra.Command{
-		Use:   "probe",
-		Short: "Say whether this kernel can run ESP with AES-GCM (xfrm) or secylab uses userspace ESP",
-		Args:  cobra.NoArgs,
+		Use:     "probe",
+		Short:   "Say whether this kernel can run ESP with AES-GCM (xfrm) or secylab uses userspace ESP",
+		Example: `  sudo secylab ipsec probe`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := needRoot(); err != nil {
 				return err
@@ -178,15 +208,10 @@ key never appears on a command line or in a process list.`,
 	return cmd
 }
 
-// callLab sends a request to the lab and says done.
-func callLab(cmd *cobra.Command, o *labOpts, req lab.Request, done string) error {
-	labName, err := o.target()
+func parseAddr(flag, s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return err
+		return a, usagef("%s %q: want an IP address", flag, s)
 	}
-	if _, err := lab.Call(o.socket(labName), req); err != nil {
-		return err
-	}
-	fmt.Fprintln(cmd.OutOrStdout(), done)
-	return nil
+	return a, nil
 }

@@ -16,7 +16,7 @@ import (
 )
 
 func newLabBGPCmd(o *labOpts) *cobra.Command {
-	var rib bool
+	var rib, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "bgp [NODE]",
 		Short: "Show the routers' BGP sessions, timers, BFD and prefixes (show bgp summary)",
@@ -28,28 +28,32 @@ BFD session (state, interval × multiplier), prefixes received, accepted
 node shows its daemon's own view.`,
 		Example: `  secylab lab bgp
   secylab lab bgp msee1
+  secylab lab bgp --json | jq '.[].status.neighbors[].state'
   secylab lab bgp drain link1     # move traffic to link2 before maintenance
   secylab lab bgp undrain link1`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			labName, err := o.target()
+			c, labName, err := o.client()
 			if err != nil {
 				return err
 			}
-			req := lab.Request{Cmd: "bgp"}
+			node := ""
 			if len(args) == 1 {
-				req.Node = args[0]
+				node = args[0]
 				rib = true
 			}
-			resp, err := lab.Call(o.socket(labName), req)
+			routers, err := c.BGP(cmd.Context(), node)
 			if err != nil {
-				return fmt.Errorf("lab %s: %w", labName, err)
+				return labErr(labName, err)
 			}
-			if len(resp.BGP) == 0 {
+			if asJSON {
+				return printStateJSON(cmd.OutOrStdout(), routers)
+			}
+			if len(routers) == 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "lab %s runs no BGP\n", labName)
 				return nil
 			}
-			for i, r := range resp.BGP {
+			for i, r := range routers {
 				if i > 0 {
 					fmt.Fprintln(cmd.OutOrStdout())
 				}
@@ -59,7 +63,8 @@ node shows its daemon's own view.`,
 		},
 	}
 	cmd.Flags().BoolVar(&rib, "rib", false, "show the Loc-RIB of every router too")
-	cmd.AddCommand(newLabBGPDrainCmd(o, true), newLabBGPDrainCmd(o, false), newLabBGPResetCmd(o))
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the routers (with their Loc-RIBs) as JSON")
+	cmd.AddCommand(newLabBGPDrainCmd(o), newLabBGPUndrainCmd(o), newLabBGPResetCmd(o))
 	return cmd
 }
 
@@ -84,34 +89,39 @@ func printBGP(w io.Writer, r lab.BGPStatus, rib bool) {
 	}
 }
 
-func newLabBGPDrainCmd(o *labOpts, on bool) *cobra.Command {
-	use, short := "drain LINK", "Drain a link: the customer router prepends its AS and lowers local preference on it"
-	if !on {
-		use, short = "undrain LINK", "Undo a drain: the customer router's configured policies on the link again"
-	}
+func newLabBGPDrainCmd(o *labOpts) *cobra.Command {
 	return &cobra.Command{
-		Use:   use,
-		Short: short,
-		Long: short + `.
-As ExpressRoute users do before maintenance on a link (a key rotation): the
-customer router facing LINK announces its prefixes there with a longer AS
-path and prefers what it learns over the other link, so traffic moves to the
-other link in both directions without loss while both are up.`,
+		Use:   "drain LINK",
+		Short: "Drain a link: the customer router prepends its AS and lowers local preference on it",
+		Long: `Drain LINK as ExpressRoute users do before maintenance on it (a key
+rotation): the customer router facing LINK announces its prefixes there with
+a longer AS path (prepended ×` + fmt.Sprint(expressroute.DrainPrepend) + `) and gives what it learns there local
+preference ` + fmt.Sprint(expressroute.DrainLocalPref) + `, so traffic moves to the other link in both directions,
+without loss while both are up. Undo it with secylab lab bgp undrain. The
+scenario step is "drain: LINK".`,
+		Example: `  secylab lab bgp drain link1
+  secylab lab macsec set link1 --new-cak   # maintenance on link1, no traffic on it
+  secylab lab bgp undrain link1`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			labName, err := o.target()
-			if err != nil {
-				return err
-			}
-			if _, err := lab.Call(o.socket(labName), lab.Request{Cmd: "bgp-drain", Link: args[0], On: on}); err != nil {
-				return fmt.Errorf("lab %s: %w", labName, err)
-			}
-			verb := "drained"
-			if !on {
-				verb = "undrained"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", args[0], verb)
-			return nil
+			return o.do(cmd, &lab.DrainOp{OnLink: lab.OnLink{Link: args[0]}}, args[0]+" drained")
+		},
+	}
+}
+
+func newLabBGPUndrainCmd(o *labOpts) *cobra.Command {
+	return &cobra.Command{
+		Use:   "undrain LINK",
+		Short: "Undo a drain: the customer router's configured policies on the link again",
+		Long: `Undo secylab lab bgp drain LINK: the customer router facing LINK announces
+and accepts routes there with its configured policies again, and traffic
+returns to LINK as soon as the UPDATEs have crossed. The scenario step is
+"undrain: LINK".`,
+		Example: `  secylab lab bgp undrain link1
+  secylab lab bgp   # the "(drained)" mark is gone`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.do(cmd, &lab.UndrainOp{OnLink: lab.OnLink{Link: args[0]}}, args[0]+" undrained")
 		},
 	}
 }
@@ -120,17 +130,13 @@ func newLabBGPResetCmd(o *labOpts) *cobra.Command {
 	return &cobra.Command{
 		Use:   "reset NODE LINK",
 		Short: "Reset a BGP session (Cease / Administrative Reset), also one held down by the prefix limit",
-		Args:  cobra.ExactArgs(2),
+		Long: `Reset NODE's BGP session over LINK: a NOTIFICATION Cease / Administrative
+Reset, then the session comes back up. A session held down after its peer
+exceeded the maximum prefixes stays down until reset.`,
+		Example: `  secylab lab bgp reset msee1 link1`,
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			labName, err := o.target()
-			if err != nil {
-				return err
-			}
-			if _, err := lab.Call(o.socket(labName), lab.Request{Cmd: "bgp-reset", Node: args[0], Link: args[1]}); err != nil {
-				return fmt.Errorf("lab %s: %w", labName, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: session on %s reset\n", args[0], args[1])
-			return nil
+			return o.do(cmd, &lab.BGPResetOp{Node: args[0], Link: args[1]}, args[0]+": session on "+args[1]+" reset")
 		},
 	}
 }

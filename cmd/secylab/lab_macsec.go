@@ -3,17 +3,17 @@ package main
 import (
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/secylab/secylab/internal/value"
 	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/macsec"
 )
 
 func newLabMACsecCmd(o *labOpts) *cobra.Command {
-	var all bool
+	var all, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "macsec [NODE]",
 		Short: "Show the SecY, SAs, counters and MKA state of MACsec ports",
@@ -23,115 +23,127 @@ SAs, the counters (802.1AE-2018 clause 10.7, under the names Linux uses, with
 the two that 802.1AE-2018 merged, InPktsNoSA and InPktsNoSAError), and
 the MKA participant: key server, peers, the latest and old keys. Keys appear
 only as fingerprints. Counters that are zero are left out unless --all.`,
+		Example: `  secylab lab macsec
+  secylab lab macsec msee1 --all
+  secylab lab macsec --json | jq '.[].mka.secured'`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			labName, err := o.target()
+			c, labName, err := o.client()
 			if err != nil {
 				return err
 			}
-			req := lab.Request{Cmd: "status"}
+			node := ""
 			if len(args) == 1 {
-				req.Node = args[0]
+				node = args[0]
 			}
-			resp, err := lab.Call(o.socket(labName), req)
+			st, err := c.StatusOf(cmd.Context(), node)
 			if err != nil {
-				return fmt.Errorf("lab %s: %w", labName, err)
+				return labErr(labName, err)
 			}
-			if len(resp.Status.Ports) == 0 && req.Node != "" {
-				return usagef("lab %s has no port with a data plane on node %q", labName, req.Node)
+			if len(st.Ports) == 0 && node != "" {
+				return usagef("lab %s has no port with a data plane on node %q", labName, node)
 			}
-			for _, p := range resp.Status.Ports {
+			if asJSON {
+				return printStateJSON(cmd.OutOrStdout(), st.Ports)
+			}
+			for _, p := range st.Ports {
 				printPortMACsec(cmd.OutOrStdout(), p, all)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "show counters that are zero too")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the ports as JSON")
 	cmd.AddCommand(newLabMACsecSetCmd(o), newLabMACsecRekeyCmd(o))
 	return cmd
 }
 
+// MACsecSetHelp says what a MACsec change does, and what goes in clear when.
+const macsecSetHelp = `Change the MACsec setting of one end of a link (--node) or both: turn it on or
+off, change the cipher or the SCI state, or give a new CAK/CKN. As on a real
+router or through the Azure API, each end changes on its own, and a new
+setting means a new MKA participant: until the ends agree a SAK, nothing
+passes between them.
+
+What goes in clear, and when:
+  - While MACsec is on at both ends: nothing. Not during a key, cipher or SCI
+    change, and not while the ends disagree: MKA cannot agree a SAK and the
+    link carries no data at all (the exercises rotate-cak, key-mismatch and
+    cipher-mismatch assert it on the captured wire).
+  - --off --node N: N's own traffic (ARP, BGP, BFD and everything routed over
+    the link) goes onto the wire in clear. The peer, still on, drops it, and N
+    drops the peer's protected frames, so nothing passes, but what N sends
+    crosses the fibre readable.
+  - --off on both ends: everything in clear, as before MACsec was enabled.
+
+Keys: --key-file FILE reads a CAK/CKN key file (0600) in the lab process;
+--new-key NAME uses the lab's generated key NAME (a name: [a-z0-9-], never a
+path), made on first use, so the other end can later be given the same key
+by the same name. --new-cak on one end (--node) gives it a fresh CAK under
+its current CKN: a CAK mismatch. Without --node, both ends get the same new
+CAK/CKN, and the link comes back up secured.`
+
 func newLabMACsecSetCmd(o *labOpts) *cobra.Command {
-	var nodeName, cipher, sci, keyFile, newKey string
-	var off, newCAK bool
+	op := &lab.MACsecOp{}
+	var on, off bool
+	var keyFile, newKey string
+	var cipher value.Cipher
+	var sci value.Switch
 	cmd := &cobra.Command{
 		Use:   "set LINK",
 		Short: "Change MACsec on a link's ends while the lab runs, as a real change would",
-		Long: `Change the MACsec setting of one end of a link (--node) or both: turn it off or
-on, change the cipher or the SCI state, or give a new CAK/CKN. As on a real
-router or through the Azure API, each end changes on its own: while the ends
-disagree MKA cannot agree a key and nothing passes — never cleartext.
-
---key FILE reads a CAK/CKN key file (0600) in the lab process; --new-key NAME
-uses the lab's generated key NAME (made on first use), so that the other end
-can later be given the same key by the same name.`,
+		Long:  macsecSetHelp,
 		Example: `  secylab lab macsec set link1 --node msee1 --new-key rotated   # rotate one side
   secylab lab macsec set link1 --node ce1 --new-key rotated     # then the other
+  secylab lab macsec set link1 --new-cak                        # both ends at once, the same new CAK/CKN
   secylab lab macsec set link2 --cipher GcmAesXpn128 --new-key x128
-  secylab lab macsec set link2 --off`,
+  secylab lab macsec set link1 --node ce1 --sci enabled
+  secylab lab macsec set link2 --off
+  secylab lab macsec set link2 --on`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var c lab.MACsecChange
-			c.Off = off
-			if cipher != "" {
-				if _, err := cipherFlag(cipher); err != nil {
-					return err
-				}
-				c.Cipher = cipher
-			}
-			switch sci {
-			case "":
-			case "on", "Enabled":
-				v := true
-				c.IncludeSCI = &v
-			case "off", "Disabled":
-				v := false
-				c.IncludeSCI = &v
-			default:
-				return usagef("--sci %q: want on (Enabled) or off (Disabled)", sci)
-			}
+			op.Link = args[0]
+			f := cmd.Flags()
 			switch {
+			case on && off:
+				return usagef("--on and --off exclude each other")
 			case keyFile != "" && newKey != "":
-				return usagef("--key and --new-key exclude each other")
-			case keyFile != "":
-				abs, err := filepath.Abs(keyFile)
-				if err != nil {
-					return err
+				return usagef("--key-file and --new-key exclude each other")
+			case on || off:
+				v := value.Switch(on)
+				op.State = &v
+			}
+			if f.Changed("cipher") {
+				op.Cipher = cipher
+			}
+			if f.Changed("sci") {
+				op.SCI = &sci
+			}
+			var err error
+			if keyFile != "" {
+				if op.Key, err = value.ParseKeySource(keyFile); err != nil || op.Key.Generate != "" {
+					return usagef("--key-file %q: a key file's path", keyFile)
 				}
-				c.Key = abs
-			case newKey != "":
-				c.Key = "generate:" + newKey
 			}
-			if newCAK {
-				if c.Key != "" {
-					return usagef("--new-cak excludes --key and --new-key")
+			if f.Changed("new-key") {
+				if op.Key, err = value.ParseKeySource("generate:" + newKey); err != nil {
+					return usagef("--new-key: %v", err)
 				}
-				c.NewCAK = true
 			}
-			if off && (c.Cipher != "" || c.IncludeSCI != nil || c.Key != "" || c.NewCAK) {
-				return usagef("--off excludes the other settings")
-			}
-			if c == (lab.MACsecChange{}) {
-				return usagef("nothing to change: give --off, --cipher, --sci, --key, --new-key or --new-cak")
-			}
-			labName, err := o.target()
-			if err != nil {
-				return err
-			}
-			if _, err := lab.Call(o.socket(labName), lab.Request{Cmd: "macsec-set", Link: args[0], Node: nodeName, MACsec: &c}); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: MACsec changed (see secylab lab macsec)\n", args[0])
-			return nil
+			return o.do(cmd, op, args[0]+": MACsec changed (see secylab lab macsec)")
 		},
 	}
-	cmd.Flags().StringVar(&nodeName, "node", "", "change only this node's end (default: both)")
-	cmd.Flags().BoolVar(&off, "off", false, "turn MACsec off: frames pass in clear")
-	cmd.Flags().StringVar(&cipher, "cipher", "", "GcmAes128, GcmAes256, GcmAesXpn128 or GcmAesXpn256")
-	cmd.Flags().StringVar(&sci, "sci", "", "SCI state: on (Enabled) or off (Disabled)")
-	cmd.Flags().StringVar(&keyFile, "key", "", "a CAK/CKN key `FILE` (0600)")
-	cmd.Flags().StringVar(&newKey, "new-key", "", "the lab's generated key `NAME` (made on first use)")
-	cmd.Flags().BoolVar(&newCAK, "new-cak", false, "a fresh random CAK under the current CKN (a CAK mismatch when given to one end)")
+	f := cmd.Flags()
+	f.StringVar(&op.Node, "node", "", "change only this node's end (default: both)")
+	f.BoolVar(&on, "on", false, "turn MACsec on (from the link's configuration, or GcmAesXpn256 with a generated key)")
+	f.BoolVar(&off, "off", false, "turn MACsec off: this end's traffic goes onto the wire in clear (see above)")
+	f.Var(&cipher, "cipher", value.CipherValues)
+	f.Var(&sci, "sci", "SCI state: "+value.SwitchValues+", any case")
+	f.StringVar(&keyFile, "key-file", "", "a CAK/CKN key `FILE` (0600), read by the lab process")
+	f.StringVar(&keyFile, "key", "", "")
+	f.MarkDeprecated("key", "use --key-file")
+	f.StringVar(&newKey, "new-key", "", "the lab's generated key `NAME` ([a-z0-9-], made on first use)")
+	f.BoolVar(&op.NewCAK, "new-cak", false, "fresh random keys: with --node a new CAK under the current CKN (a CAK mismatch); without, the same new CAK/CKN on both ends")
 	return cmd
 }
 
@@ -139,17 +151,14 @@ func newLabMACsecRekeyCmd(o *labOpts) *cobra.Command {
 	return &cobra.Command{
 		Use:   "rekey LINK",
 		Short: "Make the link's MKA key server distribute a new SAK now",
-		Args:  cobra.ExactArgs(1),
+		Long: `Make the MKA key server of LINK distribute a new SAK now, as a PN
+approaching exhaustion or a new live peer would: the SecYs move to the next
+AN without losing a frame.`,
+		Example: `  secylab lab macsec rekey link1
+  secylab lab macsec link1   # the latest key's KN and AN moved on`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			labName, err := o.target()
-			if err != nil {
-				return err
-			}
-			if _, err := lab.Call(o.socket(labName), lab.Request{Cmd: "rekey", Link: args[0]}); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: new SAK distributed\n", args[0])
-			return nil
+			return o.do(cmd, &lab.RekeyOp{OnLink: lab.OnLink{Link: args[0]}}, args[0]+": new SAK distributed")
 		},
 	}
 }

@@ -1,18 +1,20 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/secylab/secylab/dataplane"
+	"github.com/secylab/secylab/internal/value"
 	"github.com/secylab/secylab/lab"
-	"github.com/secylab/secylab/topology"
 )
 
 // exitCode makes main exit with a command's own status (lab exec).
@@ -21,8 +23,8 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func newLabCaptureCmd(o *labOpts) *cobra.Command {
-	var side, nodeName, file string
-	var count int
+	op := &lab.CaptureOp{}
+	var file string
 	var duration time.Duration
 	cmd := &cobra.Command{
 		Use:   "capture LINK",
@@ -30,16 +32,21 @@ func newLabCaptureCmd(o *labOpts) *cobra.Command {
 		Long: `Capture the frames of one port of a link as pcapng, readable by Wireshark and
 tshark. --side wire (the default) shows what travels on the fibre: MACsec
 (EtherType 0x88E5) and MKA (0x888E) frames once MACsec is on. --side clear
-shows what the node's IP stack sends and receives. Without -w the capture
+shows what the node's IP stack sends and receives. Without -o the capture
 goes to stdout (not to a terminal). Stop with Ctrl-C, -c or --duration.`,
-		Example: `  secylab lab capture link1 -w link1.pcapng --duration 10s
+		Example: `  secylab lab capture link1 -o link1.pcapng --duration 10s
   secylab lab capture link1 --side clear --node msee1 | tshark -r -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if side != "wire" && side != "clear" {
-				return usagef("--side %q: want wire or clear", side)
+			op.Link = args[0]
+			if op.Side != "" {
+				side, err := value.Enum(op.Side, "wire", "clear")
+				if err != nil {
+					return usagef("--side %v", err)
+				}
+				op.Side = side
 			}
-			labName, err := o.target()
+			c, labName, err := o.client()
 			if err != nil {
 				return err
 			}
@@ -52,115 +59,215 @@ goes to stdout (not to a terminal). Stop with Ctrl-C, -c or --duration.`,
 				defer f.Close()
 				w = f
 			} else if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-				return usagef("the capture is binary pcapng: give -w FILE or pipe it (| tshark -r -)")
+				return usagef("the capture is binary pcapng: give -o FILE or pipe it (| tshark -r -)")
 			}
-			c, err := lab.Capture(o.socket(labName), lab.Request{Cmd: "capture", Link: args[0], Node: nodeName, Side: side, Count: count})
+			s, err := c.Stream(cmd.Context(), op)
 			if err != nil {
-				return fmt.Errorf("lab %s: %w", labName, err)
+				return labErr(labName, err)
 			}
-			defer c.Close()
+			defer s.Close()
 			if duration > 0 {
-				c.SetReadDeadline(time.Now().Add(duration))
+				s.SetReadDeadline(time.Now().Add(duration))
 			}
-			_, err = io.Copy(w, c)
+			_, err = io.Copy(w, s)
 			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 				return err
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&side, "side", "wire", "wire (ciphertext, the veth) or clear (the node's TAP)")
-	cmd.Flags().StringVar(&nodeName, "node", "", "which end of the link (default: the first)")
-	cmd.Flags().StringVarP(&file, "write", "w", "", "write the pcapng to FILE (0600) instead of stdout")
-	cmd.Flags().IntVarP(&count, "count", "c", 0, "stop after this many frames")
-	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long")
+	f := cmd.Flags()
+	f.StringVar(&op.Side, "side", "wire", "wire (ciphertext, the veth) or clear (the node's TAP)")
+	f.StringVar(&op.Node, "node", "", "which end of the link (default: the first)")
+	f.StringVarP(&file, "out", "o", "", "write the pcapng to `FILE` (0600) instead of stdout")
+	f.StringVarP(&file, "write", "w", "", "")
+	f.MarkDeprecated("write", "use -o/--out")
+	f.IntVarP(&op.Count, "count", "c", 0, "stop after this many frames (0: no limit)")
+	f.Var(value.DurationFlag{P: &duration, Range: value.Range{Max: 24 * time.Hour}}, "duration", "stop after this long (0 to 24h; 0: until Ctrl-C)")
 	return cmd
 }
 
 func newLabLinkCmd(o *labOpts) *cobra.Command {
-	link := &cobra.Command{Use: "link", Short: "Change a running link: impairments, cut and restore"}
-	var loss, rate string
+	link := &cobra.Command{Use: "link", Short: "Change a running link: impairments, cut and restore, admin state"}
+	op := &lab.ImpairOp{}
 	var delay, jitter time.Duration
-	var down, up, clear bool
+	var loss value.Loss
+	var rate value.Rate
+	var down, up bool
 	set := &cobra.Command{
 		Use:   "set LINK",
 		Short: "Set a link's impairments (both directions) while the lab runs",
 		Long: `Set what the wire of a link does to frames, in both directions, in user space
-(these kernels have no netem): delay and jitter, loss, a rate limit, or a
-cut (--down, restored with --up). Flags not given keep their value; --clear
-removes every impairment first.`,
+(these kernels have no netem): delay and jitter, loss, a rate limit. Flags
+not given keep their value; --clear removes every impairment (a cut too)
+first. To cut a link and restore it: secylab lab link cut|restore LINK, the
+scenario steps' names (--down and --up still work).`,
 		Example: `  secylab lab link set link1 --loss 1% --delay 5ms
-  secylab lab link set link1 --down
+  secylab lab link set link1 --rate 100Mbit
+  secylab lab link set link1 --rate unlimited --loss 0%
   secylab lab link set link1 --clear`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			labName, err := o.target()
-			if err != nil {
-				return err
-			}
-			sock := o.socket(labName)
-			resp, err := lab.Call(sock, lab.Request{Cmd: "status"})
-			if err != nil {
-				return fmt.Errorf("lab %s: %w", labName, err)
-			}
-			var im dataplane.Impairment
-			found := false
-			for _, p := range resp.Status.Ports {
-				if p.Link == args[0] {
-					im, found = p.Impairment, true
-					break
-				}
-			}
-			if !found {
-				return usagef("lab %s has no link %q with a userspace data plane (see secylab lab status)", labName, args[0])
-			}
-			if clear {
-				im = dataplane.Impairment{}
-			}
+			op.Link = args[0]
 			f := cmd.Flags()
 			if f.Changed("delay") {
-				im.Delay = delay
+				d := value.Duration(delay)
+				op.Delay = &d
 			}
 			if f.Changed("jitter") {
-				im.Jitter = jitter
+				j := value.Duration(jitter)
+				op.Jitter = &j
 			}
 			if f.Changed("loss") {
-				v, err := topology.ParseLoss(loss)
-				if err != nil {
-					return usagef("--loss: %v", err)
-				}
-				im.Loss = v / 100
+				op.Loss = &loss
 			}
 			if f.Changed("rate") {
-				v, err := topology.ParseRate(rate)
-				if err != nil {
-					return usagef("--rate: %v", err)
-				}
-				im.Rate = v
+				op.Rate = &rate
 			}
 			if down && up {
 				return usagef("--down and --up exclude each other")
 			}
-			if down {
-				im.Down = true
+			if op.Delay != nil || op.Jitter != nil || op.Loss != nil || op.Rate != nil || op.Clear {
+				if err := o.do(cmd, op, ""); err != nil {
+					return err
+				}
+			} else if !down && !up {
+				return usagef("nothing to change: give --delay, --jitter, --loss, --rate, --clear, or cut and restore the link")
 			}
-			if up {
-				im.Down = false
+			switch {
+			case down:
+				return o.do(cmd, &lab.CutOp{OnLink: lab.OnLink{Link: args[0]}}, args[0]+": cut")
+			case up:
+				return o.do(cmd, &lab.RestoreOp{OnLink: lab.OnLink{Link: args[0]}}, args[0]+": restored")
 			}
-			if _, err := lab.Call(sock, lab.Request{Cmd: "link-set", Link: args[0], Impairment: &im}); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], im)
+			fmt.Fprintln(cmd.OutOrStdout(), op.Describe())
 			return nil
 		},
 	}
-	set.Flags().StringVar(&loss, "loss", "", `frames lost, e.g. "1%"`)
-	set.Flags().StringVar(&rate, "rate", "", `rate limit, e.g. "100Mbit" ("0": unlimited)`)
-	set.Flags().DurationVar(&delay, "delay", 0, "one-way delay, e.g. 5ms")
-	set.Flags().DurationVar(&jitter, "jitter", 0, "delay varies by up to this much either way")
-	set.Flags().BoolVar(&down, "down", false, "cut the link: every frame is lost")
-	set.Flags().BoolVar(&up, "up", false, "restore a cut link")
-	set.Flags().BoolVar(&clear, "clear", false, "remove every impairment before applying the other flags")
-	link.AddCommand(set)
+	f := set.Flags()
+	f.Var(&loss, "loss", `frames lost, 0% to 100%, e.g. "1%"`)
+	f.Var(&rate, "rate", `rate limit, 1kbit to 1Tbit, e.g. "100Mbit", or "unlimited"`)
+	f.Var(value.DurationFlag{P: &delay, Range: lab.DelayRange}, "delay", "one-way delay, "+lab.DelayRange.String()+", e.g. 5ms")
+	f.Var(value.DurationFlag{P: &jitter, Range: lab.JitterRange}, "jitter", "delay varies by up to this much either way, "+lab.JitterRange.String())
+	f.BoolVar(&op.Clear, "clear", false, "remove every impairment (a cut too) before applying the other flags")
+	f.BoolVar(&down, "down", false, "cut the link (as secylab lab link cut)")
+	f.BoolVar(&up, "up", false, "restore a cut link (as secylab lab link restore)")
+	cut := &cobra.Command{
+		Use:   "cut LINK",
+		Short: "Cut a link: every frame is lost, both directions, until restore",
+		Long: `Cut LINK as a fibre cut would: every frame is lost in both directions, MKA
+and BFD frames too, until secylab lab link restore. The link's other
+impairments stay. The scenario step is "cut: LINK".`,
+		Example: `  secylab lab link cut link1
+  secylab lab bgp        # BFD takes link1's sessions down; traffic moves to link2`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.do(cmd, &lab.CutOp{OnLink: lab.OnLink{Link: args[0]}}, args[0]+": cut")
+		},
+	}
+	restore := &cobra.Command{
+		Use:   "restore LINK",
+		Short: "Restore a cut link (its other impairments stay)",
+		Long: `Bring a cut LINK back: frames pass again, MKA secures it anew and BGP comes
+back up. Delay, loss and rate stay as set (remove them with
+secylab lab link set LINK --clear). The scenario step is "restore: LINK".`,
+		Example: `  secylab lab link restore link1`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.do(cmd, &lab.RestoreOp{OnLink: lab.OnLink{Link: args[0]}}, args[0]+": restored")
+		},
+	}
+	link.AddCommand(set, cut, restore)
 	return link
+}
+
+// client is the control client of the lab the command acts on.
+func (o *labOpts) client() (*lab.Client, string, error) {
+	labName, err := o.target()
+	if err != nil {
+		return nil, "", err
+	}
+	return &lab.Client{Lab: labName, Socket: o.socket(labName)}, labName, nil
+}
+
+// do sends op to the lab the command acts on and prints done (if any).
+func (o *labOpts) do(cmd *cobra.Command, op lab.Op, done string) error {
+	c, labName, err := o.client()
+	if err != nil {
+		return err
+	}
+	if err := c.Do(cmd.Context(), op); err != nil {
+		return labErr(labName, err)
+	}
+	if done != "" {
+		fmt.Fprintln(cmd.OutOrStdout(), done)
+	}
+	return nil
+}
+
+// labErr names the lab in a refusal; one as bad input exits with status 2.
+func labErr(labName string, err error) error {
+	var inv *lab.InvalidError
+	if errors.As(err, &inv) {
+		return usagef("lab %s: %v", labName, err)
+	}
+	return fmt.Errorf("lab %s: %w", labName, err)
+}
+
+// printStateJSON writes v as indented JSON with camelCase keys throughout: the
+// lab's own types are tagged so, and the protocol packages' status types are
+// written the same way.
+func printStateJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var x any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&x); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(camelKeys(x))
+}
+
+// camelKeys lower-cases the leading capitals of every object key (TxSC →
+// txSC, SCI → sci, InPktsOK → inPktsOK) except that a capital run before a
+// lower-case letter keeps its last capital (MKACounter → mkaCounter).
+func camelKeys(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[camelKey(k)] = camelKeys(x)
+		}
+		return out
+	case []any:
+		for i, x := range v {
+			v[i] = camelKeys(x)
+		}
+	}
+	return v
+}
+
+func camelKey(k string) string {
+	for i, c := range k {
+		if i == 0 && (c < 'A' || c > 'Z') || !unicode.IsLetter(c) && !unicode.IsDigit(c) {
+			return k // a map's key, not a field's name
+		}
+	}
+	r := []rune(k)
+	n := 0
+	for n < len(r) && unicode.IsUpper(r[n]) {
+		n++
+	}
+	if n > 1 && n < len(r) && unicode.IsLower(r[n]) {
+		n-- // the capital that starts the next word
+	}
+	for i := range n {
+		r[i] = unicode.ToLower(r[i])
+	}
+	return string(r)
 }

@@ -64,9 +64,11 @@ func (l *testLab) run(args ...string) (string, string, int) {
 func (l *testLab) ns(node string) string { return topology.NamespaceName(l.name, node) }
 
 func (l *testLab) status() *lab.LabStatus {
-	resp, err := lab.Call(filepath.Join(l.state, l.name, "ctl.sock"), lab.Request{Cmd: "status"})
+	c, err := lab.Dial(l.state, l.name)
 	require.NoError(l.t, err)
-	return resp.Status
+	st, err := c.Status()
+	require.NoError(l.t, err)
+	return st
 }
 
 func (l *testLab) port(nodeName, port string) lab.PortStatus {

@@ -67,7 +67,8 @@ var layers = map[string]layer{
 	"ipsec/ike": protocol,
 	"ipsec/*":   edge, // ipsec's Linux backends: xfrm, the userspace gateway
 
-	"expressroute": profile,
+	"expressroute":   profile,
+	"internal/value": profile, // the one parser of each value a user gives
 
 	"internal/netnsx":  system,
 	"internal/frameio": system,

@@ -211,3 +211,45 @@ func (p *positions) lineOf(path string) int {
 	}
 	return 1
 }
+
+// Scalar hands a scalar node's text to parse, for a type's UnmarshalYAML
+// (goccy's NodeUnmarshaler): a refusal keeps the node's line and field.
+func Scalar(n ast.Node, parse func(string) error) error {
+	var s string
+	switch v := n.(type) {
+	case *ast.StringNode:
+		s = v.Value
+	case ast.ScalarNode:
+		s = v.GetToken().Value
+	default:
+		return &nodeError{tk: n.GetToken(), msg: "want a single value, not " + n.Type().String()}
+	}
+	if err := parse(s); err != nil {
+		return &nodeError{tk: n.GetToken(), msg: err.Error()}
+	}
+	return nil
+}
+
+// nodeError is a refusal located at a token, like go-yaml's own errors.
+type nodeError struct {
+	tk  *token.Token
+	msg string
+}
+
+func (e *nodeError) Error() string                 { return e.msg }
+func (e *nodeError) GetToken() *token.Token        { return e.tk }
+func (e *nodeError) GetMessage() string            { return e.msg }
+func (e *nodeError) FormatError(bool, bool) string { return e.msg }
+
+// DecodeNode decodes one node of the file into v, strictly, recording any
+// problem with its line and field; it reports whether v was decoded.
+func (d *Doc) DecodeNode(n ast.Node, v any) bool {
+	if err := yaml.NodeToValue(n, v, yaml.Strict()); err != nil {
+		var e *Error
+		if errors.As(yamlError(d.File, d.pos, err), &e) {
+			d.errs = append(d.errs, e)
+		}
+		return false
+	}
+	return true
+}

@@ -1,0 +1,102 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/secylab/secylab/dataplane"
+	"github.com/secylab/secylab/dataplane/capture"
+	"github.com/secylab/secylab/internal/value"
+	"github.com/secylab/secylab/topology"
+)
+
+func init() { register(false, func() Op { return &CaptureOp{} }) }
+
+// CaptureOp streams a pcapng of one side of a link's port: "wire" (what
+// travels on the fibre: ciphertext once MACsec is on) or "clear" (what the
+// node's IP stack sends and receives). Frames are copied off the forwarding
+// path into a bounded queue; when the client is too slow they are dropped
+// there, never stalling the data plane.
+type CaptureOp struct {
+	Link string `json:"link"`
+	Node string `json:"node,omitempty"` // which end: "" the first with a data plane
+	Side string `json:"side,omitempty"` // wire (default) or clear
+	// Count stops the capture after so many frames; 0: until the client
+	// hangs up.
+	Count int `json:"count,omitempty"`
+}
+
+func (*CaptureOp) Kind() string { return "capture" }
+
+func (o *CaptureOp) Describe() string {
+	return fmt.Sprintf("capture %s (%s side)", o.Link, o.side())
+}
+
+func (o *CaptureOp) side() string {
+	if o.Side == "" {
+		return "wire"
+	}
+	s, _ := value.Enum(o.Side, "wire", "clear")
+	return s
+}
+
+func (o *CaptureOp) Check(t *topology.Topology) error {
+	c := &opCheck{t: t}
+	c.end("node", c.link("link", o.Link), o.Node)
+	if o.Side != "" {
+		if _, err := value.Enum(o.Side, "wire", "clear"); err != nil {
+			c.errorf("side", "%v", err)
+		}
+	}
+	if o.Count < 0 {
+		c.errorf("count", "%d: want 0 (no limit) or more", o.Count)
+	}
+	return c.err()
+}
+
+// Apply refuses: a capture is a stream.
+func (o *CaptureOp) Apply(context.Context, *Lab) (any, error) {
+	return nil, fmt.Errorf("a capture is a stream: use Client.Stream")
+}
+
+func (o *CaptureOp) Stream(ctx context.Context, l *Lab, c net.Conn) error {
+	ps, err := l.LinkPorts(o.Link)
+	if err != nil {
+		return err
+	}
+	var p *Port
+	for _, q := range ps {
+		if q != nil && (o.Node == "" || q.cfg.Node == o.Node) && p == nil {
+			p = q
+		}
+	}
+	if p == nil {
+		return fmt.Errorf("link %s has no port with a data plane on node %q", o.Link, o.Node)
+	}
+	side := dataplane.Wire
+	if o.side() == "clear" {
+		side = dataplane.Clear
+	}
+	w, err := capture.NewWriter(c, capture.PCAPNG)
+	if err != nil {
+		return err
+	}
+	q := capture.NewQueue(w, 4096, 200*time.Millisecond, o.Count)
+	p.dp.SetMirror(side, q)
+	defer func() {
+		p.dp.SetMirror(side, nil)
+		q.Close()
+	}()
+	// The client hangs up to stop: notice it by reading.
+	gone := make(chan struct{})
+	go func() { io.Copy(io.Discard, c); close(gone) }()
+	select {
+	case <-ctx.Done():
+	case <-gone:
+	case <-q.Done(): // the count reached, or the client went away
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package lab
+
+import (
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/secylab/secylab/internal/value"
+	"github.com/secylab/secylab/macsec"
+	"github.com/secylab/secylab/topology"
+)
+
+func testTopology(t *testing.T) *topology.Topology {
+	t.Helper()
+	topo, err := topology.Builtin("expressroute-ipsec")
+	require.NoError(t, err)
+	return topo
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Every operation goes over the wire and comes back the same.
+func TestOpWireRoundTrip(t *testing.T) {
+	d := value.Duration(5e6)
+	l := value.Loss(0.01)
+	r := value.Rate(100e6)
+	for _, op := range []Op{
+		&StatusOp{OfNode{"ce1"}}, &BGPOp{},
+		&MACsecOp{Link: "link1", Node: "msee1", State: ptr(value.Switch(true)), Cipher: value.Cipher(macsec.GCMAESXPN128), SCI: ptr(value.Switch(false)), Key: value.KeySource{Generate: "k"}},
+		&MACsecOp{Link: "link1", NewCAK: true},
+		&RekeyOp{OnLink{"link1"}}, &CutOp{OnLink{"link1"}}, &RestoreOp{OnLink{"link2"}},
+		&ImpairOp{Link: "link1", Delay: &d, Loss: &l, Rate: &r, Clear: true},
+		&DrainOp{OnLink{"link1"}}, &UndrainOp{OnLink{"link1"}}, &BGPResetOp{Node: "ce1", Link: "link1"},
+		&IPsecRekeyOp{Tunnel: "s2s", Node: "azure-vpngw"},
+		&SAAddOp{Node: "azure-vpngw", SPI: 0x2001, Src: netip.MustParseAddr("172.16.1.1"), Dst: netip.MustParseAddr("172.16.2.1"), Dir: "out", KeyFile: "/k"},
+		&SADeleteOp{Node: "azure-vpngw", SPI: 0x2001, Dst: netip.MustParseAddr("172.16.2.1")},
+		&CaptureOp{Link: "link1", Side: "clear", Count: 3},
+		&RouteOp{Node: "ce1", Prefix: netip.MustParsePrefix("10.50.0.0/16"), Via: netip.MustParseAddr("192.168.100.130")},
+	} {
+		b, err := EncodeOp(op)
+		require.NoError(t, err)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(b, &m), string(b))
+		assert.Equal(t, op.Kind(), m["kind"])
+		back, err := DecodeOp(b)
+		require.NoError(t, err, string(b))
+		assert.Equal(t, op, back, string(b))
+		assert.NotEmpty(t, op.Describe())
+	}
+}
+
+func TestDecodeOpStrict(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"kind":"nope"}`:                              `unknown operation "nope"`,
+		`{"link":"link1"}`:                             `no "kind"`,
+		`{"kind":"cut","lnk":"link1"}`:                 `unknown field "lnk"`,
+		`{"kind":"macsec","link":"l","sci":"Enabeld"}`: `"Enabeld": want Enabled or Disabled (on or off)`,
+		`{"kind":"impair","link":"l","rate":"1bit"}`:   `"1bit" is not a rate`,
+	} {
+		_, err := DecodeOp([]byte(in))
+		assert.ErrorContains(t, err, want, in)
+	}
+	op, err := DecodeOp([]byte(`{"kind":"macsec","link":"link1","sci":"enabled","cipher":"gcmaesxpn128"}`))
+	require.NoError(t, err)
+	assert.Equal(t, value.Switch(true), *op.(*MACsecOp).SCI)
+	assert.Equal(t, "GcmAesXpn128", op.(*MACsecOp).Cipher.String())
+}
+
+func fieldOf(err error) []string {
+	var fields []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			fields = append(fields, fe.Field)
+		}
+	}
+	return fields
+}
+
+func TestOpCheck(t *testing.T) {
+	topo := testTopology(t)
+	big := value.Duration(1000 * 3600e9)
+	neg := value.Duration(-5e6)
+	for _, tt := range []struct {
+		op     Op
+		fields []string
+	}{
+		{&MACsecOp{Link: "link9"}, []string{"link", "state"}},
+		{&MACsecOp{Link: "link1", Node: "ce2", NewCAK: true}, []string{"node"}},
+		{&MACsecOp{Link: "link1", State: ptr(value.Switch(false)), NewCAK: true}, []string{"state"}},
+		{&MACsecOp{Link: "link1", Key: value.KeySource{Generate: "k"}, NewCAK: true}, []string{"newCAK"}},
+		{&MACsecOp{Link: "link1", Key: value.KeySource{File: "rel"}}, []string{"key"}},
+		{&ImpairOp{Link: "link1", Delay: &big}, []string{"delay"}},
+		{&ImpairOp{Link: "link1", Delay: &neg}, []string{"delay"}},
+		{&ImpairOp{Link: "link1"}, []string{"link"}},
+		{&CutOp{OnLink{""}}, []string{"link"}},
+		{&IPsecRekeyOp{Tunnel: "s2s", Node: "ce1"}, []string{"node"}},
+		{&IPsecRekeyOp{Tunnel: "nope"}, []string{"tunnel"}},
+		{&SAAddOp{Node: "azure-vpngw", SPI: 5, Dir: "sideways"}, []string{"spi", "src", "dst", "dir", "keyFile"}},
+		{&CaptureOp{Link: "link1", Side: "both"}, []string{"side"}},
+		{&BGPResetOp{Node: "ce2", Link: "link1"}, []string{"node", "node"}},
+	} {
+		err := tt.op.Check(topo)
+		require.Error(t, err, "%#v", tt.op)
+		assert.ElementsMatch(t, tt.fields, fieldOf(err), "%v", err)
+	}
+	for _, op := range []Op{&MACsecOp{Link: "link1", Node: "msee1", NewCAK: true}, &CutOp{OnLink{"link1"}}, &IPsecRekeyOp{Tunnel: "s2s"}} {
+		assert.NoError(t, op.Check(topo))
+	}
+}
+
+// A new CAK on both ends is one new CAK/CKN pair; the description says so.
+func TestMACsecNewCAKDescribe(t *testing.T) {
+	assert.Equal(t, "MACsec on link1: a new CAK/CKN, the same on both ends", (&MACsecOp{Link: "link1", NewCAK: true}).Describe())
+	assert.Equal(t, "MACsec on link1 at ce1: a new CAK, same CKN", (&MACsecOp{Link: "link1", Node: "ce1", NewCAK: true}).Describe())
+}

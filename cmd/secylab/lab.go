@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/secylab/secylab/expressroute"
+	"github.com/secylab/secylab/internal/value"
 	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/topology"
 )
@@ -104,6 +105,9 @@ func loadTopology(arg string) (*topology.Topology, error) {
 	return topology.Load(arg)
 }
 
+// waitRange bounds lab up's --wait.
+var waitRange = value.Range{Max: time.Hour}
+
 func newLabUpCmd(o *labOpts) *cobra.Command {
 	var name string
 	var wait time.Duration
@@ -133,8 +137,8 @@ ports and addresses.`,
 			if cmd.Flags().Changed("name") && name == "" {
 				return usagef("--name \"\": a lab needs a name (%v)", topology.CheckLabName(""))
 			}
-			if wait < 0 {
-				return usagef("--wait %v: 0 (do not wait) or more", wait)
+			if life <= hello {
+				return usagef("--mka-life %v: must exceed the hello time %v", life, hello)
 			}
 			topo, err := loadTopology(src)
 			if err != nil {
@@ -170,9 +174,10 @@ ports and addresses.`,
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "run the topology under this lab name (several labs can run side by side)")
-	cmd.Flags().DurationVar(&wait, "wait", 30*time.Second, "how long to wait for MKA to secure every MACsec link and BGP to come up (0: do not wait)")
-	cmd.Flags().DurationVar(&hello, "mka-hello", expressroute.LabMKAHelloTime, "MKA hello time in the lab (production: "+expressroute.MKAHelloTime.String()+")")
-	cmd.Flags().DurationVar(&life, "mka-life", expressroute.LabMKALifeTime, "MKA life time in the lab (production: "+expressroute.MKALifeTime.String()+")")
+	wait, hello, life = 30*time.Second, expressroute.LabMKAHelloTime, expressroute.LabMKALifeTime
+	cmd.Flags().Var(value.DurationFlag{P: &wait, Range: waitRange}, "wait", "how long to wait for MKA to secure every MACsec link and BGP to come up, "+waitRange.String()+" (0: do not wait)")
+	cmd.Flags().Var(value.DurationFlag{P: &hello, Range: lab.HelloRange}, "mka-hello", "MKA hello time in the lab, "+lab.HelloRange.String()+" (production: "+expressroute.MKAHelloTime.String()+")")
+	cmd.Flags().Var(value.DurationFlag{P: &life, Range: lab.LifeRange}, "mka-life", "MKA life time in the lab, "+lab.LifeRange.String()+", more than the hello time (production: "+expressroute.MKALifeTime.String()+")")
 	cmd.Flags().StringVar(&ipsecBackend, "ipsec-backend", "", "run every IPsec tunnel on this backend: kernel (xfrm; fails when the kernel lacks ESP or GCM), userspace, or auto (probe); default: each tunnel's own")
 	return cmd
 }

@@ -148,25 +148,41 @@ func loadScenario(arg string) (*scenario.Scenario, error) {
 }
 
 func newLabScenariosCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:     "scenarios",
 		Short:   "List the built-in scenarios",
-		Example: "  secylab lab scenarios\n  secylab lab scenarios | grep -A1 rotate",
+		Example: "  secylab lab scenarios\n  secylab lab scenarios | grep -A1 rotate\n  secylab lab scenarios --json | jq -r '.[].name'",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			w := cmd.OutOrStdout()
+			type entry struct {
+				Name        string `json:"name"`
+				Title       string `json:"title"`
+				Description string `json:"description"`
+				Flagship    bool   `json:"flagship,omitempty"`
+			}
+			var list []entry
 			for _, n := range scenario.Builtins() {
 				sc, err := scenario.Builtin(n)
 				if err != nil {
 					return err
 				}
+				list = append(list, entry{Name: n, Title: sc.Title, Description: sc.Description, Flagship: n == flagship})
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				return printStateJSON(w, list)
+			}
+			for _, e := range list {
 				mark := ""
-				if n == flagship {
+				if e.Flagship {
 					mark = " (flagship: lab run without arguments)"
 				}
-				fmt.Fprintf(w, "%s%s\n  %s\n", n, mark, sc.Title)
+				fmt.Fprintf(w, "%s%s\n  %s\n", e.Name, mark, e.Title)
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the scenarios (name, title, description) as JSON")
+	return cmd
 }

@@ -179,6 +179,14 @@ func TestLabExpressRouteDirect(t *testing.T) {
 	require.NoError(t, nettest.Ping(ce1, "192.168.100.130", 2))
 	require.Equal(t, 20*time.Millisecond, l.port("ce1", "er1").Impairment.Delay)
 	require.NotZero(t, l.port("ce1", "er1").Dataplane.Impair.Down, "frames lost while down are counted")
+	// The same with the scenario steps' names.
+	out, errOut, status = l.run("lab", "link", "cut", "link1")
+	require.Zero(t, status, "%s%s", out, errOut)
+	require.Error(t, nettest.Ping(ce1, "192.168.100.130", 1))
+	out, errOut, status = l.run("lab", "link", "restore", "link1")
+	require.Zero(t, status, "%s%s", out, errOut)
+	require.NoError(t, nettest.Ping(ce1, "192.168.100.130", 2))
+	require.Equal(t, 20*time.Millisecond, l.port("ce1", "er1").Impairment.Delay, "a restore keeps the other impairments")
 
 	out, _, status = l.run("lab", "macsec", "ce1")
 	require.Zero(t, status)
@@ -246,6 +254,18 @@ s.send(bytes.fromhex("ffffffffffff020000000001080045000014000100004001f6e5c0a864
 	require.NotZero(t, a.Dataplane.TxDropped, "ce1 had ARP and ping to send")
 	require.Equal(t, uint64(1), b.SecY.Stats.InPktsNoTag, "the injected clear frame is dropped and counted")
 	require.Equal(t, b.Dataplane.RxDropped, b.SecY.Stats.InPktsNoTag+b.SecY.Stats.InPktsNoSCI+b.SecY.Stats.InPktsBadTag)
+
+	// --new-cak without --node: both ends get the same new CAK/CKN, and the
+	// link comes up secured.
+	l.mustRun("lab", "macsec", "set", "link1", "--new-cak")
+	require.Eventually(t, func() bool {
+		a, b := l.port("ce1", "er1"), l.port("msee1", "er1")
+		return a.MKA != nil && b.MKA != nil && a.MKA.Secured && b.MKA.Secured
+	}, 20*time.Second, 100*time.Millisecond, "both ends secured with the same new key")
+	a, b = l.port("ce1", "er1"), l.port("msee1", "er1")
+	require.Equal(t, a.MKA.CKN, b.MKA.CKN)
+	require.Equal(t, a.MKA.CAKFingerprint, b.MKA.CAKFingerprint)
+	require.NoError(t, nettest.Ping(ce1, "192.168.100.130", 3))
 }
 
 func TestLabDownAfterKillAndSideBySide(t *testing.T) {

@@ -54,9 +54,14 @@ type Lab struct {
 	tunnels []*tunnelEnd
 	routers []*bgpRouter // nodes with BGP, in node order
 	started time.Time
-	wg      sync.WaitGroup
-	errMu   sync.Mutex
-	err     error
+	// impair is each link's impairment as set; adminDown the links whose
+	// adminState is Disabled, which stay down whatever impair says.
+	linkMu    sync.Mutex
+	impair    map[string]dataplane.Impairment
+	adminDown map[string]bool
+	wg        sync.WaitGroup
+	errMu     sync.Mutex
+	err       error
 }
 
 // StartLab opens the ports of every link that needs the data plane, keys
@@ -218,12 +223,24 @@ func (l *Lab) macsecConfig(link *topology.Link, end int) (*MACsecConfig, error) 
 	}, nil
 }
 
-// SetImpairment sets what both ends of link do to the frames they send.
+// SetImpairment sets what both ends of link do to the frames they send. A
+// link whose adminState is Disabled stays down.
 func (l *Lab) SetImpairment(link string, im dataplane.Impairment) error {
+	l.linkMu.Lock()
+	defer l.linkMu.Unlock()
+	return l.setImpairment(link, im)
+}
+
+func (l *Lab) setImpairment(link string, im dataplane.Impairment) error {
 	ps, err := l.LinkPorts(link)
 	if err != nil {
 		return err
 	}
+	if l.impair == nil {
+		l.impair = map[string]dataplane.Impairment{}
+	}
+	l.impair[link] = im
+	im.Down = im.Down || l.adminDown[link]
 	for _, p := range ps {
 		if p != nil {
 			p.dp.SetImpairment(im)
@@ -232,11 +249,17 @@ func (l *Lab) SetImpairment(link string, im dataplane.Impairment) error {
 	return nil
 }
 
-// Impairment is what link does to frames now.
+// Impairment is the impairment set on link (a cut included, the
+// adminState not).
 func (l *Lab) Impairment(link string) (dataplane.Impairment, error) {
 	ps, err := l.LinkPorts(link)
 	if err != nil {
 		return dataplane.Impairment{}, err
+	}
+	l.linkMu.Lock()
+	defer l.linkMu.Unlock()
+	if im, ok := l.impair[link]; ok {
+		return im, nil
 	}
 	for _, p := range ps {
 		if p != nil {
@@ -244,6 +267,30 @@ func (l *Lab) Impairment(link string) (dataplane.Impairment, error) {
 		}
 	}
 	return dataplane.Impairment{}, nil
+}
+
+// SetAdminState takes link down at the Microsoft edge (enabled false: the
+// laser off, no frames either way) or brings it back.
+func (l *Lab) SetAdminState(link string, enabled bool) error {
+	l.linkMu.Lock()
+	defer l.linkMu.Unlock()
+	if l.adminDown == nil {
+		l.adminDown = map[string]bool{}
+	}
+	l.adminDown[link] = !enabled
+	im, ok := l.impair[link]
+	if !ok {
+		ps, err := l.LinkPorts(link)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			if p != nil {
+				im = p.dp.Impairment()
+			}
+		}
+	}
+	return l.setImpairment(link, im)
 }
 
 // generatedKey returns the lab's generated pair called name, making it on

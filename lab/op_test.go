@@ -39,6 +39,7 @@ func TestOpWireRoundTrip(t *testing.T) {
 		&SAAddOp{Node: "azure-vpngw", SPI: 0x2001, Src: netip.MustParseAddr("172.16.1.1"), Dst: netip.MustParseAddr("172.16.2.1"), Dir: "out", KeyFile: "/k"},
 		&SADeleteOp{Node: "azure-vpngw", SPI: 0x2001, Dst: netip.MustParseAddr("172.16.2.1")},
 		&CaptureOp{Link: "link1", Side: "clear", Count: 3},
+		&AdminStateOp{Link: "link1", State: false}, &AdminStateOp{Link: "link1", State: true},
 		&RouteOp{Node: "ce1", Prefix: netip.MustParsePrefix("10.50.0.0/16"), Via: netip.MustParseAddr("192.168.100.130")},
 	} {
 		b, err := EncodeOp(op)

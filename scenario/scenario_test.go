@@ -34,6 +34,7 @@ func TestScenarioErrors(t *testing.T) {
 		{"name: x\nsteps:\n  - wait: 100000h\n", `x.yaml:3: steps[0].wait: 100000h0m0s is out of range: want 1ms to 1h0m0s`},
 		{"name: x\nsteps:\n  - adminstate: {link: link1}\n", `x.yaml:3: steps[0].adminstate: unknown step: want one of note, wait, waitFor, exec, check, `},
 		{"name: x\nsteps:\n  - exec: {node: ce1, command: true, expect: maybe}\n", `x.yaml:3: steps[0].exec.expect: "maybe": want ok or fail`},
+		{"name: x\nsteps:\n  - adminState: {link: link1, state: Off-ish}\n", `x.yaml:3: steps[0].adminState.state: "Off-ish": want Enabled or Disabled (on or off)`},
 		{"name: x\nsteps:\n  - wait: 1s\n", `x.yaml:1: assert: the scenario asserts nothing, so it could never fail`},
 		{"name: x\nprobes:\n  - {name: p, from: ce1 10.9.9.9, to: msee1 192.168.100.130}\n", "x.yaml:3: probes[0].from: node ce1 has no address 10.9.9.9"},
 		{"name: x\nassert:\n  - {probe: nope, maxLoss: 0}\n", `x.yaml:3: assert[0].probe: no probe "nope"`},
@@ -113,6 +114,7 @@ steps:
   - macsec: {link: link1, newCAK: true}
   - impair: {link: link1, loss: 1%, rate: 100Mbit, delay: 5ms}
   - route: {node: ce1, prefix: 10.50.0.0/16, via: 192.168.100.130}
+  - adminState: {link: link1, state: Disabled}
   - check:
       - mka: {link: link1, secured: true}
 `))
@@ -129,6 +131,7 @@ steps:
 		"MACsec on link1: a new CAK/CKN, the same on both ends",
 		"impair link1: delay 5ms, loss 1%, rate 100Mbit",
 		"route 10.50.0.0/16 via 192.168.100.130 on ce1",
+		"adminState of link1 Disabled (the Microsoft edge's laser off: no frames either way)",
 		"check 1 condition(s)",
 	}, got)
 }

@@ -177,7 +177,26 @@ secylab lab link set LINK --clear). The scenario step is "restore: LINK".`,
 			return o.do(cmd, &lab.RestoreOp{OnLink: lab.OnLink{Link: args[0]}}, args[0]+": restored")
 		},
 	}
-	link.AddCommand(set, cut, restore)
+	adminState := &cobra.Command{
+		Use:   "admin-state LINK Enabled|Disabled",
+		Short: "Set a link's adminState at the Microsoft edge, as Azure's API does (Disabled: the laser off)",
+		Long: `Set LINK's adminState as Azure's expressRoutePorts API does: Disabled takes
+the link down at the Microsoft edge (the laser off: no frame either way, MKA
+and BFD included, so BGP moves to the other link) until Enabled. Unlike a cut,
+restoring the link's impairments does not bring it back. The scenario step is
+"adminState: {link: LINK, state: Disabled}".`,
+		Example: `  secylab lab link admin-state link1 Disabled
+  secylab lab link admin-state link1 enabled`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			op := &lab.AdminStateOp{Link: args[0]}
+			if err := op.State.Set(args[1]); err != nil {
+				return usagef("STATE %v", err)
+			}
+			return o.do(cmd, op, args[0]+": adminState "+op.State.String())
+		},
+	}
+	link.AddCommand(set, cut, restore, adminState)
 	return link
 }
 

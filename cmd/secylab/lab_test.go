@@ -188,6 +188,19 @@ func TestLabExpressRouteDirect(t *testing.T) {
 	require.NoError(t, nettest.Ping(ce1, "192.168.100.130", 2))
 	require.Equal(t, 20*time.Millisecond, l.port("ce1", "er1").Impairment.Delay, "a restore keeps the other impairments")
 
+	// adminState Disabled at the Microsoft edge: no frame either way until
+	// Enabled, whatever a restore says.
+	out, errOut, status = l.run("lab", "link", "admin-state", "link1", "disabled")
+	require.Zero(t, status, "%s%s", out, errOut)
+	require.Contains(t, out, "adminState Disabled")
+	require.Error(t, nettest.Ping(ce1, "192.168.100.130", 1))
+	l.mustRun("lab", "link", "restore", "link1")
+	require.Error(t, nettest.Ping(ce1, "192.168.100.130", 1), "a restore does not undo adminState Disabled")
+	_, _, status = l.run("lab", "link", "admin-state", "link1", "Enabeld")
+	require.Equal(t, 2, status)
+	l.mustRun("lab", "link", "admin-state", "link1", "Enabled")
+	require.Eventually(t, func() bool { return nettest.Ping(ce1, "192.168.100.130", 1) == nil }, 15*time.Second, 100*time.Millisecond)
+
 	out, _, status = l.run("lab", "macsec", "ce1")
 	require.Zero(t, status)
 	require.Contains(t, out, "GCM-AES-XPN-256 (GcmAesXpn256)")

@@ -273,16 +273,16 @@ func (l *Lab) startDaemon(n *topology.Node) (*bgpRouter, error) {
 
 // BGPStatus is one router's BGP for display.
 type BGPStatus struct {
-	Node string
-	Kind string // "secylab", "bird" or "frr"
+	Node string `json:"node"`
+	Kind string `json:"kind"` // "secylab", "bird" or "frr"
 	// Status is the speaker's; nil for a daemon (see Daemon).
-	Status  *bgp.Status `json:",omitempty"`
-	Drained []string    `json:",omitempty"` // links drained on this router
+	Status  *bgp.Status `json:"status,omitempty"`
+	Drained []string    `json:"drained,omitempty"` // links drained on this router
 	// RIB and Daemon (a daemon's own show output) are filled by the bgp
-	// command only.
-	RIB    []bgp.RIBEntry `json:",omitempty"`
-	Daemon string         `json:",omitempty"`
-	Error  string         `json:",omitempty"`
+	// operation only.
+	RIB    []bgp.RIBEntry `json:"rib,omitempty"`
+	Daemon string         `json:"daemon,omitempty"`
+	Error  string         `json:"error,omitempty"`
 }
 
 func (r *bgpRouter) status(detail bool) BGPStatus {

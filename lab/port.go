@@ -234,17 +234,19 @@ func (p *Port) Rekey() error {
 
 // PortStatus is a snapshot for display.
 type PortStatus struct {
-	Node, Name string
-	Link       string
-	TAP, Wire  string
-	SCI        macsec.SCI
-	MACsec     bool
-	Suite      macsec.CipherSuite `json:",omitempty"`
-	Impairment dataplane.Impairment
-	Dataplane  dataplane.PortStats
-	SecY       *macsec.Status `json:",omitempty"`
-	MKA        *mka.Status    `json:",omitempty"`
-	MKACounter *mka.Counters  `json:",omitempty"`
+	Node       string               `json:"node"`
+	Name       string               `json:"name"`
+	Link       string               `json:"link"`
+	TAP        string               `json:"tap"`
+	Wire       string               `json:"wire"`
+	SCI        macsec.SCI           `json:"sci"`
+	MACsec     bool                 `json:"macsec"`
+	Suite      macsec.CipherSuite   `json:"suite,omitempty"`
+	Impairment dataplane.Impairment `json:"impairment"`
+	Dataplane  dataplane.PortStats  `json:"dataplane"`
+	SecY       *macsec.Status       `json:"secY,omitempty"`
+	MKA        *mka.Status          `json:"mka,omitempty"`
+	MKACounter *mka.Counters        `json:"mkaCounters,omitempty"`
 }
 
 // Status takes a snapshot of the port.

@@ -82,8 +82,8 @@ func (l *Lab) openGateway(tu *topology.Tunnel, e int, keys tunnelKeys) (*tunnelE
 
 // TunnelStatus is a gateway's state for display: no key material.
 type TunnelStatus struct {
-	Tunnel string
-	Node   string
+	Tunnel string `json:"tunnel"`
+	Node   string `json:"node"`
 	gateway.Status
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,9 +43,7 @@ status 1 when a lab is broken.`,
 				if infos == nil {
 					infos = []lab.Info{}
 				}
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(infos); err != nil {
+				if err := printStateJSON(out, infos); err != nil {
 					return err
 				}
 			} else {

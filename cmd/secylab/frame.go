@@ -29,16 +29,21 @@ const (
 	minFrameLen = macAddrsLen + 2
 )
 
-const frameExamples = `  # Protect a hex frame with GcmAesXpn128, SCI omitted as on ExpressRoute
+const frameProtectExample = `  # Protect a hex frame with GcmAesXpn128, SCI omitted as on ExpressRoute
   # (the SAK in hex in the environment variable SAK):
   secylab frame protect --cipher GcmAesXpn128 --sak-env SAK \
       --ssci 7a30c118 --salt e630e81a48de86a21c66fa6d --an 0 --pn 1 \
-      E20106D7CD0DF0761E8DCD3D08000F101112131415161718191A1B1C1D1E1F2021
+      E20106D7CD0DF0761E8DCD3D08000F101112131415161718191A1B1C1D1E1F2021`
 
-  # Validate a pcap from the wire and keep the delivered cleartext frames:
+const frameValidateExample = `  # Validate a pcap from the wire and keep the delivered cleartext frames:
   secylab frame validate --cipher GcmAesXpn128 --sak-file sak.hex \
       --ssci 7a30c118 --salt e630e81a48de86a21c66fa6d --sci f0761e8dcd3d0001 \
       --in wire.pcap --out clear.pcapng`
+
+const frameDecodeExample = `  # Decode the SecTAGs of a capture as JSON:
+  secylab frame decode --json --in wire.pcapng`
+
+const frameExamples = frameProtectExample + "\n\n" + frameValidateExample + "\n\n" + frameDecodeExample
 
 const inputHelp = `Frames are Ethernet frames from DA on, without FCS: hex (arguments or
 --hex, one frame each; "-" reads one frame per line from stdin, skipping
@@ -478,7 +483,7 @@ default it is omitted, as on ExpressRoute, and the receiver must know it.
 
 Exit status: 0 when every frame was protected; 2 for bad input (flags,
 keys, frames; nothing is written); 1 for other errors.`,
-		Example: frameExamples,
+		Example: frameProtectExample,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runProtect(cmd, &f, args)
 		},
@@ -656,7 +661,7 @@ PNs expected. --replay-window turns replay protection on.
 
 Exit status: 0 when every frame was delivered; 1 when any was not (dropped,
 or a KaY frame); 2 for bad input (flags, keys, frames; nothing is written).`,
-		Example: frameExamples,
+		Example: frameValidateExample,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runValidate(cmd, &f, args)
 		},
@@ -851,10 +856,7 @@ applies.
 ` + inputHelp + `
 
 Exit status: 0 when the frames were decoded (valid or not); 2 for bad input.`,
-		Example: frameExamples + `
-
-  # Decode the SecTAGs of a capture as JSON:
-  secylab frame decode --json --in wire.pcapng`,
+		Example: frameDecodeExample,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDecode(cmd, &f, args)
 		},

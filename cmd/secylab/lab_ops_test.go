@@ -58,6 +58,7 @@ func TestLabOpsHelp(t *testing.T) {
 		{"lab", "link", "set"}, {"lab", "link", "cut"}, {"lab", "link", "restore"}, {"lab", "link", "admin-state"},
 		{"lab", "capture"}, {"ipsec", "state", "list"}, {"ipsec", "state", "add"}, {"ipsec", "state", "delete"},
 		{"ipsec", "policy", "list"}, {"ipsec", "rekey"},
+		{"frame", "protect"}, {"frame", "validate"}, {"frame", "decode"},
 	} {
 		out, err := runCLI(t, "", append(args, "--help")...)
 		require.NoError(t, err)

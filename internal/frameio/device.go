@@ -37,3 +37,16 @@ type SocketStats struct {
 	GSOSends  uint64 // messages that carried several datagrams (UDP_SEGMENT)
 	GRORecvs  uint64 // buffers that received several datagrams (UDP_GRO)
 }
+
+// TUNStats counts the work of a TAP or TUN (Linux's tun driver serves
+// both): all but Refused only with offloads. On a TUN, a frame is an IP
+// packet.
+type TUNStats struct {
+	Reads       uint64 // read system calls that returned a frame
+	SuperFrames uint64 // TCP super-frames read
+	Segments    uint64 // segments cut from them
+	Writes      uint64 // write system calls
+	Coalesced   uint64 // frames written as part of a super-frame
+	Bad         uint64 // frames read and dropped: malformed
+	Refused     uint64 // frames written and dropped: refused by the kernel
+}

@@ -103,6 +103,14 @@ func (p *PipeEnd) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 }
 
+// ReadSegments is Read for a reader of datagrams written to look like a
+// UDP socket's (frameio.UDP): a pipe never coalesces, so segs[i] is 0.
+func (p *PipeEnd) ReadSegments(bufs [][]byte, sizes, segs []int, offset int) (int, error) {
+	n, err := p.Read(bufs, sizes, offset)
+	clear(segs[:n])
+	return n, err
+}
+
 // Write queues the frames for the other end, waiting for room.
 func (p *PipeEnd) Write(bufs [][]byte, offset int) (int, error) {
 	l := p.tx

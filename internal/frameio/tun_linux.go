@@ -92,19 +92,6 @@ var (
 	modeTUN = mode{flag: unix.IFF_TUN, link: offload.LinkIP, kind: "TUN"}
 )
 
-// TUNStats counts the work of a TAP or TUN (Linux's tun driver serves
-// both): all but Refused only with offloads. On a TUN, a frame is an IP
-// packet.
-type TUNStats struct {
-	Reads       uint64 // read system calls that returned a frame
-	SuperFrames uint64 // TCP super-frames read
-	Segments    uint64 // segments cut from them
-	Writes      uint64 // write system calls
-	Coalesced   uint64 // frames written as part of a super-frame
-	Bad         uint64 // frames read and dropped: malformed
-	Refused     uint64 // frames written and dropped: refused by the kernel
-}
-
 type tunCounters struct {
 	reads, superFrames, segments, writes, coalesced, bad, refused atomic.Uint64
 }

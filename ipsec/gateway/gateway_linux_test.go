@@ -34,15 +34,6 @@ type lab struct {
 	stop     func()
 }
 
-var (
-	outerA = netip.MustParseAddr("192.168.77.1")
-	outerB = netip.MustParseAddr("192.168.77.2")
-	hostA  = netip.MustParseAddr("10.1.0.1")
-	hostB  = netip.MustParseAddr("10.50.0.1")
-	netA   = netip.MustParsePrefix("10.1.0.0/16")
-	netB   = netip.MustParsePrefix("10.50.0.0/16")
-)
-
 // newLab builds the lab. keyBIn is the KEYMAT B expects on its inbound SA
 // (nil: the one A sends with).
 func newLab(t *testing.T, esn bool, keyBIn []byte) *lab { return newLabSN(t, esn, keyBIn, 0) }

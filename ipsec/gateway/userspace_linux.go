@@ -1,79 +1,30 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
-	"net/netip"
-	"sync"
-	"sync/atomic"
 
 	"github.com/secylab/secylab/internal/frameio"
 	"github.com/secylab/secylab/internal/netnsx"
-	"github.com/secylab/secylab/ipsec"
 )
-
-// UserspaceConfig places a userspace data plane in a network namespace.
-type UserspaceConfig struct {
-	Namespace string         // where the TUN and the socket live ("" = the caller's)
-	TUNName   string         // default "ipsec0"
-	Local     netip.AddrPort // the local end of ESP in UDP (port 0: 4500)
-	Remote    netip.AddrPort // the peer gateway (port 0: 4500)
-	MSS       int            // clamp TCP SYNs to this MSS (0: DefaultMSS, <0: off)
-}
-
-// Userspace is the userspace backend: ESP on a TUN device for the
-// protected prefixes and a UDP socket to the peer gateway (RFC 3948).
-// Packets are read and written in batches into buffers it owns, and
-// sealed or opened in place: no allocation per packet.
-type Userspace struct {
-	cfg UserspaceConfig
-	sad ipsec.SAD
-	spd ipsec.SPD
-	tun *frameio.TUN // with TSO both ways if the kernel allows
-	udp *frameio.UDP
-	mss uint16
-
-	closeOnce sync.Once
-	stats     pathCounters
-}
-
-var _ ipsec.Backend = (*Userspace)(nil)
-
-type pathCounters struct {
-	tx, rx, noPolicy, noSA, sealFailed, clamped, notESP atomic.Uint64
-	drops                                               [ipsec.NumResults]atomic.Uint64
-}
 
 // NewUserspace opens the TUN device and the socket in the namespace. The
 // TUN is left down: the caller (Gateway) sets its MTU, brings it up and
 // routes the remote prefixes to it.
 func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
-	if cfg.TUNName == "" {
-		cfg.TUNName = "ipsec0"
-	}
-	if cfg.Local.Port() == 0 {
-		cfg.Local = netip.AddrPortFrom(cfg.Local.Addr(), ipsec.UDPEncapPort)
-	}
-	if cfg.Remote.Port() == 0 {
-		cfg.Remote = netip.AddrPortFrom(cfg.Remote.Addr(), ipsec.UDPEncapPort)
-	}
-	if !cfg.Local.Addr().IsValid() || !cfg.Remote.Addr().IsValid() {
-		return nil, fmt.Errorf("userspace ESP: needs local and remote gateway addresses (got %v, %v)", cfg.Local, cfg.Remote)
-	}
-	u := &Userspace{cfg: cfg}
-	switch {
-	case cfg.MSS == 0:
-		u.mss = ipsec.DefaultMSS
-	case cfg.MSS > 0:
-		u.mss = uint16(cfg.MSS)
-	}
+	return newUserspace(cfg, openDevices)
+}
+
+// openDevices opens the TUN and the socket in the namespace.
+func openDevices(cfg *UserspaceConfig) (frameio.Device, espConn, error) {
+	var tun *frameio.TUN
+	var udp *frameio.UDP
 	open := func() error {
 		var err error
-		if u.tun, err = frameio.OpenTUN(cfg.TUNName, true); err != nil {
+		if tun, err = frameio.OpenTUN(cfg.TUNName, true); err != nil {
 			return err
 		}
-		if u.udp, err = frameio.OpenUDP(cfg.Local, cfg.Remote); err != nil {
-			u.tun.Close()
+		if udp, err = frameio.OpenUDP(cfg.Local, cfg.Remote); err != nil {
+			tun.Close()
 			return err
 		}
 		return nil
@@ -85,283 +36,7 @@ func NewUserspace(cfg UserspaceConfig) (*Userspace, error) {
 		err = netnsx.Do(cfg.Namespace, open)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("userspace ESP in %q: %w", cfg.Namespace, err)
+		return nil, nil, fmt.Errorf("userspace ESP in %q: %w", cfg.Namespace, err)
 	}
-	return u, nil
-}
-
-// Name returns "userspace".
-func (u *Userspace) Name() string { return ipsec.BackendUserspace }
-
-// TUNName is the name of the TUN device.
-func (u *Userspace) TUNName() string { return u.cfg.TUNName }
-
-// AddSA keys an SA and adds it to the SAD.
-func (u *Userspace) AddSA(cfg ipsec.SAConfig) error {
-	sa, err := ipsec.NewSA(cfg)
-	if err != nil {
-		return err
-	}
-	if cfg.Encap != ipsec.EncapUDP {
-		return fmt.Errorf("SA %#x: the userspace backend carries ESP in UDP only (RFC 3948); set Encap to EncapUDP", cfg.SPI)
-	}
-	return u.sad.Add(sa)
-}
-
-// DelSA removes an SA and zeroes its keys.
-func (u *Userspace) DelSA(spi uint32, dst netip.Addr) error {
-	sa, err := u.sad.Del(spi, dst)
-	if err == nil {
-		sa.Zero()
-	}
-	return err
-}
-
-func (u *Userspace) AddPolicy(p ipsec.Policy) error                        { return u.spd.Add(p) }
-func (u *Userspace) DelPolicy(sel ipsec.Selector, d ipsec.Direction) error { return u.spd.Del(sel, d) }
-func (u *Userspace) Policies() ([]ipsec.Policy, error)                     { return u.spd.List(), nil }
-
-// States reports the SAs.
-func (u *Userspace) States() ([]ipsec.State, error) {
-	var st []ipsec.State
-	for _, sa := range u.sad.List() {
-		st = append(st, ipsec.StateOf(sa))
-	}
-	return st, nil
-}
-
-// SAD and SPD give the tables themselves, for tests and status.
-func (u *Userspace) SAD() *ipsec.SAD { return &u.sad }
-func (u *Userspace) SPD() *ipsec.SPD { return &u.spd }
-
-// Stats returns the data path's counters.
-func (u *Userspace) Stats() DataPathStats {
-	c := &u.stats
-	s := DataPathStats{
-		TxPackets: c.tx.Load(), RxPackets: c.rx.Load(), NoPolicy: c.noPolicy.Load(), NoSA: c.noSA.Load(),
-		SealFailed: c.sealFailed.Load(), MSSClamped: c.clamped.Load(), NotESP: c.notESP.Load(),
-	}
-	for i := range s.Drops {
-		s.Drops[i] = c.drops[i].Load()
-	}
-	if u.udp != nil {
-		us := u.udp.Stats()
-		s.Truncated, s.UDPGSOSends, s.UDPGRORecvs = us.Truncated, us.GSOSends, us.GRORecvs
-	}
-	if t := u.tun; t != nil {
-		ts := t.Stats()
-		s.TUNRefused = ts.Refused
-		s.TUNOffload = t.Offload()
-		s.TUNReads, s.SuperPackets, s.Segments = ts.Reads, ts.SuperFrames, ts.Segments
-		s.TUNWrites, s.Coalesced, s.TUNBad = ts.Writes, ts.Coalesced, ts.Bad
-	}
-	return s
-}
-
-// Close stops the data path and closes the TUN (which takes its routes
-// with it) and the socket; the SAs' keys are zeroed.
-func (u *Userspace) Close() error {
-	u.closeOnce.Do(func() {
-		u.tun.Close()
-		u.udp.Close()
-		for _, sa := range u.sad.List() {
-			sa.Zero()
-		}
-	})
-	return nil
-}
-
-// bufSize holds the largest datagram the path accepts with the headroom
-// Seal and Open need: an inner packet of a jumbo MTU.
-const bufSize = ipsec.Headroom + 9216 + ipsec.Tailroom
-
-// rxSlots is how many datagrams one recvmmsg takes on the inbound path,
-// and rxBufSize the buffer of each: with UDP_GRO a buffer holds a run of
-// ESP packets of up to 64 KiB.
-const (
-	rxSlots   = 64
-	rxBufSize = ipsec.Headroom + 65535 + 1
-	// maxGSOSegs is the most datagrams a UDP_GRO buffer holds (the
-	// kernel's UDP_MAX_SEGMENTS, 64 before Linux 6.11).
-	maxGSOSegs = 64
-)
-
-// batch is one direction's buffers, allocated once.
-type batch struct {
-	bufs  [][]byte
-	sizes []int
-	segs  []int
-	out   [][]byte
-}
-
-func newBatch(slots, size, outCap int) *batch {
-	b := &batch{bufs: make([][]byte, slots), sizes: make([]int, slots), segs: make([]int, slots), out: make([][]byte, 0, outCap)}
-	mem := make([]byte, slots*size)
-	for i := range b.bufs {
-		b.bufs[i] = mem[i*size : (i+1)*size : (i+1)*size]
-	}
-	return b
-}
-
-// Run moves packets both ways until ctx is done or the device fails.
-func (u *Userspace) Run(ctx context.Context) error {
-	errc := make(chan error, 2)
-	go func() { errc <- u.outbound() }()
-	go func() { errc <- u.inbound() }()
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	u.Close()
-	if frameio.IsClosed(err) {
-		err = nil
-	}
-	return err
-}
-
-// outbound reads inner packets from the TUN, seals them and sends them.
-func (u *Userspace) outbound() error {
-	b := newBatch(u.tun.BatchSize(), bufSize, u.udp.BatchSize())
-	for {
-		n, err := u.tun.Read(b.bufs, b.sizes, ipsec.Headroom)
-		if err != nil {
-			return err
-		}
-		b.out = b.out[:0]
-		for i := range n {
-			if esp := u.sealOne(b.bufs[i], b.sizes[i]); esp != nil {
-				b.out = append(b.out, esp)
-			}
-		}
-		if len(b.out) == 0 {
-			continue
-		}
-		sent, err := u.udp.Write(b.out, 0)
-		u.stats.tx.Add(uint64(sent))
-		clear(b.out) // keep no buffer alive through the slice
-		if err != nil {
-			return err
-		}
-	}
-}
-
-func (u *Userspace) sealOne(buf []byte, n int) []byte {
-	pkt := buf[ipsec.Headroom : ipsec.Headroom+n]
-	f, ok := ipsec.ParseFlow(pkt)
-	if !ok {
-		u.stats.noPolicy.Add(1)
-		return nil
-	}
-	p := u.spd.Lookup(ipsec.DirOut, &f)
-	if p == nil || p.Action != ipsec.ActionProtect {
-		// Nothing leaves the TUN in clear: it is only for protected traffic.
-		u.stats.noPolicy.Add(1)
-		return nil
-	}
-	sa := u.sad.Outbound(p.Tmpl.ReqID)
-	if sa == nil {
-		u.stats.noSA.Add(1)
-		return nil
-	}
-	if u.mss != 0 && ipsec.ClampMSS(pkt, u.mss) {
-		u.stats.clamped.Add(1)
-	}
-	nh := byte(ipsec.NextHeaderIPv4)
-	if f.Dst.Is6() {
-		nh = ipsec.NextHeaderIPv6
-	}
-	esp, err := sa.Seal(buf, ipsec.Headroom, n, nh)
-	if err != nil {
-		u.stats.sealFailed.Add(1)
-		return nil
-	}
-	return esp
-}
-
-// inbound receives ESP in UDP, opens it and writes the inner packets to
-// the TUN. A buffer received with UDP_GRO holds a run of ESP packets back
-// to back: each is opened in place, so that the inner packets stay where
-// they are until the TUN write.
-func (u *Userspace) inbound() error {
-	b := newBatch(rxSlots, rxBufSize, rxSlots*2*maxGSOSegs)
-	local, remote := u.cfg.Local.Addr(), u.cfg.Remote.Addr()
-	for {
-		n, err := u.udp.ReadSegments(b.bufs, b.sizes, b.segs, ipsec.Headroom)
-		if err != nil {
-			return err
-		}
-		b.out = b.out[:0]
-		for i := range n {
-			buf, size, seg := b.bufs[i], b.sizes[i], b.segs[i]
-			if seg == 0 {
-				seg = size
-			}
-			for off := 0; off < size; off += seg {
-				if len(b.out) == cap(b.out) {
-					break // cannot happen: a run is at most 128 datagrams (UDP_MAX_SEGMENTS)
-				}
-				if inner := u.openAt(buf, ipsec.Headroom+off, min(seg, size-off), local, remote); inner != nil {
-					b.out = append(b.out, inner)
-				}
-			}
-		}
-		if len(b.out) == 0 {
-			continue
-		}
-		w, err := u.tun.Write(b.out, 0)
-		u.stats.rx.Add(uint64(w))
-		clear(b.out)
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// openAt opens the ESP packet buf[off:off+n]. Open takes ipsec.ScratchLen
-// octets before the packet: past the first packet of a run they belong
-// to the packet before (its trailer and ICV, perhaps the end of its inner
-// packet, already opened), so they are put back afterwards.
-func (u *Userspace) openAt(buf []byte, off, n int, local, remote netip.Addr) []byte {
-	if off == ipsec.Headroom {
-		return u.openOne(buf, off, n, local, remote)
-	}
-	var saved [ipsec.ScratchLen]byte
-	copy(saved[:], buf[off-ipsec.ScratchLen:off])
-	inner := u.openOne(buf, off, n, local, remote)
-	copy(buf[off-ipsec.ScratchLen:off], saved[:])
-	return inner
-}
-
-func (u *Userspace) openOne(buf []byte, off, n int, local, remote netip.Addr) []byte {
-	d := buf[off : off+n]
-	if ipsec.ClassifyUDP(d) != ipsec.UDPESP {
-		u.stats.notESP.Add(1) // IKE and keepalives are the key exchange's, not ours
-		return nil
-	}
-	spi := uint32(d[0])<<24 | uint32(d[1])<<16 | uint32(d[2])<<8 | uint32(d[3])
-	sa := u.sad.Inbound(spi, local, remote)
-	if sa == nil {
-		u.stats.drops[ipsec.NoSA].Add(1)
-		return nil
-	}
-	inner, r := sa.Open(buf, off, n)
-	if r != ipsec.OK {
-		u.stats.drops[r].Add(1)
-		return nil
-	}
-	// The inner packet must be one the SA's policy admits (RFC 4301 §5.2):
-	// a peer cannot use its SA to inject traffic for other prefixes.
-	f, ok := ipsec.ParseFlow(inner)
-	p := u.spd.Lookup(ipsec.DirIn, &f)
-	if !ok || p == nil || p.Action != ipsec.ActionProtect || p.Tmpl.ReqID != sa.ReqID() {
-		if p = u.spd.Lookup(ipsec.DirFwd, &f); !ok || p == nil || p.Action != ipsec.ActionProtect || p.Tmpl.ReqID != sa.ReqID() {
-			u.stats.drops[ipsec.PolicyMismatch].Add(1)
-			return nil
-		}
-	}
-	if u.mss != 0 && ipsec.ClampMSS(inner, u.mss) {
-		u.stats.clamped.Add(1)
-	}
-	return inner
+	return tun, udp, nil
 }

@@ -3,7 +3,6 @@ package dataplane
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -147,35 +146,23 @@ func (p *Port) Stats() PortStats {
 // closes both devices when it returns.
 func (p *Port) Run(ctx context.Context) error {
 	stop := make(chan struct{})
-	errc := make(chan error, 2)
-	go func() { errc <- p.transmit() }()
-	go func() { errc <- p.receive() }()
 	go p.shaper.run(stop)
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
+	err := frameio.Run(ctx, func() {
+		close(stop)
+		p.ctrl.Close()
+		p.wire.Close()
+	}, p.transmit, p.receive)
+	if err != nil {
+		return fmt.Errorf("port %s: %w", p.name, err)
 	}
-	close(stop)
-	p.ctrl.Close()
-	p.wire.Close()
-	<-errc // the other loop ends on its closed device
-	if err == nil || errors.Is(err, ctx.Err()) || frameio.IsClosed(err) {
-		return nil
-	}
-	return fmt.Errorf("port %s: %w", p.name, err)
+	return nil
 }
 
 // newBatch allocates a port direction's buffers once: a device's batch
 // of size octets each.
 func newBatch(d frameio.Device, size int) (bufs [][]byte, sizes []int, out [][]byte) {
-	n := d.BatchSize()
-	backing := make([]byte, n*size)
-	bufs = make([][]byte, n)
-	for i := range bufs {
-		bufs[i] = backing[i*size : (i+1)*size : (i+1)*size]
-	}
-	return bufs, make([]int, n), make([][]byte, 0, n)
+	b := frameio.NewBatch(d.BatchSize(), size, d.BatchSize())
+	return b.Bufs, b.Sizes, b.Out
 }
 
 // transmit moves frames from the controlled port to the wire, protecting

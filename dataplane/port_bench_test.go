@@ -102,7 +102,7 @@ func TestForwardingAllocatesNothing(t *testing.T) {
 	if txWire.written != frames || rxCtrl.written != frames {
 		t.Fatalf("forwarded %d and %d of %d frames", txWire.written, rxCtrl.written, frames)
 	}
-	// newBatch's three slices per direction, and nothing per frame.
+	// The batch of each direction (four slices), and nothing per frame.
 	if n := after.Mallocs - before.Mallocs; n > 10 {
 		t.Fatalf("%d allocations for %d frames each way", n, frames)
 	}

@@ -180,60 +180,31 @@ const (
 	maxGSOSegs = 64
 )
 
-// batch is one direction's buffers, allocated once.
-type batch struct {
-	bufs  [][]byte
-	sizes []int
-	segs  []int
-	out   [][]byte
-}
-
-func newBatch(slots, size, outCap int) *batch {
-	b := &batch{bufs: make([][]byte, slots), sizes: make([]int, slots), segs: make([]int, slots), out: make([][]byte, 0, outCap)}
-	mem := make([]byte, slots*size)
-	for i := range b.bufs {
-		b.bufs[i] = mem[i*size : (i+1)*size : (i+1)*size]
-	}
-	return b
-}
-
 // Run moves packets both ways until ctx is done or the device fails.
 func (u *Userspace) Run(ctx context.Context) error {
-	errc := make(chan error, 2)
-	go func() { errc <- u.outbound() }()
-	go func() { errc <- u.inbound() }()
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	u.Close()
-	if frameio.IsClosed(err) {
-		err = nil
-	}
-	return err
+	return frameio.Run(ctx, func() { u.Close() }, u.outbound, u.inbound)
 }
 
 // outbound reads inner packets from the TUN, seals them and sends them.
 func (u *Userspace) outbound() error {
-	b := newBatch(u.tun.BatchSize(), bufSize, u.udp.BatchSize())
+	b := frameio.NewBatch(u.tun.BatchSize(), bufSize, u.udp.BatchSize())
 	for {
-		n, err := u.tun.Read(b.bufs, b.sizes, ipsec.Headroom)
+		n, err := u.tun.Read(b.Bufs, b.Sizes, ipsec.Headroom)
 		if err != nil {
 			return err
 		}
-		b.out = b.out[:0]
+		b.Out = b.Out[:0]
 		for i := range n {
-			if esp := u.sealOne(b.bufs[i], b.sizes[i]); esp != nil {
-				b.out = append(b.out, esp)
+			if esp := u.sealOne(b.Bufs[i], b.Sizes[i]); esp != nil {
+				b.Out = append(b.Out, esp)
 			}
 		}
-		if len(b.out) == 0 {
+		if len(b.Out) == 0 {
 			continue
 		}
-		sent, err := u.udp.Write(b.out, 0)
+		sent, err := u.udp.Write(b.Out, 0)
 		u.stats.tx.Add(uint64(sent))
-		clear(b.out) // keep no buffer alive through the slice
+		clear(b.Out) // keep no buffer alive through the slice
 		if err != nil {
 			return err
 		}
@@ -278,34 +249,34 @@ func (u *Userspace) sealOne(buf []byte, n int) []byte {
 // to back: each is opened in place, so that the inner packets stay where
 // they are until the TUN write.
 func (u *Userspace) inbound() error {
-	b := newBatch(rxSlots, rxBufSize, rxSlots*2*maxGSOSegs)
+	b := frameio.NewBatch(rxSlots, rxBufSize, rxSlots*2*maxGSOSegs)
 	local, remote := u.cfg.Local.Addr(), u.cfg.Remote.Addr()
 	for {
-		n, err := u.udp.ReadSegments(b.bufs, b.sizes, b.segs, ipsec.Headroom)
+		n, err := u.udp.ReadSegments(b.Bufs, b.Sizes, b.Segs, ipsec.Headroom)
 		if err != nil {
 			return err
 		}
-		b.out = b.out[:0]
+		b.Out = b.Out[:0]
 		for i := range n {
-			buf, size, seg := b.bufs[i], b.sizes[i], b.segs[i]
+			buf, size, seg := b.Bufs[i], b.Sizes[i], b.Segs[i]
 			if seg == 0 {
 				seg = size
 			}
 			for off := 0; off < size; off += seg {
-				if len(b.out) == cap(b.out) {
+				if len(b.Out) == cap(b.Out) {
 					break // cannot happen: a run is at most 128 datagrams (UDP_MAX_SEGMENTS)
 				}
 				if inner := u.openAt(buf, ipsec.Headroom+off, min(seg, size-off), local, remote); inner != nil {
-					b.out = append(b.out, inner)
+					b.Out = append(b.Out, inner)
 				}
 			}
 		}
-		if len(b.out) == 0 {
+		if len(b.Out) == 0 {
 			continue
 		}
-		w, err := u.tun.Write(b.out, 0)
+		w, err := u.tun.Write(b.Out, 0)
 		u.stats.rx.Add(uint64(w))
-		clear(b.out)
+		clear(b.Out)
 		if err != nil {
 			return err
 		}

@@ -74,8 +74,3 @@ func OpenUDP(local, remote netip.AddrPort) (*UDP, error) {
 func (u *UDP) ReadSegments(bufs [][]byte, sizes, segs []int, offset int) (int, error) {
 	return u.readSegments(bufs, sizes, segs, offset)
 }
-
-// GSO and GRO report whether the socket sends with UDP_SEGMENT and
-// receives with UDP_GRO.
-func (u *UDP) GSO() bool { return u.gso }
-func (u *UDP) GRO() bool { return u.gro }

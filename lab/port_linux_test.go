@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/secylab/secylab/clock"
 	"github.com/secylab/secylab/internal/nettest"
 	"github.com/secylab/secylab/macsec"
 	"github.com/secylab/secylab/macsec/mka"
@@ -23,11 +24,16 @@ func psk(t *testing.T, suite macsec.CipherSuite) mka.PSK {
 // portPair runs a port in each of two namespaces joined by a wire, with
 // the given MACsec settings, and addresses .129 and .130 on the TAPs.
 func portPair(t *testing.T, mcA, mcB *MACsecConfig) (nsA, nsB string, a, b *Port) {
+	return portPairClock(t, mcA, mcB, nil)
+}
+
+// portPairClock is portPair with MKA on clk (nil: the real clock).
+func portPairClock(t *testing.T, mcA, mcB *MACsecConfig, clk clock.Clock) (nsA, nsB string, a, b *Port) {
 	nettest.NeedRoot(t)
 	nsA, nsB = nettest.Namespace(t, "nda"), nettest.Namespace(t, "ndb")
 	nettest.Wire(t, nsA, nsB, "er1w", 1600)
 	open := func(ns, addr string, mc *MACsecConfig) *Port {
-		p, err := OpenPort(PortConfig{Node: ns, Name: "er1", Namespace: ns, TAP: "er1", Wire: "er1w", MACsec: mc})
+		p, err := OpenPort(PortConfig{Node: ns, Name: "er1", Namespace: ns, TAP: "er1", Wire: "er1w", MACsec: mc, Clock: clk})
 		require.NoError(t, err)
 		nettest.Run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.er1.disable_ipv6=1")
 		nettest.Run(t, "ip", "-n", ns, "addr", "add", addr, "dev", "er1")
@@ -80,4 +86,37 @@ func TestPortCAKMismatchNeverOpens(t *testing.T) {
 	require.Zero(t, sb.Dataplane.RxFrames, "nothing reached B's stack")
 	require.Zero(t, sa.Dataplane.TxFrames, "A sent nothing: no SA, no cleartext")
 	require.NotZero(t, sa.Dataplane.TxDropped)
+}
+
+// MKA in simulated time: with production timers (2 s hello, 6 s life) on
+// a manual clock, the link secures, and when one end goes silent the
+// other drops it after the life time — six simulated seconds, a fraction
+// of a real one. Frames still cross real namespaces; only time is
+// simulated.
+func TestPortMKAOnManualClock(t *testing.T) {
+	suite := macsec.GCMAESXPN128
+	k := psk(t, suite)
+	mc := func(prio uint8) *MACsecConfig { return &MACsecConfig{Suite: suite, PSK: k, KeyServerPriority: prio} }
+	clk := clock.NewManual(time.Unix(1e9, 0))
+	_, _, a, b := portPairClock(t, mc(16), mc(32), clk)
+	start := time.Now()
+	advanceUntil := func(what string, limit time.Duration, cond func() bool) time.Duration {
+		t.Helper()
+		var simulated time.Duration
+		for !cond() {
+			if simulated > limit {
+				t.Fatalf("%s: not after %v of simulated time", what, limit)
+			}
+			clk.Advance(100 * time.Millisecond)
+			simulated += 100 * time.Millisecond
+			time.Sleep(2 * time.Millisecond) // let MKPDUs cross the wire
+		}
+		return simulated
+	}
+	advanceUntil("MKA secures the link", 10*time.Second, func() bool { return a.Status().MKA.Secured && b.Status().MKA.Secured })
+	require.NoError(t, b.SetMACsec(nil)) // b goes silent
+	gone := advanceUntil("a drops the silent peer", 20*time.Second, func() bool { return a.Status().MKACounter.PeersExpired > 0 })
+	require.GreaterOrEqual(t, gone, mka.DefaultLifeTime, "not before the life time")
+	require.Less(t, gone, mka.DefaultLifeTime+mka.DefaultHelloTime+time.Second, "at the life time")
+	t.Logf("peer expired after %v of simulated time, %v of real time", gone, time.Since(start).Round(time.Millisecond))
 }

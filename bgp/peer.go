@@ -30,8 +30,7 @@ type peer struct {
 	dialGen uint64
 	cancel  context.CancelFunc // the dial in progress
 
-	timers [numTimers]clock.Timer
-	gens   [numTimers]uint64
+	timers [numTimers]clock.Slot
 
 	peerOpen  openInfo
 	families  map[Family]bool
@@ -100,28 +99,20 @@ func (p *peer) setState(st State, reason string) {
 	p.since = p.s.clk.Now()
 }
 
-// arm (re)starts a timer. A generation number makes a timer that fired
-// just before being re-armed or stopped a no-op when its event arrives.
+// arm (re)starts a timer. Its expiry is an event of the speaker's loop;
+// the slot makes one that fired just before being re-armed or stopped a
+// no-op when it arrives.
 func (p *peer) arm(k timerKind, d time.Duration, f func()) {
-	p.disarm(k)
-	g := p.gens[k]
-	p.timers[k] = p.s.clk.AfterFunc(d, func() {
+	p.timers[k].Arm(p.s.clk, d, func(g uint64) {
 		p.s.post(func() {
-			if p.gens[k] == g {
-				p.timers[k] = nil
+			if p.timers[k].Current(g) {
 				f()
 			}
 		})
 	})
 }
 
-func (p *peer) disarm(k timerKind) {
-	p.gens[k]++
-	if p.timers[k] != nil {
-		p.timers[k].Stop()
-		p.timers[k] = nil
-	}
-}
+func (p *peer) disarm(k timerKind) { p.timers[k].Stop() }
 
 // start leaves Idle after delay (the IdleHoldTimer) with a ManualStart
 // or AutomaticStart event (RFC 4271 §8.1.2).

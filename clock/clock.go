@@ -114,3 +114,44 @@ func (c *Manual) Advance(d time.Duration) {
 		t.f()
 	}
 }
+
+// Slot is a re-armable timer that is safe against stale firings: a call
+// that has already fired when the slot is re-armed or stopped — and is
+// waiting for the owner's lock or event loop — finds its generation
+// outdated and must do nothing. Arm, Stop and Current must be serialised
+// by the owner (its mutex or its loop); the zero Slot is stopped.
+type Slot struct {
+	gen uint64
+	t   Timer
+}
+
+// Arm stops any pending call and arranges for fire(gen) after d on c.
+// fire runs on the clock's goroutine; it takes the owner's lock (or posts
+// to its loop) and acts only if Current(gen).
+func (s *Slot) Arm(c Clock, d time.Duration, fire func(gen uint64)) {
+	s.Stop()
+	g := s.gen
+	s.t = c.AfterFunc(d, func() { fire(g) })
+}
+
+// Stop cancels the pending call, if any; one already fired becomes stale.
+func (s *Slot) Stop() {
+	s.gen++
+	if s.t != nil {
+		s.t.Stop()
+		s.t = nil
+	}
+}
+
+// Current reports whether gen is the slot's latest arming, not stopped
+// since: the fired call should act. A current call also disarms the slot.
+func (s *Slot) Current(gen uint64) bool {
+	if gen != s.gen || s.t == nil {
+		return false
+	}
+	s.t = nil
+	return true
+}
+
+// Armed reports whether a call is pending.
+func (s *Slot) Armed() bool { return s.t != nil }

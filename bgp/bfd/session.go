@@ -89,8 +89,7 @@ type Session struct {
 	mult           uint8
 	polling        bool
 
-	txTimer, detectTimer clock.Timer
-	txGen, detectGen     uint64
+	txTimer, detectTimer clock.Slot // under mu
 	since                time.Time
 	in, out, dropped     uint64
 
@@ -197,13 +196,8 @@ func (s *Session) stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running = false
-	s.txGen++
-	s.detectGen++
-	for _, t := range []clock.Timer{s.txTimer, s.detectTimer} {
-		if t != nil {
-			t.Stop()
-		}
-	}
+	s.txTimer.Stop()
+	s.detectTimer.Stop()
 }
 
 func (s *Session) packetLocked() *Control {
@@ -227,20 +221,15 @@ func (s *Session) scheduleTxLocked(now bool) {
 		s.outbox = append(s.outbox, s.packetLocked())
 		s.out++
 	}
-	s.txGen++
-	g := s.txGen
-	if s.txTimer != nil {
-		s.txTimer.Stop()
-	}
 	iv := s.txIntervalLocked()
 	span := uint32(25)
 	if s.mult == 1 {
 		span = 15
 	}
 	iv = iv * time.Duration(75+s.rand()%(span+1)) / 100
-	s.txTimer = s.clk.AfterFunc(iv, func() {
+	s.txTimer.Arm(s.clk, iv, func(g uint64) {
 		s.mu.Lock()
-		if g == s.txGen {
+		if s.txTimer.Current(g) {
 			// RFC 5880 §6.8.7: no periodic packets while the peer asks for none.
 			if s.remote.RequiredMinRx != 0 || s.remoteDiscr == 0 {
 				s.scheduleTxLocked(true)
@@ -258,17 +247,13 @@ func (s *Session) detectTimeLocked() time.Duration {
 }
 
 func (s *Session) armDetectLocked() {
-	s.detectGen++
-	g := s.detectGen
-	if s.detectTimer != nil {
-		s.detectTimer.Stop()
-	}
+	s.detectTimer.Stop()
 	if s.state != Init && s.state != Up {
 		return
 	}
-	s.detectTimer = s.clk.AfterFunc(s.detectTimeLocked(), func() {
+	s.detectTimer.Arm(s.clk, s.detectTimeLocked(), func(g uint64) {
 		s.mu.Lock()
-		if g == s.detectGen && (s.state == Init || s.state == Up) {
+		if s.detectTimer.Current(g) && (s.state == Init || s.state == Up) {
 			s.setStateLocked(Down, DiagControlDetectionTimeExpired)
 			s.remoteDiscr = 0
 		}
@@ -292,10 +277,7 @@ func (s *Session) setStateLocked(st State, d Diag) {
 		s.setSlowLocked()
 	}
 	if st != Init && st != Up {
-		s.detectGen++
-		if s.detectTimer != nil {
-			s.detectTimer.Stop()
-		}
+		s.detectTimer.Stop()
 	}
 	s.changes = append(s.changes, Change{Old: old, New: st, Diag: d, At: s.since})
 	// Tell the peer at once rather than at the next periodic packet.

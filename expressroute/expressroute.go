@@ -73,9 +73,10 @@ const (
 	// Ciphers lists the cipher names Azure accepts (macsec.CipherSuite's
 	// AzureName), for messages.
 	Ciphers = "GcmAes128, GcmAes256, GcmAesXpn128, GcmAesXpn256"
-	// SCIEnabled and SCIDisabled are the values of sciState.
-	SCIEnabled  = "Enabled"
-	SCIDisabled = "Disabled"
+	// Enabled and Disabled are Azure's spellings of a switch: sciState,
+	// and a link's adminState.
+	Enabled  = "Enabled"
+	Disabled = "Disabled"
 	// MaxCKNHexDigits bounds the CKN secret: an even number of hex
 	// digits, at most 64 (32 octets, 802.1X's maximum).
 	MaxCKNHexDigits = 2 * mka.MaxCKNLen

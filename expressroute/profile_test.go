@@ -2,8 +2,11 @@ package expressroute
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/secylab/secylab/macsec"
 )
 
 var (
@@ -49,5 +52,24 @@ func TestMicrosoftEdgeProfile(t *testing.T) {
 	if cfg.ASN != 12076 || cfg.HoldTime != 180*time.Second || cfg.KeepaliveTime != 60*time.Second ||
 		n.MaxPrefix.IPv4 != 4000 || n.MaxPrefix.IPv6 != 100 || n.MaxPrefix.Restart != 0 || !n.Export.Prefixes.Permit(vnet6) || n.Export.Prefixes.Permit(onprem4) {
 		t.Errorf("profile %+v", cfg)
+	}
+}
+
+// The validation constants agree with the packages that implement them.
+func TestValidationConstants(t *testing.T) {
+	var names []string
+	for _, s := range macsec.Suites {
+		names = append(names, s.AzureName())
+	}
+	if got := strings.Join(names, ", "); got != Ciphers {
+		t.Errorf("Ciphers = %q, macsec's Azure names are %q", Ciphers, got)
+	}
+	for _, s := range macsec.Suites {
+		if want := map[bool]int{false: 32, true: 64}[s.KeyLen() == 32]; CAKHexDigits(s) != want {
+			t.Errorf("CAKHexDigits(%s) = %d, want %d", s.AzureName(), CAKHexDigits(s), want)
+		}
+	}
+	if MaxCKNHexDigits != 64 || LinkPrefixBits != 30 || MaxPrefixIPv4Premium != 10000 {
+		t.Errorf("CKN ≤ %d hex digits, /%d links, %d Premium prefixes: want 64, /30, 10,000", MaxCKNHexDigits, LinkPrefixBits, MaxPrefixIPv4Premium)
 	}
 }

@@ -26,6 +26,7 @@ const (
 	base     layer = iota // pure helpers anyone may use: clock, version, YAML positions
 	protocol              // pure protocol packages: macsec, macsec/mka, ipsec core, ipsec/ike, bgp, bgp/bfd
 	profile               // the ExpressRoute product profile, configuring the protocols
+	values                // the one parser of each value a user gives, with the profile's spellings
 	system                // Linux plumbing shared by the edges: namespaces, batch frame I/O
 	edge                  // topology, azure, dataplane, routers, ipsec backends
 	runtime               // lab: the lab runtime
@@ -37,6 +38,7 @@ var layerNames = [...]string{
 	base:     "a base package",
 	protocol: "a protocol package",
 	profile:  "the product profile",
+	values:   "the value parsers",
 	system:   "a Linux system package",
 	edge:     "an edge package",
 	runtime:  "the lab runtime",
@@ -47,7 +49,7 @@ var layerNames = [...]string{
 func (l layer) String() string { return layerNames[l] }
 
 // pure reports whether packages of the layer must build without Linux.
-func (l layer) pure() bool { return l <= profile }
+func (l layer) pure() bool { return l <= values }
 
 // layers assigns every package of the module to a layer by the longest
 // matching entry: "p" matches p and everything under it, "p/*" only what
@@ -68,7 +70,7 @@ var layers = map[string]layer{
 	"ipsec/*":   edge, // ipsec's Linux backends: xfrm, the userspace gateway
 
 	"expressroute":   profile,
-	"internal/value": profile, // the one parser of each value a user gives
+	"internal/value": values,
 
 	"internal/netnsx":  system,
 	"internal/frameio": system,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 
+	"github.com/secylab/secylab/expressroute"
 	"github.com/secylab/secylab/internal/yamlx"
 )
 
@@ -39,9 +40,9 @@ func ParseSwitch(s string) (Switch, error) {
 // String is Azure's spelling: Enabled or Disabled.
 func (s Switch) String() string {
 	if s {
-		return "Enabled"
+		return expressroute.Enabled
 	}
-	return "Disabled"
+	return expressroute.Disabled
 }
 
 // OnOff is the state as on or off.

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -118,4 +120,20 @@ func TestOpCheck(t *testing.T) {
 func TestMACsecNewCAKDescribe(t *testing.T) {
 	assert.Equal(t, "MACsec on link1: a new CAK/CKN, the same on both ends", (&MACsecOp{Link: "link1", NewCAK: true}).Describe())
 	assert.Equal(t, "MACsec on link1 at ce1: a new CAK, same CKN", (&MACsecOp{Link: "link1", Node: "ce1", NewCAK: true}).Describe())
+}
+
+// The lab never takes a key name for a path: nothing is read or written
+// outside its key directory (issue 12 item 3).
+func TestGeneratedKeyNameIsAName(t *testing.T) {
+	dir := t.TempDir()
+	l := &Lab{cfg: LabConfig{KeyDir: filepath.Join(dir, "keys")}}
+	for _, name := range []string{"../x", "../../../../" + dir + "/travkey", "a/b", ""} {
+		_, err := l.generatedKey(name, macsec.GCMAESXPN256)
+		require.Error(t, err, name)
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries)
+	_, err = l.generatedKey("cak-2", macsec.GCMAESXPN256)
+	require.NoError(t, err)
 }

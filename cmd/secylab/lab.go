@@ -85,7 +85,7 @@ expressroute-direct. Lab commands need root.`,
 	}
 	o.register(cmd)
 	cmd.AddCommand(newLabUpCmd(o), newLabDownCmd(o), newLabStatusCmd(o),
-		newLabExecCmd(o), newLabCaptureCmd(o), newLabLinkCmd(o), newLabMACsecCmd(o),
+		newLabExecCmd(o), newLabCaptureCmd(o), newLabLinkCmd(o), newLabRouteCmd(o), newLabMACsecCmd(o),
 		newLabRunCmd(o), newLabScenariosCmd(), newLabBGPCmd(o))
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"time"
 	"unicode"
@@ -198,6 +199,29 @@ restoring the link's impairments does not bring it back. The scenario step is
 	}
 	link.AddCommand(set, cut, restore, adminState)
 	return link
+}
+
+func newLabRouteCmd(o *labOpts) *cobra.Command {
+	return &cobra.Command{
+		Use:   "route NODE PREFIX VIA",
+		Short: "Replace a static route in a node (ip route replace), e.g. to steer traffic off a link",
+		Long: `Replace the route to PREFIX in NODE's namespace with one via VIA, as
+'ip route replace PREFIX via VIA' run in the node would. The scenario step is
+"route: {node, prefix, via}".`,
+		Example: `  secylab lab route onprem-host 10.50.0.0/16 10.1.0.2`,
+		Args:    cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			op := &lab.RouteOp{Node: args[0]}
+			var err error
+			if op.Prefix, err = netip.ParsePrefix(args[1]); err != nil {
+				return usagef("PREFIX %q: want a prefix such as 10.50.0.0/16", args[1])
+			}
+			if op.Via, err = parseAddr("VIA", args[2]); err != nil {
+				return err
+			}
+			return o.do(cmd, op, op.Describe())
+		},
+	}
 }
 
 // client is the control client of the lab the command acts on.

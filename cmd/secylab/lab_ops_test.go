@@ -34,6 +34,8 @@ func TestLabFlagsRefuseOutOfRange(t *testing.T) {
 		{[]string{"lab", "link", "set", "link1", "--rate", "0"}, "want 1kbit to 1Tbit"},
 		{[]string{"lab", "link", "set", "link1", "--loss", "101%"}, "want 0% to 100%"},
 		{[]string{"lab", "link", "admin-state", "link1", "Enabeld"}, `STATE "Enabeld": want Enabled or Disabled`},
+		{[]string{"lab", "route", "ce1", "10.50.0.0", "192.168.100.130"}, `PREFIX "10.50.0.0": want a prefix`},
+		{[]string{"lab", "route", "ce1", "10.50.0.0/16", "x"}, `VIA "x": want an IP address`},
 		{[]string{"lab", "capture", "link1", "--side", "both"}, `--side "both": want wire or clear`},
 		{[]string{"ipsec", "state", "add", "--node", "gw", "--spi", "5", "--src", "1.1.1.1", "--dst", "2.2.2.2", "--dir", "in", "--key-file", "k"}, "a 32-bit SPI of 256 or more"},
 		{[]string{"ipsec", "state", "add", "--node", "gw", "--spi", "0x2001", "--src", "1.1.1.1", "--dst", "2.2.2.2", "--dir", "sideways", "--key-file", "k"}, `--dir "sideways": want in or out`},
@@ -58,7 +60,7 @@ func TestLabOpsHelp(t *testing.T) {
 		{"lab", "link", "set"}, {"lab", "link", "cut"}, {"lab", "link", "restore"}, {"lab", "link", "admin-state"},
 		{"lab", "capture"}, {"ipsec", "state", "list"}, {"ipsec", "state", "add"}, {"ipsec", "state", "delete"},
 		{"ipsec", "policy", "list"}, {"ipsec", "rekey"},
-		{"frame", "protect"}, {"frame", "validate"}, {"frame", "decode"},
+		{"lab", "route"}, {"frame", "protect"}, {"frame", "validate"}, {"frame", "decode"},
 	} {
 		out, err := runCLI(t, "", append(args, "--help")...)
 		require.NoError(t, err)

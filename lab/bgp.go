@@ -132,7 +132,7 @@ func (l *Lab) newSpeaker(n *topology.Node) (*bgpRouter, error) {
 		}
 		sessions[nb.Link] = ep.Add(bfd.Config{Peer: nb.Peer, Local: nb.Local,
 			DesiredMinTx: expressroute.BFDInterval, RequiredMinRx: expressroute.BFDInterval, DetectMult: expressroute.BFDMultiplier,
-			Logger: l.cfg.Logger.With("node", n.Name, "bfd", nb.Link)})
+			Clock: l.cfg.Clock, Logger: l.cfg.Logger.With("node", n.Name, "bfd", nb.Link)})
 	}
 	nsh, err := netns.GetFromName(ns)
 	if err != nil {
@@ -151,6 +151,7 @@ func (l *Lab) newSpeaker(n *topology.Node) (*bgpRouter, error) {
 	cfg.Dial = routers.DialIn(ns)
 	cfg.FIB = r.fib
 	cfg.Logger = l.cfg.Logger.With("node", n.Name)
+	cfg.Clock = l.cfg.Clock
 	for _, nc := range cfg.Neighbors {
 		r.base[nc.Name] = nc
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/secylab/secylab/clock"
 	"github.com/secylab/secylab/dataplane"
 	"github.com/secylab/secylab/internal/value"
 	"github.com/secylab/secylab/macsec"
@@ -38,6 +39,9 @@ type LabConfig struct {
 	// the lab process was killed.
 	RecordProcess func(name string, pid int) error
 	Logger        *slog.Logger
+	// Clock is the lab's time for MKA, BGP and BFD; nil: the real clock.
+	// A clock.Manual runs a lab's protocols in simulated time.
+	Clock clock.Clock
 }
 
 // Ranges of the MKA timers a lab takes (the standard's are 2 s and 6 s).
@@ -99,7 +103,7 @@ func StartLab(ctx context.Context, cfg LabConfig) (*Lab, error) {
 				Node: n.Name, Name: tp.Name, Link: tp.Link, Namespace: topology.NamespaceName(t.Name, n.Name),
 				TAP: tp.Name, Wire: tp.Wire, MACsec: mc,
 				Impairment: impairment(link.Impairments), Seed: seed(t.Name, n.Name, tp.Name),
-				Logger: l.cfg.Logger,
+				Logger: l.cfg.Logger, Clock: l.cfg.Clock,
 			})
 			if err != nil {
 				return fail(err)

@@ -123,12 +123,12 @@ func (d *DistributedSAK) plainText() bool { return d.KN == 0 && len(d.WrappedSAK
 func checkDistributedSAK(suite macsec.CipherSuite, wrapped int) error {
 	if suite.Valid() {
 		if want := suite.KeyLen() + 8; wrapped != want {
-			return fmt.Errorf("Distributed SAK: a %s SAK wraps to %d octets, got %d", suite, want, wrapped)
+			return fmt.Errorf("wrapped SAK of the Distributed SAK: a %s SAK wraps to %d octets, got %d", suite, want, wrapped)
 		}
 		return nil
 	}
 	if wrapped != 16+8 && wrapped != 32+8 {
-		return fmt.Errorf("Distributed SAK: cipher suite %#016x: a wrapped SAK is 24 or 40 octets, got %d", uint64(suite), wrapped)
+		return fmt.Errorf("wrapped SAK of the Distributed SAK: cipher suite %#016x: a wrapped SAK is 24 or 40 octets, got %d", uint64(suite), wrapped)
 	}
 	return nil
 }

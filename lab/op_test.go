@@ -1,12 +1,15 @@
 package lab
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -136,4 +139,37 @@ func TestGeneratedKeyNameIsAName(t *testing.T) {
 	assert.Empty(t, entries)
 	_, err = l.generatedKey("cak-2", macsec.GCMAESXPN256)
 	require.NoError(t, err)
+}
+
+// Operations travel the control socket as typed JSON; a refusal as bad input
+// comes back as an *InvalidError, and a query's answer typed.
+func TestControlSocketCarriesOps(t *testing.T) {
+	topo := testTopology(t)
+	path := filepath.Join(t.TempDir(), "ctl.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, &Lab{topo: topo}, path) }()
+	defer func() { cancel(); <-done }()
+	require.Eventually(t, func() bool { _, err := os.Lstat(path); return err == nil }, 5*time.Second, 5*time.Millisecond)
+	c := &Client{Lab: topo.Name, Socket: path}
+
+	st, err := c.StatusOf(ctx, "")
+	require.NoError(t, err)
+	assert.Equal(t, topo.Name, st.Name)
+
+	var inv *InvalidError
+	err = c.Do(ctx, &CutOp{OnLink{"link9"}})
+	require.ErrorAs(t, err, &inv)
+	assert.Contains(t, err.Error(), `link: no link "link9"`)
+	_, err = c.StatusOf(ctx, "nobody")
+	require.ErrorAs(t, err, &inv)
+
+	conn, err := net.Dial("unix", path)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.Write([]byte(`{"kind":"macsec","link":"link1","sci":"Enabeld"}` + "\n"))
+	require.NoError(t, err)
+	err = decodeReply(conn, nil)
+	require.ErrorAs(t, err, &inv)
+	assert.Contains(t, err.Error(), `"Enabeld": want Enabled or Disabled (on or off)`)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -200,6 +201,22 @@ func TestLabExpressRouteDirect(t *testing.T) {
 	require.Equal(t, 2, status)
 	l.mustRun("lab", "link", "admin-state", "link1", "Enabled")
 	require.Eventually(t, func() bool { return nettest.Ping(ce1, "192.168.100.130", 1) == nil }, 15*time.Second, 100*time.Millisecond)
+
+	// --json: camelCase keys all the way down.
+	out, _, status = l.run("lab", "macsec", "--json")
+	require.Zero(t, status)
+	var ports []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &ports), out)
+	require.NotEmpty(t, ports)
+	require.Contains(t, ports[0], "mka")
+	require.Contains(t, ports[0]["secY"], "txSC")
+	require.NotContains(t, out, `"SecY"`)
+	out, _, status = l.run("lab", "bgp", "--json")
+	require.Zero(t, status)
+	var routers []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &routers), out)
+	require.NotEmpty(t, routers)
+	require.Contains(t, routers[0], "node")
 
 	out, _, status = l.run("lab", "macsec", "ce1")
 	require.Zero(t, status)

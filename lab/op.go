@@ -132,6 +132,22 @@ func (c *opCheck) end(field string, l *topology.Link, node string) {
 	}
 }
 
+// wire refuses a link that is a plain veth: what changes its frames needs a
+// userspace data plane at one end at least.
+func (c *opCheck) wire(field string, l *topology.Link) {
+	if l == nil {
+		return
+	}
+	for _, e := range l.Ends {
+		if n := c.t.Node(e.Node); n != nil {
+			if p := n.Port(e.Port); p != nil && p.Controlled {
+				return
+			}
+		}
+	}
+	c.errorf(field, "link %s is a plain veth, with no userspace data plane to act on (MACsec, impairments and captures need one: enable MACsec on it or give it impairments in the topology)", l.Name)
+}
+
 func (c *opCheck) node(field, name string) {
 	if name == "" {
 		c.errorf(field, "missing: the node")
@@ -366,6 +382,13 @@ func (o *OnLink) SetShorthand(v string) { o.Link = v }
 func (o *OnLink) Check(t *topology.Topology) error {
 	c := &opCheck{t: t}
 	c.link("link", o.Link)
+	return c.err()
+}
+
+// checkWire checks that the link exists and has a data plane to act on.
+func (o *OnLink) checkWire(t *topology.Topology) error {
+	c := &opCheck{t: t}
+	c.wire("link", c.link("link", o.Link))
 	return c.err()
 }
 

@@ -30,7 +30,7 @@ func (o *AdminStateOp) Describe() string {
 
 func (o *AdminStateOp) Check(t *topology.Topology) error {
 	c := &opCheck{t: t}
-	c.link("link", o.Link)
+	c.wire("link", c.link("link", o.Link))
 	return c.err()
 }
 

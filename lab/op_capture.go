@@ -45,7 +45,9 @@ func (o *CaptureOp) side() string {
 
 func (o *CaptureOp) Check(t *topology.Topology) error {
 	c := &opCheck{t: t}
-	c.end("node", c.link("link", o.Link), o.Node)
+	l := c.link("link", o.Link)
+	c.wire("link", l)
+	c.end("node", l, o.Node)
 	if o.Side != "" {
 		if _, err := value.Enum(o.Side, "wire", "clear"); err != nil {
 			c.errorf("side", "%v", err)

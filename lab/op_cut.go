@@ -2,6 +2,8 @@ package lab
 
 import (
 	"context"
+
+	"github.com/secylab/secylab/topology"
 )
 
 func init() { register(true, func() Op { return &CutOp{} }) }
@@ -12,8 +14,9 @@ type CutOp struct {
 	OnLink `json:",inline" yaml:",inline"`
 }
 
-func (*CutOp) Kind() string       { return "cut" }
-func (o *CutOp) Describe() string { return "cut " + o.Link + " (every frame lost)" }
+func (o *CutOp) Check(t *topology.Topology) error { return o.checkWire(t) }
+func (*CutOp) Kind() string                       { return "cut" }
+func (o *CutOp) Describe() string                 { return "cut " + o.Link + " (every frame lost)" }
 
 func (o *CutOp) Apply(_ context.Context, l *Lab) (any, error) {
 	return nil, l.setDown(o.Link, true)

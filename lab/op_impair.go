@@ -34,7 +34,7 @@ func (*ImpairOp) Kind() string { return "impair" }
 
 func (o *ImpairOp) Check(t *topology.Topology) error {
 	c := &opCheck{t: t}
-	c.link("link", o.Link)
+	c.wire("link", c.link("link", o.Link))
 	if o.Delay != nil {
 		if err := DelayRange.Check(o.Delay.D()); err != nil {
 			c.errorf("delay", "%v", err)

@@ -45,6 +45,7 @@ func (o *MACsecOp) off() bool { return o.State != nil && !bool(*o.State) }
 func (o *MACsecOp) Check(t *topology.Topology) error {
 	c := &opCheck{t: t}
 	l := c.link("link", o.Link)
+	c.wire("link", l)
 	c.end("node", l, o.Node)
 	settings := o.Cipher != 0 || o.SCI != nil || !o.Key.IsZero() || o.NewCAK
 	switch {

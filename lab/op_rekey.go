@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/secylab/secylab/topology"
 )
 
 func init() { register(true, func() Op { return &RekeyOp{} }) }
@@ -13,7 +15,8 @@ type RekeyOp struct {
 	OnLink `json:",inline" yaml:",inline"`
 }
 
-func (*RekeyOp) Kind() string { return "rekey" }
+func (o *RekeyOp) Check(t *topology.Topology) error { return o.checkWire(t) }
+func (*RekeyOp) Kind() string                       { return "rekey" }
 func (o *RekeyOp) Describe() string {
 	return "rekey " + o.Link + " (a new SAK from the MKA key server)"
 }

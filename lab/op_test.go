@@ -104,6 +104,10 @@ func TestOpCheck(t *testing.T) {
 		{&ImpairOp{Link: "link1", Delay: &neg}, []string{"delay"}},
 		{&ImpairOp{Link: "link1"}, []string{"link"}},
 		{&CutOp{OnLink{""}}, []string{"link"}},
+		{&CutOp{OnLink{"wan1"}}, []string{"link"}}, // a plain veth
+		{&MACsecOp{Link: "wan1", NewCAK: true}, []string{"link"}},
+		{&AdminStateOp{Link: "onprem"}, []string{"link"}},
+		{&CaptureOp{Link: "vnetlan"}, []string{"link"}},
 		{&IPsecRekeyOp{Tunnel: "s2s", Node: "ce1"}, []string{"node"}},
 		{&IPsecRekeyOp{Tunnel: "nope"}, []string{"tunnel"}},
 		{&SAAddOp{Node: "azure-vpngw", SPI: 5, Dir: "sideways"}, []string{"spi", "src", "dst", "dir", "keyFile"}},

@@ -15,6 +15,8 @@ import (
 
 	"github.com/secylab/secylab/clock"
 	"github.com/secylab/secylab/dataplane"
+	"github.com/secylab/secylab/expressroute"
+	"github.com/secylab/secylab/internal/secret"
 	"github.com/secylab/secylab/internal/value"
 	"github.com/secylab/secylab/macsec"
 	"github.com/secylab/secylab/macsec/mka"
@@ -205,7 +207,7 @@ func (l *Lab) macsecConfig(link *topology.Link, end int) (*MACsecConfig, error) 
 		return nil, nil
 	}
 	e := link.Ends[end]
-	var psk mka.PSK
+	var k expressroute.Key
 	var err error
 	switch {
 	case e.Secret.Generate:
@@ -213,16 +215,16 @@ func (l *Lab) macsecConfig(link *topology.Link, end int) (*MACsecConfig, error) 
 		if e.OwnSecret {
 			name += "-" + e.Node
 		}
-		psk, err = l.generatedKey(name, e.Cipher)
+		k, err = l.generatedKey(name, e.Cipher)
 	default:
-		psk, err = mka.LoadPSKFile(e.Secret.Path, e.Cipher)
+		k, err = secret.LoadKey(e.Secret.Path, e.Cipher)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("link %s, %s: %w", link.Name, e, err)
 	}
 	return &MACsecConfig{
 		Suite: e.Cipher, IncludeSCI: m.IncludeSCI, ReplayProtect: m.ReplayProtect,
-		ReplayWindow: m.ReplayWindow, KeyServerPriority: m.KeyServerPriority, PSK: psk,
+		ReplayWindow: m.ReplayWindow, KeyServerPriority: m.KeyServerPriority, PSK: k.PSK, CAKDigits: k.CAKDigits,
 		HelloTime: l.cfg.HelloTime, LifeTime: l.cfg.LifeTime, PNThreshold: l.cfg.PNThreshold,
 	}, nil
 }
@@ -298,33 +300,35 @@ func (l *Lab) SetAdminState(link string, enabled bool) error {
 }
 
 // generatedKey returns the lab's generated pair called name, making it on
-// first use: the lab's stand-in for a Key Vault secret.
-func (l *Lab) generatedKey(name string, suite macsec.CipherSuite) (mka.PSK, error) {
+// first use: the lab's stand-in for a Key Vault secret. An existing pair
+// is read for suite by Azure's rule, like any key file; a bad name or a
+// refusal by the rule is an *InvalidError.
+func (l *Lab) generatedKey(name string, suite macsec.CipherSuite) (expressroute.Key, error) {
 	if err := value.CheckName(name, value.MaxKeyName); err != nil {
-		return mka.PSK{}, fmt.Errorf("key name %w", err)
+		return expressroute.Key{}, &InvalidError{fmt.Errorf("key name %w", err)}
 	}
 	path := filepath.Join(l.cfg.KeyDir, name+".psk")
-	if k, err := mka.LoadPSKFile(path, suite); err == nil {
+	if k, err := secret.LoadKey(path, suite); err == nil {
 		return k, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return mka.PSK{}, err
+		return expressroute.Key{}, &InvalidError{fmt.Errorf("the lab's key %s: %w", name, err)}
 	}
 	if err := os.MkdirAll(l.cfg.KeyDir, 0o700); err != nil {
-		return mka.PSK{}, err
+		return expressroute.Key{}, err
 	}
 	k, err := mka.GeneratePSK(rand.Reader, suite)
 	if err != nil {
-		return mka.PSK{}, err
+		return expressroute.Key{}, err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return mka.PSK{}, err
+		return expressroute.Key{}, err
 	}
-	if err := errors.Join(mka.WritePSK(f, k), f.Close()); err != nil {
+	if err := errors.Join(expressroute.WriteKeyFile(f, k), f.Close()); err != nil {
 		os.Remove(path)
-		return mka.PSK{}, err
+		return expressroute.Key{}, err
 	}
-	return k, nil
+	return expressroute.Key{PSK: k, Suite: suite, CAKDigits: expressroute.CAKHexDigits(suite)}, nil
 }
 
 func impairment(im topology.Impairments) dataplane.Impairment {

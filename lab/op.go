@@ -280,6 +280,12 @@ func isStreamer(op Op) bool { _, ok := op.(Streamer); return ok }
 // bad input is an *InvalidError.
 func (c *Client) Do(ctx context.Context, op Op) error { return c.call(ctx, op, nil) }
 
+// DoResult is Do for an operation that answers: its result is decoded into
+// result (e.g. a *MACsecResult).
+func (c *Client) DoResult(ctx context.Context, op Op, result any) error {
+	return c.call(ctx, op, result)
+}
+
 // StatusOf asks for the lab's status, its ports those of one node ("" all).
 func (c *Client) StatusOf(ctx context.Context, node string) (*LabStatus, error) {
 	var st LabStatus

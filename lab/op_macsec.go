@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/secylab/secylab/expressroute"
+	"github.com/secylab/secylab/internal/secret"
 	"github.com/secylab/secylab/internal/value"
 	"github.com/secylab/secylab/macsec"
 	"github.com/secylab/secylab/macsec/mka"
@@ -97,7 +99,8 @@ func (o *MACsecOp) Apply(_ context.Context, l *Lab) (any, error) {
 		return nil, err
 	}
 	tl := l.topo.Link(o.Link)
-	var shared *mka.PSK // both ends' new pair, made for the first
+	var shared *expressroute.Key // both ends' new pair, made for the first
+	var res MACsecResult
 	for i, p := range ps {
 		if p == nil || (o.Node != "" && p.cfg.Node != o.Node) {
 			continue
@@ -131,40 +134,80 @@ func (o *MACsecOp) Apply(_ context.Context, l *Lab) (any, error) {
 			}
 			mc = *m
 		}
+		from := mc.Suite
 		if o.Cipher != 0 {
 			mc.Suite = o.Cipher.Suite()
 		}
 		if o.SCI != nil {
 			mc.IncludeSCI = bool(*o.SCI)
 		}
-		switch {
-		case o.Key.Generate != "":
-			mc.PSK, err = l.generatedKey(o.Key.Generate, mc.Suite)
-		case o.Key.File != "":
-			mc.PSK, err = mka.LoadPSKFile(o.Key.File, mc.Suite)
-		case o.NewCAK && o.Node != "":
-			var k mka.PSK
-			if k, err = mka.GeneratePSK(rand.Reader, mc.Suite); err == nil {
-				mc.PSK = mka.PSK{CKN: mc.PSK.CKN, CAK: k.CAK}
-			}
-		case o.NewCAK:
-			if shared == nil {
-				k, gerr := mka.GeneratePSK(rand.Reader, mc.Suite)
-				if gerr != nil {
-					return nil, gerr
-				}
-				shared = &k
-			}
-			mc.PSK = *shared
-		case mc.PSK.CAK.Len() != mc.Suite.KeyLen():
-			err = fmt.Errorf("the CAK is %d octets and %s needs %d: give a new key with the cipher", mc.PSK.CAK.Len(), mc.Suite.AzureName(), mc.Suite.KeyLen())
-		}
+		notice, err := o.key(l, &mc, from, &shared)
 		if err != nil {
 			return nil, fmt.Errorf("link %s, %s: %w", o.Link, p.cfg.Node, err)
+		}
+		if notice != "" {
+			res.Notices = append(res.Notices, fmt.Sprintf("link %s, %s: %s", o.Link, p.cfg.Node, notice))
 		}
 		if err := p.SetMACsec(&mc); err != nil {
 			return nil, err
 		}
 	}
-	return nil, nil
+	if len(res.Notices) == 0 {
+		return nil, nil
+	}
+	return &res, nil
+}
+
+// MACsecResult is what a MACsec change says besides doing it: how Azure's
+// rule padded a CAK (expressroute.Key.Notice).
+type MACsecResult struct {
+	Notices []string `json:"notices,omitempty"`
+}
+
+// key gives mc the key the change calls for, by Azure's rule: a key file
+// or the lab's generated key for the new cipher, fresh random keys, or —
+// the key unchanged — the same secrets read for the new cipher (from is the
+// old), padded or refused as Azure does. A key refused is bad input. It
+// returns the padding notice of a key newly read, if any.
+func (o *MACsecOp) key(l *Lab, mc *MACsecConfig, from macsec.CipherSuite, shared **expressroute.Key) (string, error) {
+	var k expressroute.Key
+	var err error
+	switch {
+	case o.Key.Generate != "":
+		k, err = l.generatedKey(o.Key.Generate, mc.Suite)
+	case o.Key.File != "":
+		if k, err = secret.LoadKey(o.Key.File, mc.Suite); err != nil {
+			err = &InvalidError{err}
+		}
+	case o.NewCAK && o.Node != "":
+		var g mka.PSK
+		if g, err = mka.GeneratePSK(rand.Reader, mc.Suite); err == nil {
+			k = expressroute.Key{PSK: mka.PSK{CKN: mc.PSK.CKN, CAK: g.CAK}, Suite: mc.Suite, CAKDigits: expressroute.CAKHexDigits(mc.Suite)}
+		}
+	case o.NewCAK:
+		if *shared == nil {
+			g, gerr := mka.GeneratePSK(rand.Reader, mc.Suite)
+			if gerr != nil {
+				return "", gerr
+			}
+			*shared = &expressroute.Key{PSK: g, Suite: mc.Suite, CAKDigits: expressroute.CAKHexDigits(mc.Suite)}
+		}
+		k = **shared
+	case mc.Suite == from:
+		return "", nil // the key stays
+	default:
+		digits := mc.CAKDigits
+		if digits == 0 {
+			digits = 2 * mc.PSK.CAK.Len()
+		}
+		cur := expressroute.Key{PSK: mc.PSK, Suite: from, CAKDigits: digits}
+		if k, err = cur.ForSuite(mc.Suite); err != nil {
+			err = &InvalidError{fmt.Errorf("%w: give a key for %s with the cipher", err, mc.Suite.AzureName())}
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	mc.PSK, mc.CAKDigits = k.PSK, k.CAKDigits
+	return k.Notice(), nil
 }

@@ -25,9 +25,13 @@ type MACsecConfig struct {
 	ReplayWindow      uint32
 	KeyServerPriority uint8
 	PSK               mka.PSK
-	HelloTime         time.Duration // 0: 2 s
-	LifeTime          time.Duration // 0: 6 s
-	PNThreshold       uint64        // 0: the suite's default
+	// CAKDigits is the number of hex digits of the CAK secret as given
+	// (expressroute.Key): fewer than the suite takes were padded with
+	// zeros, and a cipher change pads or refuses it again, as Azure does.
+	CAKDigits   int
+	HelloTime   time.Duration // 0: 2 s
+	LifeTime    time.Duration // 0: 6 s
+	PNThreshold uint64        // 0: the suite's default
 }
 
 // PortConfig says where a port lives and what it does.

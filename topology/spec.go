@@ -162,7 +162,7 @@ type Secret struct {
 	// "generate" gives both ends the same pair; an endpoint override
 	// "generate" gives that end a pair of its own.
 	Generate bool
-	// Path is a key file (mka.LoadPSKFile format), absolute or relative to
+	// Path is a key file (secret.LoadKey), absolute or relative to
 	// the working directory (resolved against the topology file at load).
 	Path string
 }

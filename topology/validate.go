@@ -178,6 +178,9 @@ func (c *checker) link(t *Topology, i int, rl *rawLink) *Link {
 	ports, ok := c.endpoints(t, path, l, rl.Endpoints)
 	if rl.MACsec != nil {
 		c.macsec(path+".macsec", l, rl.MACsec, ports, ok)
+		if ok {
+			c.keys(t, path+".macsec", l)
+		}
 	}
 	if rl.Impairments != nil {
 		c.impairments(path+".impairments", l, rl.Impairments)

@@ -256,6 +256,9 @@ func TestLoadResolvesSecretPaths(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "lab.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(edit(t, "secret: generate", "secret: keys/link1.key")), 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "keys"), 0o700))
+	key := "CKN=" + strings.Repeat("ab", 32) + "\nCAK=" + strings.Repeat("12", 32) + "\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "keys/link1.key"), []byte(key), 0o600))
 	topo, err := Load(file)
 	require.NoError(t, err)
 	assert.Equal(t, Secret{Path: filepath.Join(dir, "keys/link1.key")}, topo.Links[0].MACsec.Secret)

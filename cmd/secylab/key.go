@@ -2,15 +2,15 @@ package main
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/secylab/secylab/expressroute"
+	"github.com/secylab/secylab/internal/secret"
 	"github.com/secylab/secylab/macsec"
 	"github.com/secylab/secylab/macsec/mka"
 )
@@ -33,10 +33,16 @@ func newKeyCmd() *cobra.Command {
 		Short: "Make and check MACsec pre-shared keys (CAK/CKN pairs)",
 		Long: `ExpressRoute Direct runs MKA in pre-shared key mode: both ends hold the same
 CAK and CKN, kept as two Key Vault secrets. A key file holds the pair as
-two lines, CKN=<hex> and CAK=<hex>, and must be readable by its owner only
-(mode 0600). The CKN is up to 64 hex digits of even length; the CAK is 32
-hex digits for GcmAes128/GcmAesXpn128 and 64 for GcmAes256/GcmAesXpn256.
-Keys are never printed: a fingerprint stands in for them.`,
+two lines, CKN=<hex> and CAK=<hex>, and must be a regular file readable by
+its owner only (mode 0600).
+
+Azure's rule, applied the same by key check, topology validation, lab up
+and lab macsec set: the CKN is an even number of hex digits, 2 to 64; the
+CAK is an even number of hex digits, not all zeros, at most 32 for
+GcmAes128/GcmAesXpn128 and 64 for GcmAes256/GcmAesXpn256. A shorter CAK is
+padded with trailing zeros to the full length, as Azure does ("1234" →
+"12340000…"), and a notice says so. Keys are never printed: a fingerprint
+stands in for them.`,
 	}
 	var cipher, out string
 	var force bool
@@ -59,18 +65,18 @@ Keys are never printed: a fingerprint stands in for them.`,
 				return err
 			}
 			defer k.Zero()
-			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL | syscall.O_NOFOLLOW
 			if force {
-				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC | syscall.O_NOFOLLOW
 			}
 			f, err := os.OpenFile(out, flags, 0o600)
 			if errors.Is(err, os.ErrExist) {
 				return usagef("--out %s exists: refusing to overwrite a key (use --force)", out)
 			}
 			if err != nil {
-				return err
+				return usagef("--out %s: %w", out, err)
 			}
-			if err := errors.Join(f.Chmod(0o600), mka.WritePSK(f, k), f.Close()); err != nil {
+			if err := errors.Join(f.Chmod(0o600), expressroute.WriteKeyFile(f, k), f.Close()); err != nil {
 				os.Remove(out)
 				return err
 			}
@@ -83,45 +89,92 @@ Keys are never printed: a fingerprint stands in for them.`,
 	gen.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
 
 	var checkCipher string
+	var checkJSON bool
 	check := &cobra.Command{
 		Use:   "check FILE --cipher SUITE",
 		Short: "Check that a key file is what Azure and MKA accept",
-		Long: `Check a CAK/CKN key file: its mode (0600 or stricter), the CKN (even length,
-up to 64 hex digits) and the CAK (32 or 64 hex digits by cipher; a shorter CAK
-is zero-padded as Azure does, which this command reports). Exit status 0 when
-the file is valid, 2 with the rule it breaks otherwise.`,
+		Long: `Check a CAK/CKN key file by Azure's rule (see secylab key --help): a regular
+file of mode 0600, the CKN, and the CAK for the cipher; a shorter CAK is
+accepted zero-padded, as Azure does, with a notice. Exit status 0 when the
+file is valid, 2 with the rule it breaks otherwise. --json prints
+{file, valid, cipher, ckn, cakFingerprint, cakBits, cakDigits, padded,
+notice, error}.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			suite, err := cipherFlag(checkCipher)
 			if err != nil {
 				return err
 			}
-			k, err := mka.LoadPSKFile(args[0], suite)
-			if err != nil {
-				return &usageError{fmt.Errorf("%s: %w", args[0], err)}
-			}
+			k, err := secret.LoadKey(args[0], suite)
 			defer k.Zero()
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid for %s (%s): %s\n", args[0], suite.AzureName(), suite, k)
+			if checkJSON {
+				r := keyReport{File: args[0], Valid: err == nil, Cipher: suite.AzureName()}
+				if err != nil {
+					r.Error = err.Error()
+				} else {
+					r.fill(k)
+				}
+				if perr := printJSON(cmd.OutOrStdout(), r); perr != nil {
+					return perr
+				}
+				if err != nil {
+					return exitCode(2)
+				}
+				return nil
+			}
+			if err != nil {
+				return &usageError{err}
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%s: valid for %s (%s): %s\n", args[0], suite.AzureName(), suite, k)
+			if n := k.Notice(); n != "" {
+				fmt.Fprintf(w, "notice: %s\n", n)
+			}
 			return nil
 		},
 	}
 	check.Flags().StringVar(&checkCipher, "cipher", "", "cipher suite to check the CAK against")
+	check.Flags().BoolVar(&checkJSON, "json", false, "print the result as JSON")
 	cmd.AddCommand(gen, check)
 	return cmd
+}
+
+// keyReport is what key check and mka derive print with --json: names and
+// fingerprints, never a key.
+type keyReport struct {
+	File           string `json:"file,omitempty"`
+	Valid          bool   `json:"valid"`
+	Cipher         string `json:"cipher"`
+	CKN            string `json:"ckn,omitempty"`
+	CAKFingerprint string `json:"cakFingerprint,omitempty"`
+	CAKBits        int    `json:"cakBits,omitempty"`
+	CAKDigits      int    `json:"cakDigits,omitempty"`
+	Padded         bool   `json:"padded"`
+	Notice         string `json:"notice,omitempty"`
+	ICKFingerprint string `json:"ickFingerprint,omitempty"`
+	KEKFingerprint string `json:"kekFingerprint,omitempty"`
+	Error          string `json:"error,omitempty"`
+}
+
+func (r *keyReport) fill(k expressroute.Key) {
+	r.CKN, r.CAKFingerprint, r.CAKBits = k.CKN.String(), k.CAK.Fingerprint(), 8*k.CAK.Len()
+	r.CAKDigits, r.Padded, r.Notice = k.CAKDigits, k.Padded(), k.Notice()
 }
 
 func newMKACmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "mka", Short: "MKA (IEEE 802.1X key agreement) tools"}
 	var cipher, file string
-	var show bool
+	var asJSON bool
 	derive := &cobra.Command{
 		Use:   "derive --cipher SUITE --key-file FILE",
 		Short: "Derive the ICK and KEK of a CAK/CKN pair, to compare with a router's",
 		Long: `Derive the MKA Integrity Check Value Key (ICK) and Key Encrypting Key (KEK)
 from a CAK/CKN pair with the 802.1X KDF (AES-CMAC in counter mode), for
-troubleshooting MKA against a router: when both sides show the same
-fingerprints they hold the same keys. The raw keys are printed only with
---show-secrets.`,
+troubleshooting MKA: when two sides show the same fingerprints they hold the
+same keys. The key file is read by Azure's rule (see secylab key --help).
+Keys are never printed, only their fingerprints; --json prints {cipher, ckn,
+cakFingerprint, cakBits, cakDigits, padded, notice, ickFingerprint,
+kekFingerprint}. Exit status 2 for a bad key file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			suite, err := cipherFlag(cipher)
@@ -131,9 +184,9 @@ fingerprints they hold the same keys. The raw keys are printed only with
 			if file == "" {
 				return usagef("--key-file FILE is required")
 			}
-			k, err := mka.LoadPSKFile(file, suite)
+			k, err := secret.LoadKey(file, suite)
 			if err != nil {
-				return &usageError{fmt.Errorf("--key-file %s: %w", filepath.Base(file), err)}
+				return usagef("--key-file: %w", err)
 			}
 			defer k.Zero()
 			ick, err := mka.DeriveICK(k.CAK, k.CKN)
@@ -147,17 +200,22 @@ fingerprints they hold the same keys. The raw keys are printed only with
 			}
 			defer kek.Zero()
 			w := cmd.OutOrStdout()
+			if asJSON {
+				r := keyReport{Valid: true, Cipher: suite.AzureName(), ICKFingerprint: ick.Fingerprint(), KEKFingerprint: kek.Fingerprint()}
+				r.fill(k)
+				return printJSON(w, r)
+			}
 			fmt.Fprintf(w, "CKN %s\nCAK fingerprint %s (%d bits)\n", k.CKN, k.CAK.Fingerprint(), k.CAK.Len()*8)
 			fmt.Fprintf(w, "ICK fingerprint %s\nKEK fingerprint %s\n", ick.Fingerprint(), kek.Fingerprint())
-			if show {
-				fmt.Fprintf(w, "ICK %s\nKEK %s\n", hex.EncodeToString(ick.Bytes()), hex.EncodeToString(kek.Bytes()))
+			if n := k.Notice(); n != "" {
+				fmt.Fprintf(w, "notice: %s\n", n)
 			}
 			return nil
 		},
 	}
 	derive.Flags().StringVar(&cipher, "cipher", "", "cipher suite of the CAK")
 	derive.Flags().StringVar(&file, "key-file", "", "the CAK/CKN key `FILE` (0600)")
-	derive.Flags().BoolVar(&show, "show-secrets", false, "also print the raw ICK and KEK in hex")
+	derive.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.AddCommand(derive)
 	return cmd
 }

@@ -5,11 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/secylab/secylab/internal/secret"
 )
 
 // keyFlags are the three ways to give one key: --NAME hex on the command
@@ -86,37 +87,10 @@ func loadKey(flagName, hexValue, file, env string) ([]byte, error) {
 	return key, nil
 }
 
-// readKeyFile reads a key file, refusing one that others may read: a key
-// must stay with its owner (files 0600, DESIGN.md section 4).
-func readKeyFile(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", name)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%s has mode %04o: a key file must be 0600 or stricter (chmod 600 %s)", name, perm, name)
-	}
-	const maxKeyFile = 4096 // a key is a few dozen hex digits
-	b := make([]byte, maxKeyFile+1)
-	n, err := io.ReadFull(f, b)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		clear(b)
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if n > maxKeyFile {
-		clear(b)
-		return nil, fmt.Errorf("%s is longer than %d octets: not a key file", name, maxKeyFile)
-	}
-	return b[:n], nil
-}
+// readKeyFile reads a key file by the one rule for key files
+// (secret.ReadFile): a regular file that only its owner can read, mode
+// 0600 (DESIGN.md section 4).
+func readKeyFile(name string) ([]byte, error) { return secret.ReadFile(name) }
 
 // decodeHex decodes hex digits, allowing a 0x prefix, white space and ':'
 // or '-' separators. Its errors say what is wrong without quoting the input,

@@ -76,7 +76,11 @@ What goes in clear, and when:
     crosses the fibre readable.
   - --off on both ends: everything in clear, as before MACsec was enabled.
 
-Keys: --key-file FILE reads a CAK/CKN key file (0600) in the lab process;
+Keys, by Azure's rule (see secylab key --help): a CAK shorter than the
+cipher takes is padded with zeros and a notice says so; a key refused exits
+with status 2. A --cipher change alone keeps the key as given and reads it
+for the new cipher, padded or refused, as Azure does with the same Key Vault
+secrets. --key-file FILE reads a CAK/CKN key file (0600) in the lab process;
 --new-key NAME uses the lab's generated key NAME (a name: [a-z0-9-], never a
 path), made on first use, so the other end can later be given the same key
 by the same name. --new-cak on one end (--node) gives it a fresh CAK under
@@ -130,7 +134,19 @@ func newLabMACsecSetCmd(o *labOpts) *cobra.Command {
 					return usagef("--new-key: %v", err)
 				}
 			}
-			return o.do(cmd, op, args[0]+": MACsec changed (see secylab lab macsec)")
+			c, labName, err := o.client()
+			if err != nil {
+				return err
+			}
+			var res lab.MACsecResult
+			if err := c.DoResult(cmd.Context(), op, &res); err != nil {
+				return labErr(labName, err)
+			}
+			for _, n := range res.Notices {
+				fmt.Fprintf(cmd.OutOrStdout(), "notice: %s\n", n)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), args[0]+": MACsec changed (see secylab lab macsec)")
+			return nil
 		},
 	}
 	f := cmd.Flags()

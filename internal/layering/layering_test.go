@@ -75,6 +75,7 @@ var layers = map[string]layer{
 	"internal/netnsx":  system,
 	"internal/frameio": system,
 	"internal/nettest": system,
+	"internal/secret":  system, // key files: one rule (regular, 0600), then Azure's
 
 	"topology":  edge,
 	"azure":     edge,

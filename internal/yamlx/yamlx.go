@@ -73,6 +73,13 @@ func (d *Doc) Errorf(path, format string, args ...any) {
 	d.errs = append(d.errs, &Error{File: d.File, Line: d.pos.lineOf(path), Field: path, Msg: fmt.Sprintf(format, args...)})
 }
 
+// Notef formats a remark on the field at path the way an Error reads
+// (file:line: field: message), for a warning that does not refuse the file.
+func (d *Doc) Notef(path, format string, args ...any) string {
+	e := &Error{File: d.File, Line: d.pos.lineOf(path), Field: path, Msg: fmt.Sprintf(format, args...)}
+	return e.Error()
+}
+
 // Err joins the problems recorded, in file order, or returns nil.
 func (d *Doc) Err() error {
 	if len(d.errs) == 0 {

@@ -2,6 +2,7 @@ package mka
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"sync"
@@ -120,10 +121,18 @@ func (l *lab) newParticipant(n *node, suite macsec.CipherSuite, o nodeOpts, seed
 	return p
 }
 
+// testPSK makes a PSK from hex; a short CAK is zero-padded to the suite's
+// key length.
 func testPSK(t testing.TB, ckn, cak string, suite macsec.CipherSuite) PSK {
-	k, err := ParsePSK(ckn, cak, suite)
+	n, err := hex.DecodeString(ckn)
 	require.NoError(t, err)
-	return k
+	raw, err := hex.DecodeString(cak)
+	require.NoError(t, err)
+	key := make([]byte, suite.KeyLen())
+	copy(key, raw)
+	k, err := NewCAK(key)
+	require.NoError(t, err)
+	return PSK{CKN: CKN(n), CAK: k}
 }
 
 // newLab joins two participants; a has priority pa, b pb.

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -27,6 +28,10 @@ type CaptureOp struct {
 	// Count stops the capture after so many frames; 0: until the client
 	// hangs up.
 	Count int `json:"count,omitempty"`
+	// Counts ends the stream with the counts of every frame, by EtherType
+	// and in clear, taken where the frames pass, before the queue
+	// (capture.CountsAtEnd reads them).
+	Counts bool `json:"counts,omitempty"`
 }
 
 func (*CaptureOp) Kind() string { return "capture" }
@@ -82,17 +87,32 @@ func (o *CaptureOp) Stream(ctx context.Context, l *Lab, c net.Conn) error {
 	if o.side() == "clear" {
 		side = dataplane.Clear
 	}
-	w, err := capture.NewWriter(c, capture.PCAPNG)
+	// Large writes: a busy link's capture is a stream of many small frames.
+	w, err := capture.NewWriter(bufio.NewWriterSize(c, 256<<10), capture.PCAPNG)
 	if err != nil {
 		return err
 	}
-	q := capture.NewQueue(w, 4096, 200*time.Millisecond, o.Count)
-	p.dp.SetMirror(side, q)
+	q := capture.NewQueue(w, 1<<15, 200*time.Millisecond, o.Count)
+	var mirror dataplane.Mirror = q
+	counter := capture.NewCounter(q)
+	if o.Counts {
+		mirror = counter
+	}
+	p.dp.SetMirror(side, mirror)
 	defer func() {
 		p.dp.SetMirror(side, nil)
-		q.Close()
+		if q.Close() == nil {
+			// What the queue had no room for, in a statistics block
+			// (Wireshark shows it as the interface's drops), and the counts
+			// of every frame, taken before the queue.
+			_ = w.WriteStats(q.Written()+q.Dropped(), q.Dropped())
+			if o.Counts {
+				_ = w.WriteCounts(counter.Counts())
+			}
+		}
 	}()
-	// The client hangs up to stop: notice it by reading.
+	// The client hangs up to stop (or half-closes, and then reads to the
+	// end of the stream): notice it by reading.
 	gone := make(chan struct{})
 	go func() { io.Copy(io.Discard, c); close(gone) }()
 	select {

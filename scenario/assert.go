@@ -78,7 +78,7 @@ func (r *run) check(step int, a Assertion) {
 		if len(clear) > 0 {
 			detail = strings.Join(clear, ", ") + " in clear; " + detail
 		}
-		r.assert(step, text, len(clear) == 0, detail)
+		r.assert(step, text, len(clear) == 0 && cr.Error == "", detail+captureError(cr))
 	case a.NoClearPayload != "":
 		cr := r.captureResult(a.NoClearPayload)
 		text := a.NoClearPayload + ": no traffic in clear on the wire (MACsec, MKA, ARP or ESP in UDP only)"
@@ -86,9 +86,14 @@ func (r *run) check(step int, a Assertion) {
 			r.assert(step, text, false, "no capture of this link")
 			return
 		}
-		r.assert(step, text, cr.ClearPayload == 0, fmt.Sprintf("%d frames: %d ESP in UDP, %d in clear; %v", cr.Frames, cr.ESPInUDP, cr.ClearPayload, cr.EtherTypes))
+		detail := fmt.Sprintf("%d frames: %d ESP in UDP, %d in clear; %v", cr.Frames, cr.ESPInUDP, cr.ClearPayload, cr.EtherTypes)
+		r.assert(step, text, cr.ClearPayload == 0 && cr.Error == "", detail+captureError(cr))
 	case a.MKA != nil:
-		s, u, err := r.linkState(a.MKA.Link)
+		st, err := r.lab.Status()
+		var s, u int
+		if err == nil {
+			s, u, err = linkState(st, a.MKA.Link)
+		}
 		ok, _ := r.mkaHolds(*a.MKA)
 		detail := fmt.Sprintf("%d of %d ends secured", s, s+u)
 		if err != nil {
@@ -104,19 +109,18 @@ func (r *run) check(step int, a Assertion) {
 		if c.Max != nil {
 			text += fmt.Sprintf(" ≤ %d", *c.Max)
 		}
-		var ports []*lab.Port
-		if n, p, ok := strings.Cut(c.Port, ":"); ok {
-			ports = append(ports, r.lab.Port(n, p))
-		} else if ps, err := r.lab.LinkPorts(c.Port); err == nil {
-			ports = ps[:]
+		st, err := r.lab.Status()
+		if err != nil {
+			r.assert(step, text, false, err.Error())
+			return
 		}
 		var v uint64
 		found := false
-		for _, port := range ports {
-			if port == nil {
+		for _, port := range st.Ports {
+			if port.Node+":"+port.Name != c.Port && port.Link != c.Port {
 				continue
 			}
-			n, ok := counterValue(port.Status(), c.Name)
+			n, ok := counterValue(port, c.Name)
 			v += n
 			found = found || ok
 		}
@@ -127,6 +131,14 @@ func (r *run) check(step int, a Assertion) {
 		pass := (c.Min == nil || v >= *c.Min) && (c.Max == nil || v <= *c.Max)
 		r.assert(step, text, pass, fmt.Sprintf("%s = %d", c.Name, v))
 	}
+}
+
+// captureError says why a capture's counts cannot be trusted.
+func captureError(cr *CaptureResult) string {
+	if cr.Error == "" {
+		return ""
+	}
+	return "; the capture failed: " + cr.Error
 }
 
 func (r *run) captureResult(link string) *CaptureResult {

@@ -66,8 +66,9 @@ type CaptureResult struct {
 	// are neither MACsec, MKA, ARP nor ESP: traffic in clear.
 	ESPInUDP     int `json:"esp_in_udp"`
 	ClearPayload int `json:"clear_payload"`
-	// NotWritten counts frames counted above but left out of the file
-	// because its writer fell behind.
+	// NotWritten counts frames counted above (in the lab, on the
+	// forwarding path) but left out of the file because the capture's
+	// queue fell behind.
 	NotWritten uint64 `json:"not_written,omitempty"`
 	Error      string `json:"error,omitempty"`
 }
@@ -151,7 +152,7 @@ func (rep *Report) WriteText(w io.Writer) {
 	for _, c := range rep.Captures {
 		fmt.Fprintf(w, "  capture %s: %d frames %v → %s\n", c.Link, c.Frames, c.EtherTypes, c.File)
 		if c.NotWritten > 0 {
-			fmt.Fprintf(w, "    (%d of them counted but not written: the file writer fell behind)\n", c.NotWritten)
+			fmt.Fprintf(w, "    (%d of them counted but not written: the capture fell behind)\n", c.NotWritten)
 		}
 	}
 	for _, a := range rep.Assertions {

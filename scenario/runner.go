@@ -1,41 +1,45 @@
 package scenario
 
 import (
+	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/secylab/secylab/dataplane"
 	"github.com/secylab/secylab/dataplane/capture"
 	"github.com/secylab/secylab/lab"
-	"github.com/secylab/secylab/macsec"
-	"github.com/secylab/secylab/macsec/mka"
 	"github.com/secylab/secylab/topology"
 )
 
 // Options say where a run keeps its state and report.
 type Options struct {
-	StateDir string    // lab state (secylab lab down finds a crashed run's lab there)
-	OutDir   string    // the report, captures included
+	StateDir string // lab state (secylab lab down finds a crashed run's lab there)
+	OutDir   string // the report, captures included
+	// LabName names the exercise's lab; "": a fresh unique name.
+	LabName string
+	// Keep leaves the lab running after the run (secylab lab down NAME
+	// removes it). Without it the lab goes at the end, and also when the
+	// run is killed: the lab process removes a lab whose run has ended.
+	Keep     bool
 	Progress io.Writer // progress lines; nil: none
 	Live     bool      // Progress is a terminal: keep one status line up to date
 }
-
-var runSeq atomic.Int32
 
 // run is one scenario run in progress.
 type run struct {
 	sc     *Scenario
 	opt    Options
-	lab    *lab.Lab
+	lab    *lab.Client
 	name   string
 	start  time.Time
 	report *Report
@@ -48,9 +52,11 @@ type run struct {
 	caps   []*linkCapture
 }
 
-// Run runs the scenario on a lab of its own, in this process, and returns
-// its report (written to opt.OutDir too). An error means the run could not
-// be carried out; failed assertions are in the report.
+// Run runs the scenario on a lab of its own, an ordinary lab with its lab
+// process and control socket (so lab status, lab macsec, lab capture work
+// on it meanwhile), and returns its report (written to opt.OutDir too). An
+// error means the run could not be carried out or recorded; failed
+// assertions are in the report. The report is never nil.
 func Run(ctx context.Context, sc *Scenario, opt Options) (*Report, error) {
 	r := &run{sc: sc, opt: opt, start: time.Now()}
 	r.report = &Report{Scenario: sc.Name, Title: sc.Title, Description: sc.Description, Source: sc.Source,
@@ -59,7 +65,8 @@ func Run(ctx context.Context, sc *Scenario, opt Options) (*Report, error) {
 		r.report.Production = append(r.report.Production, pnTableLines()...)
 	}
 	if err := os.MkdirAll(opt.OutDir, 0o755); err != nil {
-		return nil, err
+		r.report.Error = fmt.Sprintf("report directory: %v", err)
+		return r.report, fmt.Errorf("scenario %s: report directory: %w", sc.Name, err)
 	}
 	err := r.run(ctx)
 	r.report.Duration = Duration(time.Since(r.start))
@@ -103,35 +110,18 @@ func (r *run) run(ctx context.Context) error {
 	if len(sc.ExpectInvalid) > 0 {
 		return r.expectInvalid()
 	}
-	topo := *sc.Topology
-	r.name = fmt.Sprintf("sc%d%d", os.Getpid()%10000, runSeq.Add(1))
-	if err := topo.Rename(r.name); err != nil {
-		return err
-	}
-	r.report.Lab = r.name
-	r.event("lab", "creating lab %s from %s (%d nodes, %d links)", r.name, sc.TopologyRef, len(topo.Nodes), len(topo.Links))
-	if err := topology.Create(ctx, &topo, r.opt.StateDir); err != nil {
+	if err := r.up(ctx); err != nil {
 		return err
 	}
 	defer func() {
-		if err := topology.Destroy(r.opt.StateDir, r.name); err != nil {
+		if r.opt.Keep {
+			r.event("lab", "lab %s keeps running (--keep): see it with secylab lab status --lab %s, remove it with secylab lab down %s", r.name, r.name, r.name)
+			return
+		}
+		if err := lab.Down(r.opt.StateDir, r.name); err != nil {
 			r.event("lab", "removing the lab: %v", err)
 		}
 	}()
-	labCtx, stopLab := context.WithCancel(ctx)
-	defer stopLab()
-	lab, err := lab.StartLab(labCtx, lab.LabConfig{
-		Topology: &topo, KeyDir: filepath.Join(topology.LabDir(r.opt.StateDir, r.name), "keys"),
-		HelloTime: sc.Timers.MKAHello, LifeTime: sc.Timers.MKALife, PNThreshold: sc.Timers.PNThreshold,
-		ConfigurePort: func(ctx context.Context, n, p string) error {
-			return topology.ConfigureControlledPort(ctx, &topo, n, p)
-		},
-	})
-	if err != nil {
-		return err
-	}
-	r.lab = lab
-	defer func() { stopLab(); lab.Wait() }()
 
 	if err := r.waitAllSecured(ctx, 30*time.Second); err != nil {
 		return err
@@ -210,6 +200,47 @@ func (r *run) run(ctx context.Context) error {
 	return nil
 }
 
+// up brings the exercise's lab up: named as asked, or with a fresh name
+// (made again if another run took it first).
+func (r *run) up(ctx context.Context) error {
+	owner := "lab run"
+	if r.opt.Keep {
+		owner = ""
+	}
+	for try := 0; ; try++ {
+		topo := *r.sc.Topology
+		r.name = r.opt.LabName
+		if r.name == "" {
+			r.name = NewLabName()
+		}
+		if err := topo.Rename(r.name); err != nil {
+			return err
+		}
+		r.report.Lab = r.name
+		r.event("lab", "creating lab %s from %s (%d nodes, %d links)", r.name, r.sc.TopologyRef, len(topo.Nodes), len(topo.Links))
+		c, err := lab.Up(ctx, lab.Spec{Topology: &topo, HelloTime: r.sc.Timers.MKAHello, LifeTime: r.sc.Timers.MKALife, PNThreshold: r.sc.Timers.PNThreshold},
+			lab.UpOptions{StateDir: r.opt.StateDir, Owner: owner})
+		var exists *topology.ExistsError
+		if errors.As(err, &exists) && r.opt.LabName == "" && try < 3 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		r.lab = c
+		return nil
+	}
+}
+
+// NewLabName makes a lab name for an exercise: "sc" and 8 random hex
+// digits, so that concurrent runs do not choose the same one (and if they
+// did, creating the lab's state directory would refuse the second).
+func NewLabName() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return "sc" + hex.EncodeToString(b[:])
+}
+
 // expectInvalid runs a validation scenario: the topology must be refused,
 // with the reason.
 func (r *run) expectInvalid() error {
@@ -252,27 +283,39 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// linkState is the MKA state of a link's ends.
-func (r *run) linkState(link string) (secured, unsecured int, err error) {
-	ps, err := r.lab.LinkPorts(link)
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, p := range ps {
-		if p == nil {
-			continue
+// linkPorts are the running ports of link in st.
+func linkPorts(st *lab.LabStatus, link string) ([]lab.PortStatus, error) {
+	var ps []lab.PortStatus
+	for _, p := range st.Ports {
+		if p.Link == link {
+			ps = append(ps, p)
 		}
-		if st := p.Status(); st.MKA != nil && st.MKA.Secured {
+	}
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("link %q has no userspace data plane (a plain veth): MKA, impairments and captures need a MACsec-capable link", link)
+	}
+	return ps, nil
+}
+
+// linkState is the MKA state of a link's ends.
+func linkState(st *lab.LabStatus, link string) (secured, unsecured int, err error) {
+	ps, err := linkPorts(st, link)
+	for _, p := range ps {
+		if p.MKA != nil && p.MKA.Secured {
 			secured++
 		} else {
 			unsecured++
 		}
 	}
-	return secured, unsecured, nil
+	return secured, unsecured, err
 }
 
 func (r *run) mkaHolds(c MKACond) (bool, error) {
-	s, u, err := r.linkState(c.Link)
+	st, err := r.lab.Status()
+	if err != nil {
+		return false, err
+	}
+	s, u, err := linkState(st, c.Link)
 	if c.Secured {
 		return u == 0, err
 	}
@@ -282,8 +325,12 @@ func (r *run) mkaHolds(c MKACond) (bool, error) {
 // bgpHolds reports whether every BGP session over link is Established
 // (c.Established) or none is.
 func (r *run) bgpHolds(c BGPCond) (bool, error) {
+	ls, err := r.lab.Status()
+	if err != nil {
+		return false, err
+	}
 	up, down := 0, 0
-	for _, st := range r.lab.BGPStatus() {
+	for _, st := range ls.BGP {
 		if st.Status == nil {
 			continue
 		}
@@ -307,41 +354,9 @@ func (r *run) bgpHolds(c BGPCond) (bool, error) {
 	return up == 0, nil
 }
 
-// macsecLinks are the links with MACsec on now (a step may have turned
-// it off or on).
-func (r *run) macsecLinks() []string {
-	var links []string
-	for _, l := range r.sc.Topology.Links {
-		ps, err := r.lab.LinkPorts(l.Name)
-		if err != nil {
-			continue
-		}
-		for _, p := range ps {
-			if p != nil && p.Status().MACsec {
-				links = append(links, l.Name)
-				break
-			}
-		}
-	}
-	return links
-}
-
 func (r *run) waitAllSecured(ctx context.Context, timeout time.Duration) error {
-	var pending []string
-	ok, err := poll(ctx, timeout, func() (bool, error) {
-		pending = pending[:0]
-		for _, l := range r.macsecLinks() {
-			if ok, _ := r.mkaHolds(MKACond{Link: l, Secured: true}); !ok {
-				pending = append(pending, l)
-			}
-		}
-		return len(pending) == 0, nil
-	})
-	switch {
-	case err != nil:
+	if err := r.lab.WaitSecured(ctx, timeout); err != nil {
 		return err
-	case !ok:
-		return fmt.Errorf("MKA did not secure %s within %v", strings.Join(pending, ", "), timeout)
 	}
 	r.event("mka", "every MACsec link secured")
 	return nil
@@ -349,28 +364,14 @@ func (r *run) waitAllSecured(ctx context.Context, timeout time.Duration) error {
 
 // waitAllBGP waits until every BGP session of the lab is Established.
 func (r *run) waitAllBGP(ctx context.Context, timeout time.Duration) error {
-	var pending []string
-	ok, err := poll(ctx, timeout, func() (bool, error) {
-		pending = pending[:0]
-		for _, st := range r.lab.BGPStatus() {
-			if st.Status == nil {
-				continue
-			}
-			for _, n := range st.Status.Neighbors {
-				if n.State.String() != "Established" {
-					pending = append(pending, st.Node+"→"+n.Name)
-				}
-			}
-		}
-		return len(pending) == 0, nil
-	})
-	switch {
-	case err != nil:
+	heldDown, err := r.lab.WaitBGP(ctx, timeout)
+	if err != nil {
 		return err
-	case !ok:
-		return fmt.Errorf("BGP sessions not Established within %v: %s", timeout, strings.Join(pending, ", "))
 	}
-	if len(r.lab.BGPStatus()) > 0 {
+	if len(heldDown) > 0 {
+		return fmt.Errorf("BGP sessions held down after exceeding the maximum prefixes: %s", strings.Join(heldDown, ", "))
+	}
+	if st, err := r.lab.Status(); err == nil && len(st.BGP) > 0 {
 		r.event("bgp", "every BGP session Established")
 	}
 	return nil
@@ -401,16 +402,16 @@ func (r *run) monitor(ctx context.Context) {
 	defer t.Stop()
 	for {
 		var line []string
+		ls, err := r.lab.Status()
+		if err != nil {
+			ls = &lab.LabStatus{}
+		}
 		for _, l := range r.sc.Topology.Links {
-			ps, err := r.lab.LinkPorts(l.Name)
+			ps, err := linkPorts(ls, l.Name)
 			if err != nil {
 				continue
 			}
-			for _, p := range ps {
-				if p == nil {
-					continue
-				}
-				st := p.Status()
+			for _, st := range ps {
 				state := "off"
 				if st.MKA != nil {
 					state = "unsecured"
@@ -424,12 +425,12 @@ func (r *run) monitor(ctx context.Context) {
 				}
 				last[key] = state
 			}
-			s, u, _ := r.linkState(l.Name)
+			s, u, _ := linkState(ls, l.Name)
 			if l.MACsec.Enabled || s > 0 {
 				line = append(line, fmt.Sprintf("%s %d/%d secured", l.Name, s, s+u))
 			}
 		}
-		for _, st := range r.lab.BGPStatus() {
+		for _, st := range ls.BGP {
 			if st.Status == nil {
 				continue
 			}
@@ -531,8 +532,7 @@ func (r *run) doStep(ctx context.Context, i int, st Step) error {
 			r.assert(i+1, desc, false, "not reached within "+st.WaitFor.Timeout.String())
 		}
 	case st.Op != nil:
-		_, err := r.lab.Do(ctx, st.Op)
-		return err
+		return r.lab.Do(ctx, st.Op)
 	case st.Exec != nil:
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
@@ -577,56 +577,66 @@ func exitDetail(err error, out string) string {
 
 // linkCapture records one link's wire, as seen by its first end, to a
 // pcapng file, and classifies every frame for the cleartext checks. The
-// counting happens on the forwarding path (it is cheap and must see every
-// frame); the writing happens off it, in a capture.Queue.
+// lab process streams the capture over its control socket (copied off the
+// forwarding path into a bounded queue there); this side writes the stream
+// to the file as it comes and classifies each frame in it.
 type linkCapture struct {
-	link  string
-	port  *dataplane.Port
-	file  string
-	f     *os.File
-	q     *capture.Queue
-	mu    sync.Mutex
-	types map[uint16]int
-	total int
-	clear int // frames that are neither MACsec, MKA, ARP nor ESP in UDP
-	esp   int // ESP in UDP (RFC 3948)
+	link   string
+	file   string
+	f      *os.File
+	stream *lab.CaptureStream
+	done   chan struct{} // closed when the stream has ended
+	err    error
+	counts capture.Counts // every frame, counted in the lab on the forwarding path
+	// notWritten counts the frames the lab's capture queue had no room
+	// for (counted, not in the file).
+	notWritten uint64
 }
 
-// classify tells ESP in UDP and cleartext apart among the frames that are
-// not MACsec or MKA.
-func classify(frame []byte) (esp, clear bool) {
-	et := uint16(frame[12])<<8 | uint16(frame[13])
-	switch et {
-	case macsec.EtherType, mka.EtherTypeEAPOL, 0x0806:
-		return false, false
-	case 0x0800:
-		ihl := int(frame[14]&0x0F) * 4
-		if len(frame) >= 14+ihl+8 && frame[23] == 17 {
-			udp := frame[14+ihl:]
-			sport, dport := uint16(udp[0])<<8|uint16(udp[1]), uint16(udp[2])<<8|uint16(udp[3])
-			if sport == 4500 || dport == 4500 {
-				return true, false
+// read writes the stream to the file and classifies its frames until the
+// lab ends the stream.
+func (c *linkCapture) read() {
+	defer close(c.done)
+	// Large reads and writes: a busy link sends many small frames.
+	fw := bufio.NewWriterSize(c.f, 1<<20)
+	defer func() {
+		if err := fw.Flush(); err != nil {
+			c.err = errors.Join(c.err, err)
+		}
+	}()
+	tail := &tailBuffer{max: 64 << 10}
+	cr, err := capture.NewReader(io.TeeReader(bufio.NewReaderSize(c.stream, 1<<20), io.MultiWriter(fw, tail)))
+	if err != nil {
+		c.err = err
+		return
+	}
+	for {
+		if _, err := cr.Next(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				c.err = err
 			}
+			break
 		}
 	}
-	return false, true
+	c.notWritten, _ = cr.Dropped()
+	var ok bool
+	if c.counts, ok = capture.CountsAtEnd(tail.b); !ok {
+		c.err = errors.Join(c.err, errors.New("the capture ended without the lab's frame counts"))
+	}
 }
 
-func (c *linkCapture) Capture(ts time.Time, frame []byte) {
-	c.mu.Lock()
-	c.total++
-	if len(frame) >= 14 {
-		c.types[uint16(frame[12])<<8|uint16(frame[13])]++
-		esp, clear := classify(frame)
-		if esp {
-			c.esp++
-		}
-		if clear {
-			c.clear++
-		}
+// tailBuffer keeps the last max octets written to it.
+type tailBuffer struct {
+	b   []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if over := len(t.b) - t.max; over > 0 {
+		t.b = append(t.b[:0], t.b[over:]...)
 	}
-	c.mu.Unlock()
-	c.q.Capture(ts, frame)
+	return len(p), nil
 }
 
 func (r *run) startCaptures() error {
@@ -638,50 +648,52 @@ func (r *run) startCaptures() error {
 		return err
 	}
 	for _, l := range r.sc.Captures {
-		ps, err := r.lab.LinkPorts(l)
-		if err != nil {
-			return err
-		}
-		p := ps[0]
-		if p == nil {
-			p = ps[1]
-		}
-		c := &linkCapture{link: l, port: p.Dataplane(), file: filepath.Join(dir, l+"-wire.pcapng"), types: map[uint16]int{}}
+		c := &linkCapture{link: l, file: filepath.Join(dir, l+"-wire.pcapng"), done: make(chan struct{})}
+		var err error
 		if c.f, err = os.OpenFile(c.file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
 			return err
 		}
-		w, err := capture.NewWriter(c.f, capture.PCAPNG)
-		if err != nil {
+		if c.stream, err = r.lab.Stream(context.Background(), &lab.CaptureOp{Link: l, Side: "wire", Counts: true}); err != nil {
 			c.f.Close()
-			return err
+			return fmt.Errorf("capture %s: %w", l, err)
 		}
-		c.q = capture.NewQueue(w, 1<<16, time.Second, 0)
-		c.port.SetMirror(dataplane.Wire, c)
+		go c.read()
 		r.caps = append(r.caps, c)
 	}
 	return nil
 }
 
 // etherTypeName is how captures name an EtherType: 0x88e5.
-func etherTypeName(et uint16) string { return fmt.Sprintf("0x%04x", et) }
+func etherTypeName(et uint16) string { return capture.EtherTypeName(et) }
 
+// stopCaptures asks the lab to end each stream (a half-close: the lab
+// writes out what it queued, then closes) and records the results.
 func (r *run) stopCaptures() {
 	for _, c := range r.caps {
-		c.port.SetMirror(dataplane.Wire, nil)
-		err := c.q.Close()
-		c.f.Close()
-		c.mu.Lock()
-		types := map[string]int{}
-		for et, n := range c.types {
-			types[etherTypeName(et)] = n
+		if uc, ok := c.stream.Conn.(*net.UnixConn); ok {
+			uc.CloseWrite()
 		}
-		cr := CaptureResult{Link: c.link, File: c.file, Frames: c.total, EtherTypes: types, ESPInUDP: c.esp,
-			ClearPayload: c.clear, NotWritten: c.q.Dropped()}
-		if err != nil {
-			cr.Error = err.Error()
+		select {
+		case <-c.done:
+		case <-time.After(5 * time.Second):
+			c.stream.Close()
+			<-c.done
+			c.err = errors.Join(c.err, errors.New("the lab did not end the capture within 5s"))
+		}
+		c.stream.Close()
+		if err := c.f.Close(); err != nil {
+			c.err = errors.Join(c.err, err)
+		}
+		types := map[string]int{}
+		for et, n := range c.counts.EtherTypes {
+			types[et] = int(n)
+		}
+		cr := CaptureResult{Link: c.link, File: c.file, Frames: int(c.counts.Frames), EtherTypes: types, ESPInUDP: int(c.counts.ESPInUDP),
+			ClearPayload: int(c.counts.Clear), NotWritten: c.notWritten}
+		if c.err != nil {
+			cr.Error = c.err.Error()
 		}
 		r.report.Captures = append(r.report.Captures, cr)
-		c.mu.Unlock()
 	}
 	r.caps = nil
 }

@@ -240,6 +240,9 @@ func Load(file string) (*Scenario, error) {
 	return Parse(file, data)
 }
 
+// MaxName bounds a scenario's name (the name of its report directory).
+const MaxName = 63
+
 // Parse checks a scenario; errors name the file, line and field.
 func Parse(file string, data []byte) (*Scenario, error) {
 	var raw rawScenario
@@ -286,8 +289,9 @@ func (c *scChecker) build(raw *rawScenario) *Scenario {
 	sc := &Scenario{Name: raw.Name, Title: raw.Title, Description: strings.TrimSpace(raw.Description),
 		Source: c.file, TopologyRef: raw.Topology, ExpectInvalid: raw.ExpectInvalid, Captures: raw.Captures,
 		Production: raw.Production, PNTable: raw.PNTable}
-	if raw.Name == "" {
-		c.Errorf("name", "missing: every scenario has a name")
+	if err := topology.CheckName(raw.Name, MaxName); err != nil {
+		// Reports go to a directory named after the scenario: a name, never a path.
+		c.Errorf("name", "scenario name %v", err)
 	}
 	if raw.Topology == "" {
 		raw.Topology = "expressroute-direct"

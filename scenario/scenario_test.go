@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/secylab/secylab/topology"
 )
 
 func TestBuiltinsParse(t *testing.T) {
@@ -134,4 +136,20 @@ steps:
 		"adminState of link1 Disabled (the Microsoft edge's laser off: no frames either way)",
 		"check 1 condition(s)",
 	}, got)
+}
+
+func TestScenarioNameIsAName(t *testing.T) {
+	_, err := Parse("escape.yaml", []byte("name: \"../../../../tmp/x/ESCAPED\"\ntitle: t\nsteps:\n  - wait: 1s\nassert:\n  - {mka: {link: link1, secured: true}}\n"))
+	require.ErrorContains(t, err, "escape.yaml:1")
+	require.ErrorContains(t, err, "name")
+}
+
+func TestNewLabNamesDiffer(t *testing.T) {
+	seen := map[string]bool{}
+	for range 10000 {
+		n := NewLabName()
+		require.NoError(t, topology.CheckLabName(n))
+		require.False(t, seen[n], "%s twice", n)
+		seen[n] = true
+	}
 }

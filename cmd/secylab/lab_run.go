@@ -15,14 +15,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/secylab/secylab/scenario"
+	"github.com/secylab/secylab/topology"
 )
 
 // flagship is what secylab lab run runs without arguments.
 const flagship = "rotate-cak"
 
 func newLabRunCmd(o *labOpts) *cobra.Command {
-	var all, asJSON bool
-	var out, junit string
+	var all, asJSON, keep bool
+	var out, junit, labName string
 	cmd := &cobra.Command{
 		Use:   "run [SCENARIO | FILE]...",
 		Short: "Run exercises: a lab, steps, traffic probes, assertions and a report",
@@ -31,24 +32,40 @@ probes (sequence-numbered UDP both ways, giving loss, outage windows,
 reordering and latency), carry out the steps (change MACsec on one end,
 rotate keys, drain a link, cut it, wait for MKA…), check the assertions and
 write a report: report.json, summary.txt, report.html (with an SVG timeline)
-and the wire captures, under --out. --junit writes JUnit XML for CI.
+and the wire captures, under --out/SCENARIO. --junit writes JUnit XML for CI.
+
+Each exercise's lab is an ordinary lab (named --name, or sc and 8 random hex
+digits): while it runs, lab status, lab macsec, lab bgp and lab capture work
+on it. It is removed at the end, and also if lab run is killed; --keep
+leaves it running for a look afterwards (remove it with lab down NAME).
 
 Without arguments the flagship exercise runs: %s. See the built-in
-scenarios with 'secylab lab scenarios'. Exit status 0 only when every
-assertion of every scenario holds; 1 when one fails. Needs root.`, flagship),
+scenarios with 'secylab lab scenarios'. The output paths are checked before
+the first lab is built. Exit status 0 only when every assertion of every
+scenario holds and every report was written; 1 when one fails or a scenario
+could not be run or recorded; 2 for bad input. Needs root.`, flagship),
 		Example: `  secylab lab run                         # the flagship exercise
   secylab lab run key-mismatch enable-macsec
   secylab lab run --all --junit results.xml
-  secylab lab run my-change.yaml --out /tmp/reports`,
+  secylab lab run my-change.yaml --out /tmp/reports
+  secylab lab run rotate-cak --name x --keep && secylab lab status --lab x`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if all && len(args) > 0 {
 				return usagef("give scenarios or --all, not both")
+			}
+			if cmd.Flags().Changed("name") {
+				if err := topology.CheckLabName(labName); err != nil {
+					return usagef("--name: %v", err)
+				}
 			}
 			if all {
 				args = scenario.Builtins()
 			}
 			if len(args) == 0 {
 				args = []string{flagship}
+			}
+			if keep && len(args) > 1 {
+				return usagef("--keep leaves one exercise's lab running: give one scenario")
 			}
 			var scs []*scenario.Scenario
 			for _, a := range args {
@@ -64,28 +81,35 @@ assertion of every scenario holds; 1 when one fails. Needs root.`, flagship),
 			if out == "" {
 				out = filepath.Join("secylab-reports", time.Now().Format("20060102-150405"))
 			}
+			if err := checkOutputs(out, junit); err != nil {
+				return &usageError{err}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			live := isTerminal(os.Stderr)
 			var reps []*scenario.Report
+			var runErrs []error
 			for i, sc := range scs {
 				fmt.Fprintf(stderr, "[%d/%d] %s: %s\n", i+1, len(scs), sc.Name, sc.Title)
-				rep, err := scenario.Run(ctx, sc, scenario.Options{StateDir: o.stateDir, OutDir: filepath.Join(out, sc.Name), Progress: stderr, Live: live})
-				if rep != nil {
-					reps = append(reps, rep)
-					if !asJSON {
-						rep.WriteText(stdout)
-						fmt.Fprintf(stdout, "  report: %s\n\n", filepath.Join(out, sc.Name, "report.html"))
-					}
+				dir := filepath.Join(out, sc.Name)
+				rep, err := scenario.Run(ctx, sc, scenario.Options{StateDir: o.stateDir, OutDir: dir, LabName: labName, Keep: keep, Progress: stderr, Live: live})
+				reps = append(reps, rep)
+				if !asJSON {
+					rep.WriteText(stdout)
+					fmt.Fprintf(stdout, "  report: %s\n\n", filepath.Join(dir, "report.html"))
 				}
-				if err != nil && ctx.Err() != nil {
-					return err
+				if err != nil {
+					runErrs = append(runErrs, fmt.Errorf("%s: %w", sc.Name, err))
+					fmt.Fprintf(stderr, "secylab: %s: %v\n", sc.Name, err)
+					if ctx.Err() != nil {
+						break
+					}
 				}
 			}
 			if junit != "" {
 				if err := writeJUnit(junit, reps); err != nil {
-					return err
+					runErrs = append(runErrs, fmt.Errorf("--junit: %w", err))
 				}
 			}
 			if asJSON {
@@ -109,16 +133,54 @@ assertion of every scenario holds; 1 when one fails. Needs root.`, flagship),
 				}
 			}
 			if len(failed) > 0 {
-				return fmt.Errorf("%d of %d scenarios failed: %s (reports in %s)", len(failed), len(reps), strings.Join(failed, ", "), out)
+				return errors.Join(append(runErrs, fmt.Errorf("%d of %d scenarios failed: %s (reports in %s)", len(failed), len(scs), strings.Join(failed, ", "), out))...)
 			}
-			return nil
+			return errors.Join(runErrs...)
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "run every built-in scenario")
-	cmd.Flags().StringVar(&out, "out", "", "report directory (default secylab-reports/TIME)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "report directory (default secylab-reports/TIME)")
 	cmd.Flags().StringVar(&junit, "junit", "", "also write JUnit XML to `FILE`")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the reports as JSON instead of text")
+	cmd.Flags().StringVar(&labName, "name", "", "name the exercise's lab (default: sc and 8 random hex digits)")
+	cmd.Flags().BoolVar(&keep, "keep", false, "leave the exercise's lab running afterwards (remove it with lab down NAME)")
 	return cmd
+}
+
+// checkOutputs checks, before any lab is built, that the report directory
+// can be made and written and that the JUnit file can be: not a directory,
+// in a directory that exists.
+func checkOutputs(out, junit string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("--out %s: %w", out, err)
+	}
+	f, err := os.CreateTemp(out, ".secylab-check-*")
+	if err != nil {
+		return fmt.Errorf("--out %s: cannot write there: %w", out, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	if junit == "" {
+		return nil
+	}
+	if fi, err := os.Stat(junit); err == nil && fi.IsDir() {
+		return fmt.Errorf("--junit %s: is a directory, want a file", junit)
+	}
+	if fi, err := os.Stat(filepath.Dir(junit)); err != nil {
+		return fmt.Errorf("--junit %s: %w", junit, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("--junit %s: %s is not a directory", junit, filepath.Dir(junit))
+	}
+	_, statErr := os.Stat(junit)
+	jf, err := os.OpenFile(junit, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("--junit %s: %w", junit, err)
+	}
+	jf.Close()
+	if statErr != nil {
+		os.Remove(junit) // made only to check: it is written at the end
+	}
+	return nil
 }
 
 func verdict(r *scenario.Report) string {

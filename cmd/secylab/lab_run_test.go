@@ -1,15 +1,21 @@
 package main
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/secylab/secylab/internal/nettest"
 	"github.com/secylab/secylab/scenario"
+	"github.com/secylab/secylab/topology"
 )
 
 // TestLabRunBuiltins runs every built-in scenario, as CI does: each one's
@@ -71,4 +77,134 @@ assert:
 	require.Contains(t, out, "✗ end     MKA on link1 is not secured — 2 of 2 ends secured")
 	require.Contains(t, out, "✓ end     p: at most 0 packets lost")
 	require.Contains(t, errOut, "1 of 1 scenarios failed: wrong")
+}
+
+// A short exercise: a lab, a probe, a wait long enough to look at it.
+const shortScenario = `name: short
+title: a lab that is looked at while it runs
+topology: expressroute-direct
+probes:
+  - {name: p, from: ce1 192.168.100.129, to: msee1 192.168.100.130, rate: 50}
+steps:
+  - wait: 6s
+assert:
+  - {mka: {link: link1, secured: true}}
+`
+
+// The output paths are checked before the first lab is built: a run that
+// cannot write its report fails at once, with the reason, exit 2.
+func TestLabRunBadOutputs(t *testing.T) {
+	nettest.NeedRoot(t)
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	env := []string{"SECYLAB_STATE_DIR=" + state}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--out", "/proc/nope", "--junit", filepath.Join(dir, "j.xml")}, "--out /proc/nope"},
+		{[]string{"--out", filepath.Join(dir, "r"), "--junit", dir}, "is a directory"},
+		{[]string{"--out", filepath.Join(dir, "r"), "--junit", filepath.Join(dir, "no", "such", "j.xml")}, "--junit"},
+	} {
+		start := time.Now()
+		out, errOut, status := runBin(t, env, append([]string{"lab", "run", "provider-circuit", "key-mismatch"}, tc.args...)...)
+		require.Equal(t, 2, status, "%v: %s%s", tc.args, out, errOut)
+		require.Contains(t, errOut, tc.want, tc.args)
+		require.Less(t, time.Since(start), 5*time.Second, "no lab was built: %v", tc.args)
+		_, err := os.Stat(state)
+		require.ErrorIs(t, err, os.ErrNotExist, "no lab was built: %v", tc.args)
+	}
+	_, err := os.Stat(filepath.Join(dir, "j.xml"))
+	require.ErrorIs(t, err, os.ErrNotExist, "no JUnit that says nothing ran")
+}
+
+// A scenario's name is a name: one that is a path is refused at load, and
+// nothing is written outside --out.
+func TestLabRunNameIsNotAPath(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "escape.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(strings.Replace(shortScenario, "name: short", `name: "../../../../tmp/x/ESCAPED"`, 1)), 0o600))
+	out, errOut, status := runBin(t, []string{"SECYLAB_STATE_DIR=" + filepath.Join(dir, "state")}, "lab", "run", file, "--out", filepath.Join(dir, "r"))
+	require.Equal(t, 2, status, "%s%s", out, errOut)
+	require.Contains(t, errOut, "escape.yaml:1")
+	require.Contains(t, errOut, "name")
+	_, err := os.Stat("/tmp/x/ESCAPED")
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// An exercise's lab is an ordinary lab: lab status reports it as running
+// (owned by the run) while the run goes on, and it goes when the run ends.
+func TestLabRunStatusWhileRunning(t *testing.T) {
+	nettest.NeedRoot(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "short.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(shortScenario), 0o600))
+	state := filepath.Join(dir, "state")
+	env := []string{"SECYLAB_STATE_DIR=" + state}
+	t.Cleanup(func() { runBin(t, env, "lab", "down", "--all") })
+	run := exec.Command(secylabBin, "lab", "run", file, "--name", "watched", "--out", filepath.Join(dir, "r"))
+	run.Env = append(os.Environ(), env...)
+	var runOut strings.Builder
+	run.Stdout, run.Stderr = &runOut, &runOut
+	require.NoError(t, run.Start())
+	var out string
+	require.Eventually(t, func() bool {
+		var status int
+		out, _, status = runBin(t, env, "lab", "status", "--lab", "watched")
+		return status == 0 && strings.Contains(out, "lab watched: running")
+	}, 30*time.Second, 200*time.Millisecond, "lab status during the run: %s", out)
+	require.Contains(t, out, "owned by lab run")
+	require.Contains(t, out, "ce1:er1")
+	require.NoError(t, run.Wait(), runOut.String())
+	_, err := os.Stat(filepath.Join(state, "watched"))
+	require.ErrorIs(t, err, os.ErrNotExist, "the lab goes with the run")
+}
+
+// lab run rotate-cak --name x --keep passes and leaves lab x running, an
+// ordinary lab that lab status shows (as JSON too) and lab down removes.
+func TestLabRunKeep(t *testing.T) {
+	nettest.NeedRoot(t)
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	env := []string{"SECYLAB_STATE_DIR=" + state}
+	t.Cleanup(func() { runBin(t, env, "lab", "down", "--all") })
+	out, errOut, status := runBin(t, env, "lab", "run", "rotate-cak", "--name", "x", "--keep", "--out", filepath.Join(dir, "r"))
+	require.Zero(t, status, "%s%s", out, errOut)
+	out, errOut, status = runBin(t, env, "lab", "status", "--lab", "x", "--json")
+	require.Zero(t, status, "%s%s", out, errOut)
+	var infos []struct{ Name, State, Owner string }
+	require.NoError(t, json.Unmarshal([]byte(out), &infos), out)
+	require.Equal(t, []struct{ Name, State, Owner string }{{"x", "running", ""}}, infos)
+	out, errOut, status = runBin(t, env, "lab", "down", "x")
+	require.Zero(t, status, "%s%s", out, errOut)
+}
+
+// A lab run killed in the middle leaves nothing behind: its lab process
+// sees that the run has ended and removes the lab.
+func TestLabRunKilledLeavesNothing(t *testing.T) {
+	nettest.NeedRoot(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "short.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(shortScenario), 0o600))
+	state := filepath.Join(dir, "state")
+	env := []string{"SECYLAB_STATE_DIR=" + state}
+	t.Cleanup(func() { runBin(t, env, "lab", "down", "--all") })
+	run := exec.Command(secylabBin, "lab", "run", file, "--name", "killed", "--out", filepath.Join(dir, "r"))
+	run.Env = append(os.Environ(), env...)
+	require.NoError(t, run.Start())
+	var pid int
+	require.Eventually(t, func() bool {
+		pid = labProcessOf(filepath.Join(state, "killed"))
+		return pid != 0
+	}, 30*time.Second, 50*time.Millisecond)
+	time.Sleep(time.Second)
+	require.NoError(t, run.Process.Signal(syscall.SIGKILL))
+	_ = run.Wait()
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(state, "killed"))
+		return os.IsNotExist(err) && !running(pid)
+	}, 10*time.Second, 100*time.Millisecond, "the lab outlived its killed run")
+	nss, err := exec.Command("ip", "netns", "list").Output()
+	require.NoError(t, err)
+	require.NotContains(t, string(nss), topology.NamespaceName("killed", ""))
 }

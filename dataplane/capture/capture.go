@@ -76,9 +76,15 @@ type packetReader interface {
 
 // Reader reads Ethernet frames from a pcap or pcapng stream.
 type Reader struct {
-	format Format
-	r      packetReader
+	format    Format
+	r         packetReader
+	dropped   uint64 // from the last pcapng interface statistics block
+	haveStats bool
 }
+
+// Dropped returns the frames the capture's last pcapng interface
+// statistics block, read so far, says were dropped; ok is false without one.
+func (r *Reader) Dropped() (n uint64, ok bool) { return r.dropped, r.haveStats }
 
 // NewReader detects the format from the magic number and reads the file
 // header. Captures of a link type other than Ethernet are refused.
@@ -94,14 +100,21 @@ func NewReader(r io.Reader) (*Reader, error) {
 	magic := [4]byte(head)
 	switch {
 	case magic == pcapngMagic:
-		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{ErrorOnMismatchingLinkType: true})
+		cr := &Reader{format: PCAPNG}
+		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{ErrorOnMismatchingLinkType: true,
+			StatisticsCallback: func(_ int, st pcapgo.NgInterfaceStatistics) {
+				if st.PacketsDropped != pcapgo.NgNoValue64 {
+					cr.dropped, cr.haveStats = st.PacketsDropped, true
+				}
+			}})
 		if err != nil {
 			return nil, fmt.Errorf("pcapng header: %w", err)
 		}
 		if lt := ng.LinkType(); lt != layers.LinkTypeEthernet {
 			return nil, fmt.Errorf("pcapng link type %v: only Ethernet is supported", lt)
 		}
-		return &Reader{format: PCAPNG, r: ng}, nil
+		cr.r = ng
+		return cr, nil
 	case isPCAP(magic):
 		p, err := pcapgo.NewReader(br)
 		if err != nil {
@@ -172,6 +185,7 @@ func ReadFile(name string) ([]Packet, Format, error) {
 
 // Writer writes Ethernet frames as pcap or pcapng.
 type Writer struct {
+	out  io.Writer // what NewWriter was given
 	bw   *bufio.Writer
 	pcap *pcapgo.Writer
 	ng   *pcapgo.NgWriter
@@ -189,14 +203,14 @@ func NewWriter(w io.Writer, f Format) (*Writer, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Writer{ng: ng}, nil
+		return &Writer{out: w, ng: ng}, nil
 	}
 	bw := bufio.NewWriter(w)
 	p := pcapgo.NewWriter(bw)
 	if err := p.WriteFileHeader(snapLen, layers.LinkTypeEthernet); err != nil {
 		return nil, err
 	}
-	return &Writer{bw: bw, pcap: p}, nil
+	return &Writer{out: w, bw: bw, pcap: p}, nil
 }
 
 // Write appends one frame.
@@ -209,6 +223,19 @@ func (w *Writer) Write(p Packet) error {
 		return w.ng.WritePacket(ci, p.Data)
 	}
 	return w.pcap.WritePacket(ci, p.Data)
+}
+
+// WriteStats writes, in pcapng, an interface statistics block: frames seen
+// and those of them dropped (not written), and flushes. In pcap, which has
+// no such record, it does nothing.
+func (w *Writer) WriteStats(received, dropped uint64) error {
+	if w.ng == nil {
+		return nil
+	}
+	if err := w.ng.WriteInterfaceStats(0, pcapgo.NgInterfaceStatistics{LastUpdate: time.Now(), PacketsReceived: received, PacketsDropped: dropped}); err != nil {
+		return err
+	}
+	return w.ng.Flush()
 }
 
 // Flush writes out buffered data.

@@ -13,7 +13,18 @@ import (
 	"github.com/secylab/secylab/internal/netnsx"
 )
 
-// lab is one case's throwaway namespaces, removed when the case ends.
+// testbed is one case's throwaway namespaces, removed when the case ends.
+//
+// It is not a lab, and deliberately not started through the lab runtime
+// (lab.Up): a case pits secylab against the kernel, so its namespaces hold
+// kernel devices (a macsec link, xfrm states, wpa_supplicant) configured by
+// iproute2 exactly as a user of the kernel would, around at most one
+// userspace SecY run in this process; there is no topology, no lab process
+// and no control socket to serve, and in the VM the guest is a busybox
+// initramfs with this binary as its payload and nothing to clean up after.
+// Its namespaces are named sl-cf<id><suffix>, without the dot of a lab's
+// sl-<lab>.<node>, so they never collide with a lab's, and lab down never
+// touches them.
 type testbed struct {
 	ctx context.Context
 	ip  string // iproute2's ip

@@ -82,6 +82,8 @@ secylab's userspace MACsec SecY, keyed by MKA with a static CAK, between the
 node's TAP (its controlled port, where its IP stack lives) and the veth (the
 wire). Without arguments, 'lab up' starts the built-in topology
 expressroute-direct. Lab commands need root.`,
+		Example: `  secylab lab up && secylab lab status && secylab lab down
+  secylab lab run --all --junit results.xml`,
 	}
 	o.register(cmd)
 	cmd.AddCommand(newLabUpCmd(o), newLabDownCmd(o), newLabStatusCmd(o),

@@ -185,7 +185,7 @@ func TestLifecycleHelpHasOwnExamples(t *testing.T) {
 	root := newRootCmd()
 	seen := map[string]string{}
 	for _, path := range [][]string{
-		{}, {"version"}, {"lab", "up"}, {"lab", "down"}, {"lab", "status"}, {"lab", "exec"},
+		{}, {"version"}, {"lab"}, {"lab", "up"}, {"lab", "down"}, {"lab", "status"}, {"lab", "exec"},
 		{"lab", "run"}, {"lab", "scenarios"}, {"bench", "lab"}, {"conformance"},
 	} {
 		c, _, err := root.Find(path)

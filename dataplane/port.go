@@ -94,7 +94,10 @@ func (p *Port) SetKaY(f func(frame []byte)) {
 
 // SendKaY transmits a frame of the key agreement on the wire, outside the
 // SecY (and outside the impairments' queue, but not their loss and cuts).
+// A wire capture sees it as it sees the forwarded frames: before the
+// impairments.
 func (p *Port) SendKaY(frame []byte) error {
+	p.capture(Wire, frame)
 	frames := [][]byte{frame}
 	frames = p.shaper.filter(frames)
 	if len(frames) == 0 {

@@ -209,3 +209,23 @@ func TestPortImpairments(t *testing.T) {
 	send(3)
 	require.Equal(t, 3, drain(100*time.Millisecond))
 }
+
+// TestPortCapturesItsOwnMKPDUs: a wire capture holds the MKPDUs the port
+// sends as well as those it receives (issue 12, item 10: SendKaY bypassed
+// the mirror, so a capture held only the peer's).
+func TestPortCapturesItsOwnMKPDUs(t *testing.T) {
+	ya, yb := secyPair(t, 1, 1)
+	l := newLab(t, ya, yb)
+	mkpdu := nettest.EthFrame([]byte{0x01, 0x80, 0xC2, 0, 0, 3}, macA, mka.EtherTypeEAPOL, 60, 7)
+	require.NoError(t, l.a.SendKaY(mkpdu))
+	got, ok := recvWithin(l.wireSniff, time.Second)
+	require.True(t, ok, "the port's own MKPDU is not in its wire capture")
+	require.Equal(t, mkpdu, got)
+	// And one from the peer, as before.
+	l.a.SetKaY(func([]byte) {})
+	peer := nettest.EthFrame([]byte{0x01, 0x80, 0xC2, 0, 0, 3}, macB, mka.EtherTypeEAPOL, 60, 8)
+	require.NoError(t, l.b.SendKaY(peer))
+	got, ok = recvWithin(l.wireSniff, time.Second)
+	require.True(t, ok)
+	require.Equal(t, peer, got)
+}

@@ -650,7 +650,7 @@ func (r *run) startCaptures() error {
 	for _, l := range r.sc.Captures {
 		c := &linkCapture{link: l, file: filepath.Join(dir, l+"-wire.pcapng"), done: make(chan struct{})}
 		var err error
-		if c.f, err = os.OpenFile(c.file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+		if c.f, err = capture.CreateFile(c.file); err != nil {
 			return err
 		}
 		if c.stream, err = r.lab.Stream(context.Background(), &lab.CaptureOp{Link: l, Side: "wire", Counts: true}); err != nil {

@@ -172,6 +172,9 @@ func readCapture(name string) ([]frame, error) {
 	if err != nil {
 		return nil, usagef("--in: %v", err)
 	}
+	if len(pkts) == 0 {
+		return nil, usagef("--in %s: no frames: the capture holds no records", name)
+	}
 	frames := make([]frame, len(pkts))
 	for i, p := range pkts {
 		src := fmt.Sprintf("--in %s record %d", name, i+1)

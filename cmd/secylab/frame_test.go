@@ -556,3 +556,34 @@ func TestFrameProtectTshark(t *testing.T) {
 		require.Equal(t, tc.want, strings.TrimSpace(string(got)), tc.name)
 	}
 }
+
+// TestFrameEmptyOrCutCapture: a capture with no frames, or cut inside a
+// record, is bad input (status 2, saying so) for every frame command, like
+// hex input with no frames (issue 12, item 10: they exited 0 printing
+// nothing).
+func TestFrameEmptyOrCutCapture(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"empty.pcap", "empty.pcapng"} {
+		require.NoError(t, capture.WriteFile(filepath.Join(dir, name), nil))
+	}
+	var full bytes.Buffer
+	require.NoError(t, capture.Write(&full, capture.PCAP, []capture.Packet{{Data: cleartextFrames()[1].Data, Length: len(cleartextFrames()[1].Data)}}))
+	cut := filepath.Join(dir, "cut.pcap")
+	require.NoError(t, os.WriteFile(cut, full.Bytes()[:24+16], 0o600)) // the file header and a record header
+	for _, cmd := range [][]string{
+		{"decode"},
+		{"protect", "--cipher", "GCM-AES-128", "--sak", "071b113b0ca743feccccf3d051f73738"},
+		{"validate", "--cipher", "GCM-AES-128", "--sak", "071b113b0ca743feccccf3d051f73738"},
+	} {
+		for file, want := range map[string]string{
+			"empty.pcap":   "no frames",
+			"empty.pcapng": "no frames",
+			"cut.pcap":     "record 1",
+		} {
+			out, errOut, status := runBin(t, nil, append([]string{"frame"}, append(cmd, "--in", filepath.Join(dir, file))...)...)
+			require.Equal(t, 2, status, "%v %s: %s%s", cmd, file, out, errOut)
+			require.Contains(t, errOut, want, "%v %s", cmd, file)
+			require.Empty(t, out)
+		}
+	}
+}

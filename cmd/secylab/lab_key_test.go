@@ -62,19 +62,11 @@ func TestLabKeyRule(t *testing.T) {
 	}
 	good, bad := topo("good.yaml", "short.psk"), topo("bad.yaml", "open.psk")
 
-	l := &testLab{t: t, name: fmt.Sprintf("k%d%d", os.Getpid()%10000, labSeq.Add(1)), state: t.TempDir()}
-	t.Cleanup(func() {
-		if out, errOut, status := l.run("lab", "down", "--all"); status != 0 {
-			t.Errorf("lab down --all: %s%s", out, errOut)
-		}
-	})
-	out, errOut, status := l.run("lab", "up", good, "--name", l.name, "--wait", "20s")
-	require.Zero(t, status, "lab up: %s%s", out, errOut)
-	require.Contains(t, out, "MKA secured every MACsec link")
+	l, out := upLab(t, "k", good)
 	require.Contains(t, out, "warning: "+good+":22: links[0].macsec.secret: key file "+filepath.Join(dir, "short.psk")+": CAK: 32 hex digits; GcmAesXpn256 takes 64: padded with 32 trailing zeros, as Azure does")
 
 	// The same 32-digit secret fits a 128-bit cipher: no padding, no refusal.
-	out, errOut, status = l.run("lab", "macsec", "set", "link1", "--cipher", "GcmAesXpn128")
+	out, errOut, status := l.run("lab", "macsec", "set", "link1", "--cipher", "GcmAesXpn128")
 	require.Zero(t, status, "%s%s", out, errOut)
 	require.NotContains(t, out, "padded")
 	// Back to a 256-bit cipher: Azure pads it again, and says so, per end.
@@ -96,4 +88,20 @@ func TestLabKeyRule(t *testing.T) {
 	for _, node := range []string{"a", "b"} {
 		require.NotContains(t, string(ns), topology.NamespaceName(name, node), "nothing is built for a refused key")
 	}
+}
+
+// upLab starts the lab of topology file under a fresh name starting with
+// prefix, waits until MKA secures it, and returns it and lab up's output.
+func upLab(t *testing.T, prefix, file string) (*testLab, string) {
+	t.Helper()
+	l := &testLab{t: t, name: fmt.Sprintf("%s%d%d", prefix, os.Getpid()%10000, labSeq.Add(1)), state: t.TempDir()}
+	t.Cleanup(func() {
+		if out, errOut, status := l.run("lab", "down", "--all"); status != 0 {
+			t.Errorf("lab down --all: %s%s", out, errOut)
+		}
+	})
+	out, errOut, status := l.run("lab", "up", file, "--name", l.name, "--wait", "20s")
+	require.Zero(t, status, "lab up: %s%s", out, errOut)
+	require.Contains(t, out, "MKA secured every MACsec link")
+	return l, out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/secylab/secylab/dataplane/capture"
 	"github.com/secylab/secylab/internal/value"
 	"github.com/secylab/secylab/lab"
 )
@@ -53,9 +54,9 @@ goes to stdout (not to a terminal). Stop with Ctrl-C, -c or --duration.`,
 			}
 			var w io.Writer = cmd.OutOrStdout()
 			if file != "" && file != "-" {
-				f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+				f, err := capture.CreateFile(file)
 				if err != nil {
-					return err
+					return usagef("-o: %w", err)
 				}
 				defer f.Close()
 				w = f

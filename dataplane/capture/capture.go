@@ -144,6 +144,11 @@ func (r *Reader) Format() Format { return r.format }
 // short by the end of the file is io.ErrUnexpectedEOF, not io.EOF.
 func (r *Reader) Next() (Packet, error) {
 	data, ci, err := r.r.ReadPacketData()
+	if errors.Is(err, io.EOF) && ci.CaptureLength > 0 {
+		// pcapgo reads a record's header, then its data; data missing
+		// altogether comes back as io.EOF, as if the file ended cleanly.
+		return Packet{}, fmt.Errorf("%w: the record's %d octets are missing", io.ErrUnexpectedEOF, ci.CaptureLength)
+	}
 	if err != nil {
 		return Packet{}, err
 	}

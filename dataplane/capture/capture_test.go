@@ -166,3 +166,31 @@ func FuzzReadCapture(f *testing.F) {
 		}
 	})
 }
+
+// TestReadCutShort: a capture cut inside a record is an error, wherever
+// the cut falls; one cut between records reads as the records before it.
+// A pcap cut right after a record's header used to read as a clean end.
+func TestReadCutShort(t *testing.T) {
+	for _, format := range []Format{PCAP, PCAPNG} {
+		var buf bytes.Buffer
+		require.NoError(t, Write(&buf, format, testPackets()))
+		b := buf.Bytes()
+		whole := map[int]bool{} // the lengths of the complete prefixes
+		for _, n := range []int{1, 2, 3} {
+			var w bytes.Buffer
+			require.NoError(t, Write(&w, format, testPackets()[:n]))
+			whole[w.Len()] = true
+		}
+		var empty bytes.Buffer
+		require.NoError(t, Write(&empty, format, nil))
+		whole[empty.Len()] = true
+		for n := empty.Len(); n < len(b); n++ {
+			_, _, err := Read(bytes.NewReader(b[:n]))
+			if whole[n] {
+				require.NoError(t, err, "%v cut at %d, between records", format, n)
+			} else {
+				require.Error(t, err, "%v cut at %d of %d, inside a record", format, n, len(b))
+			}
+		}
+	}
+}

@@ -244,9 +244,13 @@ func TestSeveralErrorsInFileOrder(t *testing.T) {
 }
 
 func TestNotOneDocument(t *testing.T) {
-	for _, src := range []string{"", "# only a comment\n", base + "---\n" + base} {
+	for src, want := range map[string]string{
+		"":                    "lab.yaml:1: want exactly one YAML document, found 0",
+		"# only a comment\n":  "lab.yaml:1: want exactly one YAML document, found 0",
+		base + "---\n" + base: "lab.yaml:23: want exactly one YAML document, found 2", // the second's ---
+	} {
 		_, err := Parse("lab.yaml", []byte(src))
-		assert.ErrorContains(t, err, "lab.yaml: want exactly one YAML document")
+		assert.ErrorContains(t, err, want)
 	}
 	_, err := Parse("lab.yaml", []byte("name: [unclosed\n"))
 	assert.ErrorContains(t, err, "lab.yaml:")

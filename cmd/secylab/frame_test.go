@@ -587,3 +587,41 @@ func TestFrameEmptyOrCutCapture(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFrameCapture feeds arbitrary files to the frame commands' capture
+// reader (--in): it never panics, refuses anything it cannot use as bad
+// input (status 2), and what it accepts is at least one whole frame.
+func FuzzFrameCapture(f *testing.F) {
+	for _, format := range []capture.Format{capture.PCAP, capture.PCAPNG} {
+		var b bytes.Buffer
+		if err := capture.Write(&b, format, []capture.Packet{{Data: cleartextFrames()[1].Data, Length: len(cleartextFrames()[1].Data)}}); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b.Bytes())
+	}
+	f.Add([]byte{})
+	file := filepath.Join(f.TempDir(), "in.pcap")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 1024 {
+			return // see capture.FuzzReadCapture
+		}
+		if err := os.WriteFile(file, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		frames, err := readCapture(file)
+		if err != nil {
+			if !isUsage(err) {
+				t.Fatalf("refused with status 1, not 2: %v", err)
+			}
+			return
+		}
+		if len(frames) == 0 {
+			t.Fatal("accepted a capture with no frames")
+		}
+		for _, fr := range frames {
+			if len(fr.data) < minFrameLen {
+				t.Fatalf("%s: a %d-octet frame accepted", fr.src, len(fr.data))
+			}
+		}
+	})
+}

@@ -58,7 +58,8 @@ func Decode(file string, data []byte, v any) (*Doc, error) {
 		return nil, yamlError(file, nil, err)
 	}
 	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
-		return nil, &Error{File: file, Msg: fmt.Sprintf("want exactly one YAML document, found %d", countDocs(f))}
+		n, line := countDocs(f)
+		return nil, &Error{File: file, Line: line, Msg: fmt.Sprintf("want exactly one YAML document, found %d", n)}
 	}
 	pos := indexPositions(f.Docs[0].Body)
 	if err := yaml.NodeToValue(f.Docs[0].Body, v, yaml.Strict()); err != nil {
@@ -71,6 +72,26 @@ func Decode(file string, data []byte, v any) (*Doc, error) {
 // its nearest ancestor's when the field is missing).
 func (d *Doc) Errorf(path, format string, args ...any) {
 	d.errs = append(d.errs, &Error{File: d.File, Line: d.pos.lineOf(path), Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Unlocated returns the first of the problems joined in err that is not
+// an *Error of file with a line, or nil: the promise of Decode and
+// Doc.Err, which the fuzz targets of the packages that read YAML check.
+func Unlocated(err error, file string) error {
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		var ye *Error
+		if !errors.As(e, &ye) || ye.File != file || ye.Line < 1 {
+			return e
+		}
+	}
+	return nil
 }
 
 // Notef formats a remark on the field at path the way an Error reads
@@ -93,14 +114,24 @@ func (d *Doc) Err() error {
 	return errors.Join(errs...)
 }
 
-func countDocs(f *ast.File) int {
-	n := 0
+// countDocs counts the documents with a body and returns the line of the
+// second one (where a file of one document goes wrong), or 1.
+func countDocs(f *ast.File) (n, line int) {
+	line = 1
 	for _, d := range f.Docs {
-		if d.Body != nil {
-			n++
+		if d.Body == nil {
+			continue
+		}
+		if n++; n == 2 {
+			if tk := d.Body.GetToken(); tk != nil {
+				line = tk.Position.Line
+			}
+			if d.Start != nil {
+				line = d.Start.Position.Line
+			}
 		}
 	}
-	return n
+	return n, line
 }
 
 // yamlError turns a go-yaml error into an *Error with the field path of its

@@ -59,6 +59,19 @@ func (o *MACsecOp) Check(t *topology.Topology) error {
 		c.errorf("newCAK", "excludes key")
 	case o.Key.File != "" && !strings.HasPrefix(o.Key.File, "/"):
 		c.errorf("key", "%q: the lab reads key files by absolute path", o.Key.File)
+	case o.Key.File != "":
+		// The one key rule, before anything changes: for the op's cipher,
+		// or, the cipher being the port's at the time, for the longest
+		// CAK any cipher takes (Apply reads it again for the port's).
+		suite := o.Cipher.Suite()
+		if suite == 0 {
+			suite = macsec.GCMAESXPN256
+		}
+		k, err := secret.LoadKey(o.Key.File, suite)
+		if err != nil {
+			c.errorf("key", "%v", err)
+		}
+		k.Zero()
 	}
 	return c.err()
 }

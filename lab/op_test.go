@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,4 +177,38 @@ func TestControlSocketCarriesOps(t *testing.T) {
 	err = decodeReply(conn, nil)
 	require.ErrorAs(t, err, &inv)
 	assert.Contains(t, err.Error(), `"Enabeld": want Enabled or Disabled (on or off)`)
+}
+
+// TestMACsecOpChecksKeyFile: a key file a MACsec change names is checked
+// with the change, by the one rule (secret.LoadKey), so a scenario step or
+// lab macsec set with a bad key is refused as bad input before anything
+// changes: for the op's cipher, or without one for the longest CAK any
+// cipher takes.
+func TestMACsecOpChecksKeyFile(t *testing.T) {
+	topo := testTopology(t)
+	dir := t.TempDir()
+	ckn := strings.Repeat("ab", 32)
+	key := func(name, cak string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte("CKN="+ckn+"\nCAK="+cak+"\n"), 0o600))
+		require.NoError(t, os.Chmod(p, mode))
+		return p
+	}
+	full := key("full.psk", strings.Repeat("12", 32), 0o600)
+	for name, tc := range map[string]struct {
+		op   *MACsecOp
+		want string
+	}{
+		"open":         {&MACsecOp{Link: "link1", Key: value.KeySource{File: key("open.psk", strings.Repeat("12", 32), 0o644)}}, "has mode 0644"},
+		"odd":          {&MACsecOp{Link: "link1", Key: value.KeySource{File: key("odd.psk", "123", 0o600)}}, "odd number of hex digits"},
+		"zero":         {&MACsecOp{Link: "link1", Key: value.KeySource{File: key("zero.psk", "0000", 0o600)}}, "all zeros"},
+		"missing":      {&MACsecOp{Link: "link1", Key: value.KeySource{File: filepath.Join(dir, "nope.psk")}}, "does not exist"},
+		"too long for": {&MACsecOp{Link: "link1", Cipher: value.Cipher(macsec.GCMAESXPN128), Key: value.KeySource{File: full}}, "GcmAesXpn128 takes 32"},
+	} {
+		err := tc.op.Check(topo)
+		require.ErrorContains(t, err, tc.want, name)
+		assert.Equal(t, []string{"key"}, fieldOf(err), name)
+	}
+	require.NoError(t, (&MACsecOp{Link: "link1", Key: value.KeySource{File: full}}).Check(topo))
+	require.NoError(t, (&MACsecOp{Link: "link1", Cipher: value.Cipher(macsec.GCMAES256), Key: value.KeySource{File: full}}).Check(topo))
 }

@@ -1,7 +1,9 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -124,6 +126,11 @@ func inspect(stateDir string, ls topology.LabStatus) Info {
 	}
 	c := &Client{Lab: ls.Lab, Socket: SocketPath(stateDir, ls.Lab)}
 	st, err := c.Status()
+	if _, serr := os.Lstat(c.Socket); err != nil && errors.Is(serr, fs.ErrNotExist) && len(in.Problems) == 0 {
+		in.State = "starting"
+		in.Problems = append(in.Problems, fmt.Sprintf("its lab process (pid %d) is opening its ports: no control socket yet", labProc.PID))
+		return in
+	}
 	if err != nil {
 		in.Problems = append(in.Problems, fmt.Sprintf("its lab process (pid %d) runs but does not answer on %s: %v", labProc.PID, c.Socket, err))
 		return in

@@ -170,6 +170,16 @@ func TestLabStatusJSONRunning(t *testing.T) {
 
 	out, _, status = l.run("lab", "up", "--name", "")
 	require.Equal(t, 2, status, out)
+
+	// lab exec NODE without a command: a shell in the node's namespace.
+	sh := exec.Command(secylabBin, "lab", "exec", "ce1", "--lab", l.name)
+	sh.Env = append(os.Environ(), "SECYLAB_STATE_DIR="+l.state, "SHELL=/bin/sh")
+	sh.Stdin = strings.NewReader("ip -o link show er1\nexit 3\n")
+	got, err := sh.Output()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, 3, ee.ExitCode(), "the shell's exit status")
+	require.Contains(t, string(got), "er1:", "the shell runs in ce1's namespace")
 }
 
 func TestVersionFlag(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -35,12 +36,15 @@ func Serve(ctx context.Context, l *Lab, path string) error {
 		ln.Close()
 		return err
 	}
-	defer removeIfMine(path, mine)
+	// While the listener is open its inode cannot be reused, so comparing
+	// it with what is at path before closing tells whether path is still
+	// ours (a new lab of the same name may have replaced it).
+	stop := sync.OnceFunc(func() { removeIfMine(path, mine); ln.Close() })
+	defer stop()
 	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
 		return err
 	}
-	go func() { <-ctx.Done(); ln.Close() }()
+	go func() { <-ctx.Done(); stop() }()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -55,7 +59,7 @@ func Serve(ctx context.Context, l *Lab, path string) error {
 
 // removeIfMine removes path if it is still the file mine describes.
 func removeIfMine(path string, mine os.FileInfo) {
-	if cur, err := os.Lstat(path); err == nil && os.SameFile(cur, mine) && cur.ModTime().Equal(mine.ModTime()) {
+	if cur, err := os.Lstat(path); err == nil && os.SameFile(cur, mine) {
 		os.Remove(path)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -229,7 +230,8 @@ func iperf3(ctx context.Context, ns, addr string, d time.Duration) (iperfResult,
 	var err error
 	for try := 0; try < 30; try++ { // the server may still be starting
 		out, err = exec.CommandContext(ctx, "ip", "netns", "exec", ns, "iperf3", "-c", addr, "-t", fmt.Sprint(int(d.Seconds())), "-J").Output()
-		if err == nil || ctx.Err() != nil {
+		// iperf3 -J may exit 0 with "unable to connect" in its JSON.
+		if (err == nil && !bytes.Contains(out, []byte("unable to connect"))) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -155,8 +155,21 @@ func TestLabRunStatusWhileRunning(t *testing.T) {
 	}, 30*time.Second, 200*time.Millisecond, "lab status during the run: %s", out)
 	require.Contains(t, out, "owned by lab run")
 	require.Contains(t, out, "ce1:er1")
+	// The operation commands work on it too.
+	out, errOut, status := runBin(t, env, "lab", "macsec", "--lab", "watched", "--json")
+	require.Zero(t, status, "lab macsec: %s%s", out, errOut)
+	require.True(t, json.Valid([]byte(out)), out)
+	out, errOut, status = runBin(t, env, "lab", "bgp", "--lab", "watched", "--json")
+	require.Zero(t, status, "lab bgp: %s%s", out, errOut)
+	require.True(t, json.Valid([]byte(out)), out)
+	pcap := filepath.Join(dir, "link1.pcapng")
+	out, errOut, status = runBin(t, env, "lab", "capture", "link1", "-c", "3", "--duration", "3s", "-w", pcap, "--lab", "watched")
+	require.Zero(t, status, "lab capture: %s%s", out, errOut)
+	fi, err := os.Stat(pcap)
+	require.NoError(t, err)
+	require.NotZero(t, fi.Size())
 	require.NoError(t, run.Wait(), runOut.String())
-	_, err := os.Stat(filepath.Join(state, "watched"))
+	_, err = os.Stat(filepath.Join(state, "watched"))
 	require.ErrorIs(t, err, os.ErrNotExist, "the lab goes with the run")
 }
 

@@ -32,6 +32,9 @@ type CaptureOp struct {
 	// and in clear, taken where the frames pass, before the queue
 	// (capture.CountsAtEnd reads them).
 	Counts bool `json:"counts,omitempty"`
+	// SnapLen is how many octets of each frame are sent (1 to
+	// capture.MaxSnapLen); 0: capture.DefaultSnapLen.
+	SnapLen int `json:"snapLen,omitempty"`
 }
 
 func (*CaptureOp) Kind() string { return "capture" }
@@ -57,6 +60,9 @@ func (o *CaptureOp) Check(t *topology.Topology) error {
 		if _, err := value.Enum(o.Side, "wire", "clear"); err != nil {
 			c.errorf("side", "%v", err)
 		}
+	}
+	if o.SnapLen < 0 || o.SnapLen > capture.MaxSnapLen {
+		c.errorf("snapLen", "%d: want 1 to %d octets (0: %d)", o.SnapLen, capture.MaxSnapLen, capture.DefaultSnapLen)
 	}
 	if o.Count < 0 {
 		c.errorf("count", "%d: want 0 (no limit) or more", o.Count)
@@ -88,7 +94,11 @@ func (o *CaptureOp) Stream(ctx context.Context, l *Lab, c net.Conn) error {
 		side = dataplane.Clear
 	}
 	// Large writes: a busy link's capture is a stream of many small frames.
-	w, err := capture.NewWriter(bufio.NewWriterSize(c, 256<<10), capture.PCAPNG)
+	snap := o.SnapLen
+	if snap == 0 {
+		snap = capture.DefaultSnapLen
+	}
+	w, err := capture.NewWriterSnap(bufio.NewWriterSize(c, 256<<10), capture.PCAPNG, snap)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -104,6 +105,9 @@ func (rep *Report) timelineSVG() string {
 }
 
 var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+	// relCapture is a capture file's address from the report, which sits
+	// next to the captures directory.
+	"relCapture": func(name string) string { return "captures/" + filepath.Base(name) },
 	"pct": func(a, b int) string {
 		if b == 0 {
 			return "0%"
@@ -137,7 +141,7 @@ pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}
 {{end}}{{end}}</table>{{end}}
 {{if .Bulk}}<h2>Bulk TCP flows</h2><table><tr><th>flow</th><th></th><th>average</th><th>longest stall</th></tr>
 {{range .Bulk}}<tr><td>{{.Name}}</td><td>{{.Spec}}</td><td>{{printf "%.0f" .Mbps}} Mbit/s</td><td>{{.MaxStall}}</td></tr>{{end}}</table>{{end}}
-{{if .Captures}}<h2>Captures</h2><ul>{{range .Captures}}<li>{{.Link}}: {{.Frames}} frames, EtherTypes {{.EtherTypes}} — <code>{{.File}}</code></li>{{end}}</ul>{{end}}
+{{if .Captures}}<h2>Captures</h2><ul>{{range .Captures}}<li>{{.Link}}{{if not .Complete}} <b>(incomplete)</b>{{end}}: {{.Frames}} frames — {{.Detail}}{{range .FileList}}<br><a href="{{relCapture .Name}}"><code>{{.Name}}</code></a> {{.Frames}} frames, {{printf "%.1f" .From}}–{{printf "%.1f" .To}} s{{end}}</li>{{end}}</ul>{{end}}
 {{if .Production}}<h2>In production</h2><ul>{{range .Production}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <h2>Events</h2><table>{{range .Events}}<tr><td>{{printf "%.1f" .T}}s</td><td>{{.Kind}}</td><td>{{.Text}}</td></tr>{{end}}</table>
 </body></html>

@@ -47,6 +47,14 @@ func WriteJUnit(w io.Writer, reps []*Report) error {
 			}
 			s.Cases = append(s.Cases, tc)
 		}
+		for _, c := range r.Captures { // a failure of the capture, not of the exercise
+			tc := testcase{Name: "capture " + c.Link + " complete", Classname: s.Name, Time: "0"}
+			if !c.Complete {
+				tc.Failure = &failure{Message: "capture incomplete", Text: c.Detail}
+				s.Failures++
+			}
+			s.Cases = append(s.Cases, tc)
+		}
 		s.Tests = len(s.Cases)
 		out.Suites = append(out.Suites, s)
 	}

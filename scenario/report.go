@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -56,21 +57,62 @@ type AssertionResult struct {
 	Detail string `json:"detail"`
 }
 
-// CaptureResult is a link's wire capture.
+// CaptureResult is a link's wire capture: what crossed it, and what of
+// that its files kept.
 type CaptureResult struct {
-	Link       string         `json:"link"`
+	Link string `json:"link"`
+	// File is the newest file of the capture (FileList has them all).
 	File       string         `json:"file"`
-	Frames     int            `json:"frames"`
+	Frames     int            `json:"frames"` // every frame that crossed the wire
 	EtherTypes map[string]int `json:"ether_types"`
 	// ESPInUDP counts IPv4 UDP 4500 frames; ClearPayload the frames that
 	// are neither MACsec, MKA, ARP nor ESP: traffic in clear.
 	ESPInUDP     int `json:"esp_in_udp"`
 	ClearPayload int `json:"clear_payload"`
-	// NotWritten counts frames counted above (in the lab, on the
-	// forwarding path) but left out of the file because the capture's
-	// queue fell behind.
-	NotWritten uint64 `json:"not_written,omitempty"`
-	Error      string `json:"error,omitempty"`
+	// The bounds: the snap length, and a ring of Files of FileSize octets
+	// (0: one file, no cap).
+	SnapLen  int   `json:"snapLen,omitempty"`
+	FileSize int64 `json:"fileSize,omitempty"`
+	Files    int   `json:"files,omitempty"`
+	// Written frames went to a file, Cut of them shortened to SnapLen;
+	// Kept are in the files still there (Written less Rotated, in
+	// RotatedFiles files the ring deleted), frames from KeptFrom seconds
+	// into the run. NotWritten frames were counted above (in the lab, on
+	// the forwarding path) but left out because the capture's queue fell
+	// behind.
+	Written      uint64        `json:"written"`
+	Cut          int           `json:"cut,omitempty"`
+	NotWritten   uint64        `json:"not_written"`
+	Rotated      uint64        `json:"rotated,omitempty"`
+	RotatedFiles int           `json:"rotatedFiles,omitempty"`
+	Kept         uint64        `json:"kept"`
+	KeptOctets   int64         `json:"keptOctets"`
+	KeptFrom     float64       `json:"keptFrom,omitempty"`
+	FileList     []CaptureFile `json:"fileList,omitempty"`
+	// Complete: no frame lost, or only losses the scenario accepts.
+	Complete bool   `json:"complete"`
+	Detail   string `json:"detail"`
+	Error    string `json:"error,omitempty"`
+}
+
+// CaptureFile is one file of a capture, its frames from From to To
+// seconds into the run.
+type CaptureFile struct {
+	Name   string  `json:"name"`
+	Frames uint64  `json:"frames"`
+	Octets int64   `json:"octets"`
+	From   float64 `json:"from"`
+	To     float64 `json:"to"`
+}
+
+// CapturesComplete reports whether every capture kept what it must.
+func (rep *Report) CapturesComplete() bool {
+	for _, c := range rep.Captures {
+		if !c.Complete {
+			return false
+		}
+	}
+	return true
 }
 
 func timersReport(sc *Scenario) map[string]string {
@@ -129,11 +171,29 @@ func (rep *Report) Failed() int {
 	return n
 }
 
+// etherTypesText is a capture's EtherTypes, most frequent first: 0x88e5
+// 2265178, 0x888e 21.
+func etherTypesText(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || m[keys[i]] == m[keys[j]] && keys[i] < keys[j] })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
 // WriteText writes the summary people read first.
 func (rep *Report) WriteText(w io.Writer) {
 	verdict := "PASS"
 	if !rep.Passed {
 		verdict = "FAIL"
+	}
+	if !rep.CapturesComplete() {
+		verdict += " (capture incomplete)"
 	}
 	fmt.Fprintf(w, "%s  %s — %s (%s)\n", verdict, rep.Scenario, rep.Title, time.Duration(rep.Duration).Round(100*time.Millisecond))
 	if rep.Error != "" {
@@ -150,10 +210,12 @@ func (rep *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  bulk  %-14s %s: %.0f Mbit/s average, longest stall %s\n", b.Name, b.Spec, b.Mbps, b.MaxStall)
 	}
 	for _, c := range rep.Captures {
-		fmt.Fprintf(w, "  capture %s: %d frames %v → %s\n", c.Link, c.Frames, c.EtherTypes, c.File)
-		if c.NotWritten > 0 {
-			fmt.Fprintf(w, "    (%d of them counted but not written: the capture fell behind)\n", c.NotWritten)
+		mark := "✓"
+		if !c.Complete {
+			mark = "✗ INCOMPLETE"
 		}
+		fmt.Fprintf(w, "  capture %s %s: %d frames %s → %s\n", mark, c.Link, c.Frames, etherTypesText(c.EtherTypes), c.File)
+		fmt.Fprintf(w, "    %s\n", c.Detail)
 	}
 	for _, a := range rep.Assertions {
 		mark := "✓"

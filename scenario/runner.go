@@ -33,6 +33,32 @@ type Options struct {
 	Keep     bool
 	Progress io.Writer // progress lines; nil: none
 	Live     bool      // Progress is a terminal: keep one status line up to date
+	Capture  CaptureOverride
+}
+
+// CaptureOverride changes the bounds of every scenario's captures (lab run's
+// flags); a nil field keeps the scenario's.
+type CaptureOverride struct {
+	SnapLen  *int
+	FileSize *int64
+	Files    *int
+	// None writes no capture files; the lab still counts every frame, for
+	// the cleartext assertions.
+	None bool
+}
+
+// bounds applies o to a scenario's bounds.
+func (o CaptureOverride) bounds(b capture.Bounds) capture.Bounds {
+	if o.SnapLen != nil {
+		b.SnapLen = *o.SnapLen
+	}
+	if o.FileSize != nil {
+		b.FileSize = *o.FileSize
+	}
+	if o.Files != nil {
+		b.Files = *o.Files
+	}
+	return b
 }
 
 // run is one scenario run in progress.
@@ -50,6 +76,8 @@ type run struct {
 	probes []*probe
 	bulks  []*bulk
 	caps   []*linkCapture
+
+	captureBounds capture.Bounds
 }
 
 // Run runs the scenario on a lab of its own, an ordinary lab with its lab
@@ -576,14 +604,14 @@ func exitDetail(err error, out string) string {
 }
 
 // linkCapture records one link's wire, as seen by its first end, to a
-// pcapng file, and classifies every frame for the cleartext checks. The
-// lab process streams the capture over its control socket (copied off the
-// forwarding path into a bounded queue there); this side writes the stream
-// to the file as it comes and classifies each frame in it.
+// ring of pcapng files. The lab process streams the capture over its
+// control socket (copied off the forwarding path into a bounded queue
+// there, cut at the snap length), ending it with its counts of every frame;
+// this side writes the frames to the ring as they come.
 type linkCapture struct {
 	link   string
 	file   string
-	f      *os.File
+	ring   *capture.Ring // nil: --no-capture, the frames are read and dropped
 	stream *lab.CaptureStream
 	done   chan struct{} // closed when the stream has ended
 	err    error
@@ -591,31 +619,39 @@ type linkCapture struct {
 	// notWritten counts the frames the lab's capture queue had no room
 	// for (counted, not in the file).
 	notWritten uint64
+	written    uint64 // frames written to the ring
+	cut        int    // of them, cut at the snap length
 }
 
-// read writes the stream to the file and classifies its frames until the
-// lab ends the stream.
+// read writes the stream's frames to the ring until the lab ends the
+// stream.
 func (c *linkCapture) read() {
 	defer close(c.done)
-	// Large reads and writes: a busy link sends many small frames.
-	fw := bufio.NewWriterSize(c.f, 1<<20)
-	defer func() {
-		if err := fw.Flush(); err != nil {
-			c.err = errors.Join(c.err, err)
-		}
-	}()
 	tail := &tailBuffer{max: 64 << 10}
-	cr, err := capture.NewReader(io.TeeReader(bufio.NewReaderSize(c.stream, 1<<20), io.MultiWriter(fw, tail)))
+	cr, err := capture.NewReader(io.TeeReader(bufio.NewReaderSize(c.stream, 1<<20), tail))
 	if err != nil {
 		c.err = err
 		return
 	}
 	for {
-		if _, err := cr.Next(); err != nil {
+		p, err := cr.Next()
+		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				c.err = err
 			}
 			break
+		}
+		if c.ring == nil {
+			continue
+		}
+		if err := c.ring.Write(p); err != nil {
+			c.err = err
+			c.stream.Close()
+			break
+		}
+		c.written++
+		if p.Truncated() {
+			c.cut++
 		}
 	}
 	c.notWritten, _ = cr.Dropped()
@@ -643,18 +679,34 @@ func (r *run) startCaptures() error {
 	if len(r.sc.Captures) == 0 {
 		return nil
 	}
-	dir := filepath.Join(r.opt.OutDir, "captures")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	b := r.opt.Capture.bounds(r.sc.Capture.Bounds)
+	if err := b.Check(); err != nil {
+		return fmt.Errorf("capture: %w", err)
 	}
-	for _, l := range r.sc.Captures {
-		c := &linkCapture{link: l, file: filepath.Join(dir, l+"-wire.pcapng"), done: make(chan struct{})}
-		var err error
-		if c.f, err = capture.CreateFile(c.file); err != nil {
+	r.captureBounds = b
+	dir := filepath.Join(r.opt.OutDir, "captures")
+	if !r.opt.Capture.None {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		if c.stream, err = r.lab.Stream(context.Background(), &lab.CaptureOp{Link: l, Side: "wire", Counts: true}); err != nil {
-			c.f.Close()
+	}
+	for _, l := range r.sc.Captures {
+		c := &linkCapture{link: l, done: make(chan struct{})}
+		op := &lab.CaptureOp{Link: l, Side: "wire", Counts: true, SnapLen: b.SnapLen}
+		if r.opt.Capture.None {
+			op.SnapLen = 14 // only the counts at the end are used
+		} else {
+			c.file = filepath.Join(dir, l+"-wire.pcapng")
+			var err error
+			if c.ring, err = capture.NewRing(c.file, b); err != nil {
+				return err
+			}
+		}
+		var err error
+		if c.stream, err = r.lab.Stream(context.Background(), op); err != nil {
+			if c.ring != nil {
+				c.ring.Close()
+			}
 			return fmt.Errorf("capture %s: %w", l, err)
 		}
 		go c.read()
@@ -681,8 +733,10 @@ func (r *run) stopCaptures() {
 			c.err = errors.Join(c.err, errors.New("the lab did not end the capture within 5s"))
 		}
 		c.stream.Close()
-		if err := c.f.Close(); err != nil {
-			c.err = errors.Join(c.err, err)
+		if c.ring != nil {
+			if err := c.ring.Close(); err != nil {
+				c.err = errors.Join(c.err, err)
+			}
 		}
 		types := map[string]int{}
 		for et, n := range c.counts.EtherTypes {
@@ -690,10 +744,81 @@ func (r *run) stopCaptures() {
 		}
 		cr := CaptureResult{Link: c.link, File: c.file, Frames: int(c.counts.Frames), EtherTypes: types, ESPInUDP: int(c.counts.ESPInUDP),
 			ClearPayload: int(c.counts.Clear), NotWritten: c.notWritten}
-		if c.err != nil {
-			cr.Error = c.err.Error()
+		if c.ring == nil {
+			cr.Detail = "no capture files (--no-capture): the lab counted the frames only"
+			cr.Complete = c.err == nil
+			if c.err != nil {
+				cr.Error = c.err.Error()
+			}
+		} else {
+			r.keptAndLost(&cr, c, c.err)
 		}
 		r.report.Captures = append(r.report.Captures, cr)
 	}
 	r.caps = nil
+}
+
+// keptAndLost says what the capture kept and what it lost, and whether the
+// capture is complete: every frame written and kept, or the losses
+// accepted by the scenario.
+func (r *run) keptAndLost(cr *CaptureResult, c *linkCapture, err error) {
+	b := r.captureBounds
+	cr.SnapLen, cr.FileSize, cr.Files = b.SnapLen, b.FileSize, max(b.Files, 1)
+	if b.FileSize == 0 {
+		cr.Files = 1
+	}
+	cr.Cut = c.cut
+	cr.Written = c.written
+	gone, rotated := c.ring.Rotated()
+	cr.RotatedFiles, cr.Rotated = gone, rotated.Frames
+	for _, f := range c.ring.Files() {
+		cf := CaptureFile{Name: f.Name, Frames: f.Frames, Octets: f.Octets}
+		if !f.First.IsZero() {
+			cf.From, cf.To = f.First.Sub(r.start).Seconds(), f.Last.Sub(r.start).Seconds()
+		}
+		cr.Kept += f.Frames
+		cr.KeptOctets += f.Octets
+		cr.FileList = append(cr.FileList, cf)
+	}
+	if len(cr.FileList) > 0 {
+		cr.File = cr.FileList[len(cr.FileList)-1].Name
+		if gone > 0 {
+			cr.KeptFrom = cr.FileList[0].From
+		}
+	}
+	var lost []string
+	cr.Complete = true
+	if err != nil {
+		cr.Error = err.Error()
+		cr.Complete = false
+		lost = append(lost, "capture failed: "+cr.Error)
+	}
+	if cr.NotWritten > 0 {
+		s := fmt.Sprintf("%d frames counted but not written: the file writer fell behind", cr.NotWritten)
+		if r.sc.Capture.Accepts("notWritten") {
+			s += " (accepted: capture.accept notWritten)"
+		} else {
+			cr.Complete = false
+		}
+		lost = append(lost, s)
+	}
+	if cr.Rotated > 0 {
+		s := fmt.Sprintf("%d frames before %.1f s in %d older files deleted by the ring (%s)", cr.Rotated, cr.KeptFrom, gone, b)
+		if r.sc.Capture.Accepts("rotated") {
+			s += " (accepted: capture.accept rotated)"
+		} else {
+			cr.Complete = false
+		}
+		lost = append(lost, s)
+	}
+	cr.Detail = fmt.Sprintf("kept %d of %d frames in %d file(s), %s (%s", cr.Kept, cr.Frames, len(cr.FileList), capture.Octets(cr.KeptOctets), b)
+	if cr.Cut > 0 {
+		cr.Detail += fmt.Sprintf("; %d frames cut to %d octets", cr.Cut, b.SnapLen)
+	}
+	cr.Detail += ")"
+	if len(lost) > 0 {
+		cr.Detail += "; lost: " + strings.Join(lost, "; ")
+	} else {
+		cr.Detail += "; lost none"
+	}
 }

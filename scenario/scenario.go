@@ -15,6 +15,7 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 
+	"github.com/secylab/secylab/dataplane/capture"
 	"github.com/secylab/secylab/expressroute"
 	"github.com/secylab/secylab/internal/value"
 	"github.com/secylab/secylab/internal/yamlx"
@@ -36,6 +37,7 @@ type Scenario struct {
 	Timers        Timers
 	Probes        []ProbeSpec
 	Captures      []string
+	Capture       CaptureSpec
 	Setup         []Step // before probes and captures start: not measured
 	Steps         []Step
 	Assert        []Assertion
@@ -44,6 +46,23 @@ type Scenario struct {
 	// production line rates to the report.
 	PNTable bool
 }
+
+// CaptureSpec is how the scenario's captures are bounded, and which of the
+// frames a bounded capture loses the scenario accepts. Without Accept, a
+// capture that lost a frame is a failure of the capture (not of the
+// exercise: its assertions count every frame).
+type CaptureSpec struct {
+	Bounds capture.Bounds
+	Accept []string // of CaptureLosses
+}
+
+// CaptureLosses are the ways a bounded capture loses frames: "rotated",
+// written to a file of the ring that was deleted when the ring was full;
+// "notWritten", counted but never written, the writer having fallen behind.
+var CaptureLosses = []string{"rotated", "notWritten"}
+
+// Accepts reports whether the scenario accepts the loss.
+func (c CaptureSpec) Accepts(loss string) bool { return slices.Contains(c.Accept, loss) }
 
 // Timers are the lab's protocol timers.
 type Timers struct {
@@ -147,11 +166,19 @@ type rawScenario struct {
 	Timers        rawTimers      `yaml:"timers"`
 	Probes        []rawProbe     `yaml:"probes"`
 	Captures      []string       `yaml:"captures"`
+	Capture       rawCapture     `yaml:"capture"`
 	Setup         []rawStep      `yaml:"setup"`
 	Steps         []rawStep      `yaml:"steps"`
 	Assert        []rawAssertion `yaml:"assert"`
 	Production    []string       `yaml:"production"`
 	PNTable       bool           `yaml:"pnExhaustionTable"`
+}
+
+type rawCapture struct {
+	SnapLen  string   `yaml:"snapLen"`  // octets, or full
+	FileSize string   `yaml:"fileSize"` // 20MB; 0: no cap
+	Files    *int     `yaml:"files"`
+	Accept   []string `yaml:"accept"`
 }
 
 type rawTimers struct {
@@ -337,6 +364,7 @@ func (c *scChecker) build(raw *rawScenario) *Scenario {
 	for i, l := range raw.Captures {
 		c.link(fmt.Sprintf("captures[%d]", i), l)
 	}
+	sc.Capture = c.capture(raw.Capture)
 	for i, rs := range raw.Setup {
 		st := c.step(fmt.Sprintf("setup[%d]", i), rs, names)
 		if st.asserts() {
@@ -368,6 +396,35 @@ func (c *scChecker) build(raw *rawScenario) *Scenario {
 		c.Errorf("assert", "the scenario asserts nothing, so it could never fail: add assert, or steps with check, waitFor or exec with expect")
 	}
 	return sc
+}
+
+func (c *scChecker) capture(raw rawCapture) CaptureSpec {
+	cs := CaptureSpec{Bounds: capture.DefaultBounds(), Accept: raw.Accept}
+	var err error
+	if raw.SnapLen != "" {
+		if cs.Bounds.SnapLen, err = capture.ParseSnapLen(raw.SnapLen); err != nil {
+			c.Errorf("capture.snapLen", "%v", err)
+		}
+	}
+	if raw.FileSize != "" {
+		if cs.Bounds.FileSize, err = capture.ParseSize(raw.FileSize); err != nil {
+			c.Errorf("capture.fileSize", "%v", err)
+		} else if cs.Bounds.FileSize != 0 && cs.Bounds.FileSize < capture.MinFileSize {
+			c.Errorf("capture.fileSize", "%s: want 0 (no cap) or at least %d octets", raw.FileSize, capture.MinFileSize)
+		}
+	}
+	if raw.Files != nil {
+		cs.Bounds.Files = *raw.Files
+		if *raw.Files < 1 || *raw.Files > 10000 {
+			c.Errorf("capture.files", "%d: want 1 to 10000 files in the ring", *raw.Files)
+		}
+	}
+	for i, a := range raw.Accept {
+		if !slices.Contains(CaptureLosses, a) {
+			c.Errorf(fmt.Sprintf("capture.accept[%d]", i), "%q: want one of %s", a, strings.Join(CaptureLosses, ", "))
+		}
+	}
+	return cs
 }
 
 func (c *scChecker) loadTopology(ref string) (*topology.Topology, error) {

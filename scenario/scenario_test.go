@@ -1,12 +1,15 @@
 package scenario
 
 import (
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/secylab/secylab/dataplane/capture"
 	"github.com/secylab/secylab/topology"
 )
 
@@ -43,6 +46,11 @@ func TestScenarioErrors(t *testing.T) {
 		{"name: x\nassert:\n  - {noCleartext: link1}\n", "link link1 is not captured"},
 		{"name: x\nsteps:\n  - {wait: soon}\n", `x.yaml:3: steps[0].wait: "soon" is not a duration`},
 		{"name: x\nbogus: 1\n", "x.yaml:2: bogus: unknown field"},
+		{"name: x\ncapture: {snapLen: 0.5}\nassert: [{mka: {link: link1, secured: true}}]\n", `x.yaml:2: capture.snapLen: snap length "0.5": want 1 to 262144 octets, or full`},
+		{"name: x\ncapture: {fileSize: 1kB}\nassert: [{mka: {link: link1, secured: true}}]\n", `capture.fileSize: 1kB: want 0 (no cap) or at least 65536 octets`},
+		{"name: x\ncapture: {fileSize: lots}\nassert: [{mka: {link: link1, secured: true}}]\n", `capture.fileSize: size "lots": want octets or a number with kB, MB`},
+		{"name: x\ncapture: {files: 0}\nassert: [{mka: {link: link1, secured: true}}]\n", `capture.files: 0: want 1 to 10000 files in the ring`},
+		{"name: x\ncapture: {accept: [everything]}\nassert: [{mka: {link: link1, secured: true}}]\n", `capture.accept[0]: "everything": want one of rotated, notWritten`},
 		{"name: x\nassert:\n  - {counter: {port: \"ce1:er1\", name: InPktsNope, min: 1}}\n", `unknown counter "InPktsNope"`},
 		{"name: x\nassert:\n  - {probe: p, phase: later, maxLoss: 0}\nprobes:\n  - {name: p, from: ce1 192.168.100.129, to: msee1 192.168.100.130}\n", `no note step "later"`},
 	} {
@@ -151,5 +159,65 @@ func TestNewLabNamesDiffer(t *testing.T) {
 		require.NoError(t, topology.CheckLabName(n))
 		require.False(t, seen[n], "%s twice", n)
 		seen[n] = true
+	}
+}
+
+func TestCaptureBounds(t *testing.T) {
+	sc, err := Parse("x.yaml", []byte("name: x\nassert: [{mka: {link: link1, secured: true}}]\n"))
+	require.NoError(t, err)
+	require.Equal(t, capture.DefaultBounds(), sc.Capture.Bounds, "bounded by default")
+	require.False(t, sc.Capture.Accepts("rotated"))
+	sc, err = Parse("x.yaml", []byte("name: x\ncapture: {snapLen: full, fileSize: 0, accept: [notWritten]}\nassert: [{mka: {link: link1, secured: true}}]\n"))
+	require.NoError(t, err)
+	require.Equal(t, capture.Bounds{SnapLen: capture.MaxSnapLen, FileSize: 0, Files: capture.DefaultFiles}, sc.Capture.Bounds)
+	require.True(t, sc.Capture.Accepts("notWritten"))
+	rc, err := Builtin("rotate-cak")
+	require.NoError(t, err)
+	require.Equal(t, []string{"rotated"}, rc.Capture.Accept, "the flagship's bulk flow fills the ring")
+}
+
+// TestCaptureKeptAndLost: the report says what a capture kept, what it
+// lost and how, and a loss the scenario does not accept makes the capture
+// incomplete.
+func TestCaptureKeptAndLost(t *testing.T) {
+	for _, accept := range [][]string{nil, {"rotated"}} {
+		dir := t.TempDir()
+		b := capture.Bounds{SnapLen: capture.DefaultSnapLen, FileSize: capture.MinFileSize, Files: 2}
+		ring, err := capture.NewRing(filepath.Join(dir, "link1-wire.pcapng"), b)
+		require.NoError(t, err)
+		c := &linkCapture{link: "link1", ring: ring}
+		start := time.Now()
+		frame := make([]byte, 1514)
+		frame[12], frame[13] = 0x88, 0xe5
+		for range 3000 {
+			p := capture.Packet{Timestamp: time.Now(), Data: frame[:b.SnapLen], Length: len(frame)}
+			require.NoError(t, ring.Write(p))
+			c.written++
+			c.cut++
+			time.Sleep(time.Microsecond)
+		}
+		require.NoError(t, ring.Close())
+		r := &run{sc: &Scenario{Capture: CaptureSpec{Bounds: b, Accept: accept}}, start: start, captureBounds: b}
+		cr := CaptureResult{Link: "link1", Frames: 3000}
+		r.keptAndLost(&cr, c, nil)
+		require.Equal(t, 3000, cr.Cut)
+		require.Zero(t, cr.NotWritten)
+		require.Equal(t, uint64(3000), cr.Kept+cr.Rotated)
+		require.Positive(t, cr.Rotated)
+		require.Len(t, cr.FileList, 2)
+		require.Contains(t, cr.Detail, "kept "+strconv.FormatUint(cr.Kept, 10)+" of 3000 frames in 2 file(s)")
+		require.Contains(t, cr.Detail, "3000 frames cut to 100 octets")
+		require.Contains(t, cr.Detail, "older files deleted by the ring (snap 100, ring of 2 × 65.5 kB)")
+		require.Equal(t, accept != nil, cr.Complete, cr.Detail)
+		rep := &Report{Captures: []CaptureResult{cr}}
+		require.Equal(t, accept != nil, rep.CapturesComplete())
+		var sb strings.Builder
+		rep.WriteText(&sb)
+		if accept == nil {
+			require.Contains(t, sb.String(), "(capture incomplete)")
+			require.Contains(t, sb.String(), "capture ✗ INCOMPLETE link1")
+		} else {
+			require.Contains(t, sb.String(), "(accepted: capture.accept rotated)")
+		}
 	}
 }

@@ -28,6 +28,7 @@ func newLabCaptureCmd(o *labOpts) *cobra.Command {
 	op := &lab.CaptureOp{}
 	var file string
 	var duration time.Duration
+	var cf captureFlags
 	cmd := &cobra.Command{
 		Use:   "capture LINK",
 		Short: "Capture a link's frames as pcapng (ciphertext on the wire, or cleartext)",
@@ -35,8 +36,16 @@ func newLabCaptureCmd(o *labOpts) *cobra.Command {
 tshark. --side wire (the default) shows what travels on the fibre: MACsec
 (EtherType 0x88E5) and MKA (0x888E) frames once MACsec is on. --side clear
 shows what the node's IP stack sends and receives. Without -o the capture
-goes to stdout (not to a terminal). Stop with Ctrl-C, -c or --duration.`,
+goes to stdout (not to a terminal). Stop with Ctrl-C, -c or --duration.
+
+Each frame is cut at 100 octets unless told otherwise (-s; --full keeps
+whole frames, which decrypting a capture needs). With -o the capture is a
+ring of files (-C 20MB per file, -W 4 files, as tcpdump's): FILE, then
+FILE.2, FILE.3… before the extension, the oldest deleted; -C 0 writes one
+file without a cap. The files are 0600.`,
 		Example: `  secylab lab capture link1 -o link1.pcapng --duration 10s
+  secylab lab capture link1 --full -o link1.pcapng -c 1000     # whole frames, to decrypt
+  secylab lab capture link1 -o link1.pcapng -C 100MB -W 10
   secylab lab capture link1 --side clear --node msee1 | tshark -r -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -48,19 +57,22 @@ goes to stdout (not to a terminal). Stop with Ctrl-C, -c or --duration.`,
 				}
 				op.Side = side
 			}
+			b, err := cf.bounds()
+			if err != nil {
+				return err
+			}
+			op.SnapLen = b.SnapLen
 			c, labName, err := o.client()
 			if err != nil {
 				return err
 			}
-			var w io.Writer = cmd.OutOrStdout()
+			var ring *capture.Ring
 			if file != "" && file != "-" {
-				f, err := capture.CreateFile(file)
-				if err != nil {
+				if ring, err = capture.NewRing(file, b); err != nil {
 					return usagef("-o: %w", err)
 				}
-				defer f.Close()
-				w = f
-			} else if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				defer ring.Close()
+			} else if f, ok := cmd.OutOrStdout().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				return usagef("the capture is binary pcapng: give -o FILE or pipe it (| tshark -r -)")
 			}
 			s, err := c.Stream(cmd.Context(), op)
@@ -71,22 +83,72 @@ goes to stdout (not to a terminal). Stop with Ctrl-C, -c or --duration.`,
 			if duration > 0 {
 				s.SetReadDeadline(time.Now().Add(duration))
 			}
-			_, err = io.Copy(w, s)
-			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-				return err
+			if ring == nil {
+				_, err = io.Copy(cmd.OutOrStdout(), s)
+				if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+					return err
+				}
+				return nil
 			}
-			return nil
+			return captureToRing(cmd.ErrOrStderr(), s, ring, b)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&op.Side, "side", "wire", "wire (ciphertext, the veth) or clear (the node's TAP)")
 	f.StringVar(&op.Node, "node", "", "which end of the link (default: the first)")
-	f.StringVarP(&file, "out", "o", "", "write the pcapng to `FILE` (0600) instead of stdout")
+	f.StringVarP(&file, "out", "o", "", "write the pcapng to `FILE` (0600, a ring of files) instead of stdout")
 	f.StringVarP(&file, "write", "w", "", "")
 	f.MarkDeprecated("write", "use -o/--out")
 	f.IntVarP(&op.Count, "count", "c", 0, "stop after this many frames (0: no limit)")
 	f.Var(value.DurationFlag{P: &duration, Range: value.Range{Max: 24 * time.Hour}}, "duration", "stop after this long (0 to 24h; 0: until Ctrl-C)")
+	cf.add(cmd, false)
 	return cmd
+}
+
+// captureToRing writes a capture stream to a ring of files and says on
+// stderr what they hold.
+func captureToRing(stderr io.Writer, s io.Reader, ring *capture.Ring, b capture.Bounds) error {
+	r, err := capture.NewReader(s)
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = nil // nothing came before the deadline: an empty capture
+		}
+		if err != nil {
+			return err
+		}
+	}
+	var readErr error
+	for r != nil {
+		p, err := r.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				readErr = err
+			}
+			break
+		}
+		if err := ring.Write(p); err != nil {
+			ring.Close()
+			return err
+		}
+	}
+	if err := ring.Close(); err != nil {
+		return err
+	}
+	files := ring.Files()
+	var frames uint64
+	for _, f := range files {
+		frames += f.Frames
+	}
+	gone, rotated := ring.Rotated()
+	if d, ok := r.Dropped(); ok && d > 0 {
+		fmt.Fprintf(stderr, "the lab dropped %d frames its queue had no room for (this side read too slowly)\n", d)
+	}
+	fmt.Fprintf(stderr, "captured %d frames in %d file(s) (%s): %s … %s", frames+rotated.Frames, len(files), b, files[0].Name, files[len(files)-1].Name)
+	if gone > 0 {
+		fmt.Fprintf(stderr, "; the ring deleted %d older file(s) with %d frames", gone, rotated.Frames)
+	}
+	fmt.Fprintln(stderr)
+	return readErr
 }
 
 func newLabLinkCmd(o *labOpts) *cobra.Command {

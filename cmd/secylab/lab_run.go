@@ -24,6 +24,7 @@ const flagship = "rotate-cak"
 func newLabRunCmd(o *labOpts) *cobra.Command {
 	var all, asJSON, keep bool
 	var out, junit, labName string
+	var cf captureFlags
 	cmd := &cobra.Command{
 		Use:   "run [SCENARIO | FILE]...",
 		Short: "Run exercises: a lab, steps, traffic probes, assertions and a report",
@@ -33,6 +34,15 @@ reordering and latency), carry out the steps (change MACsec on one end,
 rotate keys, drain a link, cut it, wait for MKA…), check the assertions and
 write a report: report.json, summary.txt, report.html (with an SVG timeline)
 and the wire captures, under --out/SCENARIO. --junit writes JUnit XML for CI.
+
+Captures are bounded: each frame is cut at 100 octets (Ethernet, two VLAN
+tags, the SecTAG with its SCI and 64 octets of secure data; --full keeps
+whole frames) and each link's capture is a ring of 4 files of 20 MB
+(--file-size, --files; tcpdump's -C and -W). The report says what each
+capture kept and lost; a capture that lost frames the scenario does not
+accept (capture.accept) is a failure of the capture, not of the exercise
+(exit status 1, saying so). --no-capture writes no capture files (the
+cleartext checks still count every frame).
 
 Each exercise's lab is an ordinary lab (named --name, or sc and 8 random hex
 digits): while it runs, lab status, lab macsec, lab bgp and lab capture work
@@ -48,7 +58,9 @@ could not be run or recorded; 2 for bad input. Needs root.`, flagship),
   secylab lab run key-mismatch enable-macsec
   secylab lab run --all --junit results.xml
   secylab lab run my-change.yaml --out /tmp/reports
-  secylab lab run rotate-cak --name x --keep && secylab lab status --lab x`,
+  secylab lab run rotate-cak --name x --keep && secylab lab status --lab x
+  secylab lab run rotate-cak --full --file-size 100MB --files 10
+  secylab lab run --all --no-capture`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if all && len(args) > 0 {
 				return usagef("give scenarios or --all, not both")
@@ -75,6 +87,10 @@ could not be run or recorded; 2 for bad input. Needs root.`, flagship),
 				}
 				scs = append(scs, sc)
 			}
+			override, err := cf.override(cmd)
+			if err != nil {
+				return err
+			}
 			if err := needRoot(); err != nil {
 				return err
 			}
@@ -93,7 +109,7 @@ could not be run or recorded; 2 for bad input. Needs root.`, flagship),
 			for i, sc := range scs {
 				fmt.Fprintf(stderr, "[%d/%d] %s: %s\n", i+1, len(scs), sc.Name, sc.Title)
 				dir := filepath.Join(out, sc.Name)
-				rep, err := scenario.Run(ctx, sc, scenario.Options{StateDir: o.stateDir, OutDir: dir, LabName: labName, Keep: keep, Progress: stderr, Live: live})
+				rep, err := scenario.Run(ctx, sc, scenario.Options{StateDir: o.stateDir, OutDir: dir, LabName: labName, Keep: keep, Progress: stderr, Live: live, Capture: override})
 				reps = append(reps, rep)
 				if !asJSON {
 					rep.WriteText(stdout)
@@ -135,6 +151,17 @@ could not be run or recorded; 2 for bad input. Needs root.`, flagship),
 			if len(failed) > 0 {
 				return errors.Join(append(runErrs, fmt.Errorf("%d of %d scenarios failed: %s (reports in %s)", len(failed), len(scs), strings.Join(failed, ", "), out))...)
 			}
+			var incomplete []string
+			for _, r := range reps {
+				for _, c := range r.Captures {
+					if !c.Complete {
+						incomplete = append(incomplete, r.Scenario+" "+c.Link)
+					}
+				}
+			}
+			if len(incomplete) > 0 {
+				runErrs = append(runErrs, fmt.Errorf("every scenario passed, but %d capture(s) are incomplete: %s (see the reports in %s; a scenario's capture.accept accepts a loss)", len(incomplete), strings.Join(incomplete, ", "), out))
+			}
 			return errors.Join(runErrs...)
 		},
 	}
@@ -144,6 +171,7 @@ could not be run or recorded; 2 for bad input. Needs root.`, flagship),
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the reports as JSON instead of text")
 	cmd.Flags().StringVar(&labName, "name", "", "name the exercise's lab (default: sc and 8 random hex digits)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the exercise's lab running afterwards (remove it with lab down NAME)")
+	cf.add(cmd, true)
 	return cmd
 }
 

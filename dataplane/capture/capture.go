@@ -42,8 +42,27 @@ func FormatFor(name string) Format {
 	return PCAP
 }
 
-// snapLen is libpcap's MAXIMUM_SNAPLEN: every frame is written whole.
-const snapLen = 262144
+// MaxSnapLen is libpcap's MAXIMUM_SNAPLEN: a capture with this snap length
+// keeps every frame whole ("full payload").
+const MaxSnapLen = 262144
+
+// DefaultSnapLen is what a lab capture keeps of each frame unless told
+// otherwise: enough to read every header and the start of the payload of a
+// MACsec frame, with room for two VLAN tags in front of it —
+//
+//	destination and source addresses   12
+//	two VLAN tags (802.1Q/802.1ad)      8
+//	EtherType 0x88E5                    2
+//	SecTAG: TCI/AN, SL, PN, SCI        14
+//	the first octets of secure data    64
+//	                                  ---
+//	                                  100
+//
+// Without MACsec the same 100 octets hold an untagged Ethernet, IPv4 and
+// TCP header with room to spare. The ICV at the end of a MACsec frame is
+// cut, so a frame kept at this length can be decoded but not validated:
+// capture the full payload (MaxSnapLen) to decrypt.
+const DefaultSnapLen = 12 + 2*4 + 2 + 14 + 64
 
 // Packet is one captured frame.
 type Packet struct {
@@ -190,40 +209,71 @@ func ReadFile(name string) ([]Packet, Format, error) {
 
 // Writer writes Ethernet frames as pcap or pcapng.
 type Writer struct {
-	out  io.Writer // what NewWriter was given
-	bw   *bufio.Writer
-	pcap *pcapgo.Writer
-	ng   *pcapgo.NgWriter
+	out    io.Writer // what NewWriter was given
+	bw     *bufio.Writer
+	pcap   *pcapgo.Writer
+	ng     *pcapgo.NgWriter
+	format Format
+	snap   int
 }
 
-// NewWriter writes the file header of an Ethernet capture in format f.
-// Call Flush when done.
+// NewWriter writes the file header of an Ethernet capture in format f that
+// keeps every frame whole. Call Flush when done.
 func NewWriter(w io.Writer, f Format) (*Writer, error) {
+	return NewWriterSnap(w, f, MaxSnapLen)
+}
+
+// NewWriterSnap is NewWriter keeping at most snap octets of each frame
+// (1 to MaxSnapLen; the file header says so). A longer frame is cut, its
+// length on the wire recorded, as tcpdump -s does.
+func NewWriterSnap(w io.Writer, f Format, snap int) (*Writer, error) {
+	if snap < 1 || snap > MaxSnapLen {
+		return nil, fmt.Errorf("snap length %d: want 1 to %d octets", snap, MaxSnapLen)
+	}
 	if f == PCAPNG {
 		intf := pcapgo.DefaultNgInterface
 		intf.LinkType = layers.LinkTypeEthernet
+		intf.SnapLength = uint32(snap)
 		opts := pcapgo.DefaultNgWriterOptions
 		opts.SectionInfo.Application = "secylab"
 		ng, err := pcapgo.NewNgWriterInterface(w, intf, opts)
 		if err != nil {
 			return nil, err
 		}
-		return &Writer{out: w, ng: ng}, nil
+		return &Writer{out: w, ng: ng, format: f, snap: snap}, nil
 	}
 	bw := bufio.NewWriter(w)
 	p := pcapgo.NewWriter(bw)
-	if err := p.WriteFileHeader(snapLen, layers.LinkTypeEthernet); err != nil {
+	if err := p.WriteFileHeader(uint32(snap), layers.LinkTypeEthernet); err != nil {
 		return nil, err
 	}
-	return &Writer{out: w, bw: bw, pcap: p}, nil
+	return &Writer{out: w, bw: bw, pcap: p, format: f, snap: snap}, nil
 }
 
-// Write appends one frame.
-func (w *Writer) Write(p Packet) error {
-	if len(p.Data) > snapLen {
-		return fmt.Errorf("frame of %d octets: longer than the snap length %d", len(p.Data), snapLen)
+// SnapLen is how much of each frame the writer keeps.
+func (w *Writer) SnapLen() int { return w.snap }
+
+// Format is the format written.
+func (w *Writer) Format() Format { return w.format }
+
+// recordSize is how many octets Write adds to the file for a frame of n
+// captured octets: the pcapng enhanced packet block (28 octets of header,
+// the data padded to 4, the trailing length) or the pcap record header.
+func (w *Writer) recordSize(n int) int64 {
+	n = min(n, w.snap)
+	if w.format == PCAPNG {
+		return int64(32 + (n+3)&^3)
 	}
-	ci := gopacket.CaptureInfo{Timestamp: p.Timestamp, CaptureLength: len(p.Data), Length: max(p.Length, len(p.Data))}
+	return int64(16 + n)
+}
+
+// Write appends one frame, cut at the snap length.
+func (w *Writer) Write(p Packet) error {
+	length := max(p.Length, len(p.Data))
+	if len(p.Data) > w.snap {
+		p.Data = p.Data[:w.snap]
+	}
+	ci := gopacket.CaptureInfo{Timestamp: p.Timestamp, CaptureLength: len(p.Data), Length: length}
 	if w.ng != nil {
 		return w.ng.WritePacket(ci, p.Data)
 	}
@@ -258,6 +308,9 @@ func Write(w io.Writer, f Format, pkts []Packet) error {
 		return err
 	}
 	for i, p := range pkts {
+		if len(p.Data) > MaxSnapLen { // these frames are written whole
+			return fmt.Errorf("record %d: frame of %d octets: longer than the snap length %d", i+1, len(p.Data), MaxSnapLen)
+		}
 		if err := cw.Write(p); err != nil {
 			return fmt.Errorf("record %d: %w", i+1, err)
 		}

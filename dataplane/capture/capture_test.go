@@ -114,7 +114,7 @@ func TestSnapLengthCut(t *testing.T) {
 func TestWriteFileLeavesNothingOnError(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "x.pcap")
-	err := WriteFile(path, []Packet{{Data: make([]byte, snapLen+1)}})
+	err := WriteFile(path, []Packet{{Data: make([]byte, MaxSnapLen+1)}})
 	require.Error(t, err)
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
@@ -228,7 +228,7 @@ func FuzzReadPCAPNGBlocks(f *testing.F) {
 		}
 		var buf bytes.Buffer
 		for _, p := range pkts {
-			if len(p.Data) > snapLen || p.Length < len(p.Data) {
+			if len(p.Data) > MaxSnapLen || p.Length < len(p.Data) {
 				t.Fatalf("record of %d octets, length %d", len(p.Data), p.Length)
 			}
 		}

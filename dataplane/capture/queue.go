@@ -6,12 +6,20 @@ import (
 	"time"
 )
 
+// Sink is where a Queue writes: a Writer, or a Ring of files.
+type Sink interface {
+	Write(Packet) error
+	Flush() error
+	SnapLen() int
+}
+
 // Queue takes frames off a forwarding path and writes them from a goroutine
-// of its own, so the data plane never waits on a file or a socket. When the
-// writer falls behind, frames are dropped and counted, not queued without
-// bound.
+// of its own, so the data plane never waits on a file or a socket. It copies
+// only the snap length of each frame. When the writer falls behind, frames
+// are dropped and counted, not queued without bound.
 type Queue struct {
-	w       *Writer
+	w       Sink
+	snap    int
 	ch      chan queued
 	limit   uint64 // stop after this many frames; 0: no limit
 	written atomic.Uint64
@@ -24,26 +32,28 @@ type Queue struct {
 }
 
 type queued struct {
-	ts  time.Time
-	buf *[]byte
+	ts     time.Time
+	buf    *[]byte
+	length int // on the wire
 }
 
 // NewQueue starts writing to w: up to size frames wait in the queue, the
 // writer is flushed every flushEvery, and it stops after limit frames
 // (0: when closed).
-func NewQueue(w *Writer, size int, flushEvery time.Duration, limit int) *Queue {
-	q := &Queue{w: w, ch: make(chan queued, size), limit: uint64(max(limit, 0)), stop: make(chan struct{}), done: make(chan struct{})}
-	q.bufs.New = func() any { b := make([]byte, 0, 2048); return &b }
+func NewQueue(w Sink, size int, flushEvery time.Duration, limit int) *Queue {
+	q := &Queue{w: w, snap: w.SnapLen(), ch: make(chan queued, size), limit: uint64(max(limit, 0)), stop: make(chan struct{}), done: make(chan struct{})}
+	bufSize := min(q.snap, 2048)
+	q.bufs.New = func() any { b := make([]byte, 0, bufSize); return &b }
 	go q.run(flushEvery)
 	return q
 }
 
-// Capture queues a copy of frame; it never blocks.
+// Capture queues a copy of frame, up to the snap length; it never blocks.
 func (q *Queue) Capture(ts time.Time, frame []byte) {
 	b := q.bufs.Get().(*[]byte)
-	*b = append((*b)[:0], frame...)
+	*b = append((*b)[:0], frame[:min(len(frame), q.snap)]...)
 	select {
-	case q.ch <- queued{ts, b}:
+	case q.ch <- queued{ts, b, len(frame)}:
 	default:
 		q.bufs.Put(b)
 		q.dropped.Add(1)
@@ -85,7 +95,7 @@ func (q *Queue) write(f queued) bool {
 	if q.err != nil {
 		return false
 	}
-	if err := q.w.Write(Packet{Timestamp: f.ts, Data: *f.buf, Length: len(*f.buf)}); err != nil {
+	if err := q.w.Write(Packet{Timestamp: f.ts, Data: *f.buf, Length: f.length}); err != nil {
 		q.finish(err)
 		return false
 	}

@@ -31,7 +31,9 @@ type Report struct {
 	Probes      []ProbeResult     `json:"probes"`
 	Bulk        []BulkResult      `json:"bulk,omitempty"`
 	Captures    []CaptureResult   `json:"captures,omitempty"`
-	Assertions  []AssertionResult `json:"assertions"`
+	// KeysFile is where lab run --export-keys wrote the run's keys.
+	KeysFile   string            `json:"keysFile,omitempty"`
+	Assertions []AssertionResult `json:"assertions"`
 }
 
 // StepResult is when a step ran.
@@ -216,6 +218,9 @@ func (rep *Report) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  capture %s %s: %d frames %s → %s\n", mark, c.Link, c.Frames, etherTypesText(c.EtherTypes), c.File)
 		fmt.Fprintf(w, "    %s\n", c.Detail)
+	}
+	if rep.KeysFile != "" {
+		fmt.Fprintf(w, "  keys (secret, 0600): %s\n", rep.KeysFile)
 	}
 	for _, a := range rep.Assertions {
 		mark := "✓"

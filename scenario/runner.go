@@ -34,6 +34,11 @@ type Options struct {
 	Progress io.Writer // progress lines; nil: none
 	Live     bool      // Progress is a terminal: keep one status line up to date
 	Capture  CaptureOverride
+	// ExportKeys writes the keys of every MACsec link, as they were while
+	// the run went (collected every second and at the end), to keys.json
+	// in OutDir, mode 0600: what secylab frame validate --keys needs to
+	// decrypt the run's (--full) captures.
+	ExportKeys bool
 }
 
 // CaptureOverride changes the bounds of every scenario's captures (lab run's
@@ -78,6 +83,8 @@ type run struct {
 	caps   []*linkCapture
 
 	captureBounds capture.Bounds
+	keysMu        sync.Mutex
+	keys          *lab.KeysFile // with ExportKeys
 }
 
 // Run runs the scenario on a lab of its own, an ordinary lab with its lab
@@ -221,6 +228,12 @@ func (r *run) run(ctx context.Context) error {
 		bulk = append(bulk, b.result())
 	}
 	r.report.Bulk = bulk
+	if r.opt.ExportKeys {
+		r.collectKeys(ctx)
+		if err := r.writeKeys(); err != nil {
+			return err
+		}
+	}
 	r.stopCaptures()
 	for _, a := range sc.Assert {
 		r.check(-1, a)
@@ -428,7 +441,10 @@ func (r *run) monitor(ctx context.Context) {
 	last := map[string]string{}
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
-	for {
+	for tick := 0; ; tick++ {
+		if r.opt.ExportKeys && tick%10 == 0 {
+			r.collectKeys(ctx)
+		}
 		var line []string
 		ls, err := r.lab.Status()
 		if err != nil {
@@ -821,4 +837,37 @@ func (r *run) keptAndLost(cr *CaptureResult, c *linkCapture, err error) {
 	} else {
 		cr.Detail += "; lost none"
 	}
+}
+
+// collectKeys adds the keys of every link with MACsec on to r.keys.
+func (r *run) collectKeys(ctx context.Context) {
+	r.keysMu.Lock()
+	defer r.keysMu.Unlock()
+	if r.keys == nil {
+		r.keys = &lab.KeysFile{Lab: r.name}
+	}
+	for _, l := range r.sc.Topology.Links {
+		var lk lab.LinkKeys
+		if err := r.lab.DoResult(ctx, &lab.KeysOp{OnLink: lab.OnLink{Link: l.Name}}, &lk); err == nil {
+			r.keys.Add(lk)
+		}
+	}
+}
+
+// writeKeys writes what collectKeys found to keys.json, 0600, and says so.
+func (r *run) writeKeys() error {
+	r.keysMu.Lock()
+	defer r.keysMu.Unlock()
+	if r.keys == nil || len(r.keys.SAs()) == 0 {
+		r.event("lab", "--export-keys: no MACsec SAs to export")
+		return nil
+	}
+	r.keys.Exported = time.Now().UTC()
+	file := filepath.Join(r.opt.OutDir, "keys.json")
+	if err := lab.WriteKeysFile(file, r.keys); err != nil {
+		return fmt.Errorf("--export-keys: %w", err)
+	}
+	r.report.KeysFile = file
+	r.event("lab", "warning: wrote %d SAs of the run to %s (0600): %s", len(r.keys.SAs()), file, lab.KeysWarning)
+	return nil
 }

@@ -88,7 +88,7 @@ expressroute-direct. Lab commands need root.`,
 	o.register(cmd)
 	cmd.AddCommand(newLabUpCmd(o), newLabDownCmd(o), newLabStatusCmd(o),
 		newLabExecCmd(o), newLabCaptureCmd(o), newLabLinkCmd(o), newLabRouteCmd(o), newLabMACsecCmd(o),
-		newLabRunCmd(o), newLabScenariosCmd(), newLabBGPCmd(o))
+		newLabRunCmd(o), newLabScenariosCmd(), newLabBGPCmd(o), newLabKeysCmd(o))
 	return cmd
 }
 

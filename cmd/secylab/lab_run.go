@@ -25,6 +25,7 @@ func newLabRunCmd(o *labOpts) *cobra.Command {
 	var all, asJSON, keep bool
 	var out, junit, labName string
 	var cf captureFlags
+	var exportKeys bool
 	cmd := &cobra.Command{
 		Use:   "run [SCENARIO | FILE]...",
 		Short: "Run exercises: a lab, steps, traffic probes, assertions and a report",
@@ -43,6 +44,11 @@ capture kept and lost; a capture that lost frames the scenario does not
 accept (capture.accept) is a failure of the capture, not of the exercise
 (exit status 1, saying so). --no-capture writes no capture files (the
 cleartext checks still count every frame).
+
+--export-keys writes the run's MACsec keys (every SA seen while it ran, and
+each end's CAK/CKN) to keys.json next to the report, mode 0600, with a
+warning: with --full captures, secylab frame validate --keys keys.json --in
+captures/link1-wire.pcapng decrypts them. Keys are never exported without it.
 
 Each exercise's lab is an ordinary lab (named --name, or sc and 8 random hex
 digits): while it runs, lab status, lab macsec, lab bgp and lab capture work
@@ -109,7 +115,7 @@ could not be run or recorded; 2 for bad input. Needs root.`, flagship),
 			for i, sc := range scs {
 				fmt.Fprintf(stderr, "[%d/%d] %s: %s\n", i+1, len(scs), sc.Name, sc.Title)
 				dir := filepath.Join(out, sc.Name)
-				rep, err := scenario.Run(ctx, sc, scenario.Options{StateDir: o.stateDir, OutDir: dir, LabName: labName, Keep: keep, Progress: stderr, Live: live, Capture: override})
+				rep, err := scenario.Run(ctx, sc, scenario.Options{StateDir: o.stateDir, OutDir: dir, LabName: labName, Keep: keep, Progress: stderr, Live: live, Capture: override, ExportKeys: exportKeys})
 				reps = append(reps, rep)
 				if !asJSON {
 					rep.WriteText(stdout)
@@ -172,6 +178,7 @@ could not be run or recorded; 2 for bad input. Needs root.`, flagship),
 	cmd.Flags().StringVar(&labName, "name", "", "name the exercise's lab (default: sc and 8 random hex digits)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the exercise's lab running afterwards (remove it with lab down NAME)")
 	cf.add(cmd, true)
+	cmd.Flags().BoolVar(&exportKeys, "export-keys", false, "write the MACsec keys of the run (SAKs, CAK/CKN) to keys.json next to its report, 0600, for secylab frame validate --keys (with --full captures)")
 	return cmd
 }
 

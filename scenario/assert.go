@@ -192,11 +192,21 @@ func counterValue(st lab.PortStatus, name string) (uint64, bool) {
 // knownCounter reports whether name is a counter of the SecY, MKA or the
 // data plane.
 func knownCounter(name string) bool {
+	return slices.Contains(CounterNames(), name)
+}
+
+// CounterNames lists every counter a counter assertion may name, as the
+// SecY (802.1AE), MKA and data plane report them, each once, in order:
+// SecY, TX SC, RX SC, MKA, data plane.
+func CounterNames() []string {
+	var names []string
 	for _, list := range [][]macsec.Counter{macsec.SecYStats{}.Counters(), macsec.TxSCStats{}.Counters(), macsec.RxSCStats{}.Counters(),
 		mka.Counters{}.Counters(), dataplane.PortStats{}.Counters()} {
-		if slices.ContainsFunc(list, func(c macsec.Counter) bool { return c.Name == name }) {
-			return true
+		for _, c := range list {
+			if !slices.Contains(names, c.Name) {
+				names = append(names, c.Name)
+			}
 		}
 	}
-	return false
+	return names
 }

@@ -258,6 +258,17 @@ func Builtin(name string) (*Scenario, error) {
 	return Parse(file, data)
 }
 
+// BuiltinSource returns the YAML of the built-in scenario called name, as a
+// starting point for one's own (secylab lab scenarios --yaml).
+func BuiltinSource(name string) ([]byte, error) {
+	names, files := builtinFiles()
+	file, ok := files[name]
+	if !ok {
+		return nil, fmt.Errorf("no built-in scenario %q: have %s", name, strings.Join(names, ", "))
+	}
+	return builtinFS.ReadFile(file)
+}
+
 // Load reads a scenario file.
 func Load(file string) (*Scenario, error) {
 	data, err := os.ReadFile(file)
@@ -652,7 +663,7 @@ func (c *scChecker) assertion(path string, ra rawAssertion, probes map[string]bo
 			c.Errorf(path+".counter.port", "%q: want NODE:PORT, or a LINK for the sum of its ends", ra.Counter.Port)
 		}
 		if !knownCounter(ra.Counter.Name) {
-			c.Errorf(path+".counter.name", "unknown counter %q", ra.Counter.Name)
+			c.Errorf(path+".counter.name", "unknown counter %q: want one of %s", ra.Counter.Name, strings.Join(CounterNames(), ", "))
 		}
 		if ra.Counter.Min == nil && ra.Counter.Max == nil {
 			c.Errorf(path+".counter", "give min or max")

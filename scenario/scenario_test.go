@@ -51,7 +51,7 @@ func TestScenarioErrors(t *testing.T) {
 		{"name: x\ncapture: {fileSize: lots}\nassert: [{mka: {link: link1, secured: true}}]\n", `capture.fileSize: size "lots": want octets or a number with kB, MB`},
 		{"name: x\ncapture: {files: 0}\nassert: [{mka: {link: link1, secured: true}}]\n", `capture.files: 0: want 1 to 10000 files in the ring`},
 		{"name: x\ncapture: {accept: [everything]}\nassert: [{mka: {link: link1, secured: true}}]\n", `capture.accept[0]: "everything": want one of rotated, notWritten`},
-		{"name: x\nassert:\n  - {counter: {port: \"ce1:er1\", name: InPktsNope, min: 1}}\n", `unknown counter "InPktsNope"`},
+		{"name: x\nassert:\n  - {counter: {port: \"ce1:er1\", name: InPktsNope, min: 1}}\n", `unknown counter "InPktsNope": want one of OutPktsUntagged, OutPktsTooLong, `},
 		{"name: x\nassert:\n  - {probe: p, phase: later, maxLoss: 0}\nprobes:\n  - {name: p, from: ce1 192.168.100.129, to: msee1 192.168.100.130}\n", `no note step "later"`},
 	} {
 		_, err := Parse("x.yaml", []byte(tc.yaml))
@@ -219,5 +219,36 @@ func TestCaptureKeptAndLost(t *testing.T) {
 		} else {
 			require.Contains(t, sb.String(), "(accepted: capture.accept rotated)")
 		}
+	}
+}
+
+// TestScenarioEveryError: a file with many problems gets all of them, the
+// unknown fields too, in file order.
+func TestScenarioEveryError(t *testing.T) {
+	_, err := Parse("x.yaml", []byte(`name: x
+bogus: 1
+probes:
+  - {name: p, from: ce1 10.9.9.9, to: msee1 192.168.100.130, colour: red}
+steps:
+  - wait: soon
+  - cut: link9
+assert:
+  - {probe: nope, maxLoss: 0}
+  - {counter: {port: "ce1:er1", name: InPktsNope, min: 1}}
+`))
+	require.Error(t, err)
+	lines := strings.Split(err.Error(), "\n")
+	want := []string{
+		"x.yaml:2: bogus: unknown field",
+		"x.yaml:4: probes[0].colour: unknown field",
+		"x.yaml:4: probes[0].from: node ce1 has no address 10.9.9.9",
+		`x.yaml:6: steps[0].wait: "soon" is not a duration`,
+		`x.yaml:7: steps[1].cut: no link "link9"`,
+		`x.yaml:9: assert[0].probe: no probe "nope"`,
+		`x.yaml:10: assert[1].counter.name: unknown counter "InPktsNope": want one of`,
+	}
+	require.Len(t, lines, len(want), err.Error())
+	for i, w := range want {
+		require.Contains(t, lines[i], w)
 	}
 }

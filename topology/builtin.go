@@ -33,3 +33,13 @@ func Builtin(name string) (*Topology, error) {
 	}
 	return Parse(file, data)
 }
+
+// BuiltinSource returns the YAML of the built-in topology called name, as
+// a starting point for one's own (secylab topology show).
+func BuiltinSource(name string) ([]byte, error) {
+	data, err := builtinFS.ReadFile(path.Join("builtin", name+".yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("topology: no built-in topology %q: want one of %s", name, strings.Join(Builtins(), ", "))
+	}
+	return data, nil
+}

@@ -37,6 +37,11 @@ func TestLabFlagsRefuseOutOfRange(t *testing.T) {
 		{[]string{"lab", "route", "ce1", "10.50.0.0", "192.168.100.130"}, `PREFIX "10.50.0.0": want a prefix`},
 		{[]string{"lab", "route", "ce1", "10.50.0.0/16", "x"}, `VIA "x": want an IP address`},
 		{[]string{"lab", "capture", "link1", "--side", "both"}, `--side "both": want wire or clear`},
+		{[]string{"lab", "capture", "link1", "-s", "0.5", "-o", "x.pcapng"}, `--snaplen snap length "0.5": want 1 to 262144 octets, or full`},
+		{[]string{"lab", "capture", "link1", "-C", "1kB", "-o", "x.pcapng"}, "file size 1000: want 0 (no cap) or at least 65536 octets"},
+		{[]string{"lab", "run", "--files", "0"}, "files 0: want 1 to 10000"},
+		{[]string{"lab", "run", "--file-size", "lots"}, `--file-size size "lots": want octets or a number with kB`},
+		{[]string{"lab", "keys", "link1"}, "give -o FILE: keys are written only to a 0600 file, never to stdout"},
 		{[]string{"ipsec", "state", "add", "--node", "gw", "--spi", "5", "--src", "1.1.1.1", "--dst", "2.2.2.2", "--dir", "in", "--key-file", "k"}, "a 32-bit SPI of 256 or more"},
 		{[]string{"ipsec", "state", "add", "--node", "gw", "--spi", "0x2001", "--src", "1.1.1.1", "--dst", "2.2.2.2", "--dir", "sideways", "--key-file", "k"}, `--dir "sideways": want in or out`},
 	} {

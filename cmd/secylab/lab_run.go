@@ -246,12 +246,26 @@ func loadScenario(arg string) (*scenario.Scenario, error) {
 
 func newLabScenariosCmd() *cobra.Command {
 	var asJSON bool
+	var yamlOf string
 	cmd := &cobra.Command{
-		Use:     "scenarios",
-		Short:   "List the built-in scenarios",
-		Example: "  secylab lab scenarios\n  secylab lab scenarios | grep -A1 rotate\n  secylab lab scenarios --json | jq -r '.[].name'",
-		Args:    cobra.NoArgs,
+		Use:   "scenarios [--yaml NAME]",
+		Short: "List the built-in scenarios, or print one as a template",
+		Long: `List the built-in scenarios. --yaml NAME prints the scenario's YAML, a
+starting point for one's own: save it, change it, check it with secylab
+validate FILE and run it with secylab lab run FILE. Its topology is a
+built-in too: secylab topology show NAME prints it.`,
+		Example: "  secylab lab scenarios\n  secylab lab scenarios | grep -A1 rotate\n  secylab lab scenarios --json | jq -r '.[].name'\n" +
+			"  secylab lab scenarios --yaml rotate-cak > my-change.yaml && secylab validate my-change.yaml",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if yamlOf != "" {
+				data, err := scenario.BuiltinSource(yamlOf)
+				if err != nil {
+					return usagef("--yaml: %v", err)
+				}
+				_, err = cmd.OutOrStdout().Write(data)
+				return err
+			}
 			type entry struct {
 				Name        string `json:"name"`
 				Title       string `json:"title"`
@@ -281,5 +295,6 @@ func newLabScenariosCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the scenarios (name, title, description) as JSON")
+	cmd.Flags().StringVar(&yamlOf, "yaml", "", "print the built-in scenario `NAME` as YAML, a template")
 	return cmd
 }

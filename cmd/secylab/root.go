@@ -51,5 +51,6 @@ MACsec, rotating keys or mismatching keys does.`,
 	root.AddCommand(newLabCmd())
 	root.AddCommand(newKeyCmd(), newMKACmd(), newIPsecCmd())
 	root.AddCommand(newConformanceCmd())
+	root.AddCommand(newValidateCmd(), newTopologyCmd())
 	return root
 }

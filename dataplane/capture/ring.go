@@ -19,9 +19,9 @@ type Bounds struct {
 	SnapLen int
 	// FileSize caps each file, header included; 0: one file, no cap.
 	FileSize int64
-	// Files is how many files the ring keeps: when the newest is full a
-	// new one starts and, past Files, the oldest is deleted. 0 or 1 with
-	// a FileSize: one file, replaced when full.
+	// Files is how many files the ring keeps (1 to 10000): when the
+	// newest is full a new one starts and, past Files, the oldest is
+	// deleted; 1: one file, replaced when full.
 	Files int
 }
 
@@ -49,7 +49,7 @@ func (b Bounds) Check() error {
 	if b.FileSize != 0 && b.FileSize < MinFileSize {
 		errs = append(errs, fmt.Errorf("file size %d: want 0 (no cap) or at least %d octets", b.FileSize, MinFileSize))
 	}
-	if b.Files < 0 || b.Files > 10000 {
+	if b.Files < 1 || b.Files > 10000 {
 		errs = append(errs, fmt.Errorf("files %d: want 1 to 10000", b.Files))
 	}
 	return errors.Join(errs...)

@@ -77,7 +77,7 @@ func TestRingStaysWithinItsBounds(t *testing.T) {
 
 func TestRingWithoutCapIsOneFile(t *testing.T) {
 	dir := t.TempDir()
-	r, err := NewRing(filepath.Join(dir, "x.pcapng"), Bounds{SnapLen: MaxSnapLen})
+	r, err := NewRing(filepath.Join(dir, "x.pcapng"), Bounds{SnapLen: MaxSnapLen, Files: 1})
 	require.NoError(t, err)
 	q := NewQueue(r, 1024, time.Hour, 0)
 	frame := make([]byte, 9000)

@@ -61,11 +61,66 @@ func Decode(file string, data []byte, v any) (*Doc, error) {
 		n, line := countDocs(f)
 		return nil, &Error{File: file, Line: line, Msg: fmt.Sprintf("want exactly one YAML document, found %d", n)}
 	}
-	pos := indexPositions(f.Docs[0].Body)
-	if err := yaml.NodeToValue(f.Docs[0].Body, v, yaml.Strict()); err != nil {
-		return nil, yamlError(file, pos, err)
+	body := f.Docs[0].Body
+	pos := indexPositions(body)
+	d := &Doc{File: file, pos: pos}
+	// Every unknown field is an error, not only the first: each found is
+	// recorded and removed, and the decoding goes on, so that the checks
+	// after it report the rest of the file's problems too.
+	for range 100 {
+		err := yaml.NodeToValue(body, v, yaml.Strict())
+		if err == nil {
+			return d, nil
+		}
+		var ue *yaml.UnknownFieldError
+		if !errors.As(err, &ue) || ue.GetToken() == nil || !removeField(body, ue.GetToken()) {
+			return nil, errors.Join(append(d.joined(), yamlError(file, pos, err))...)
+		}
+		d.errs = append(d.errs, yamlError(file, pos, err).(*Error))
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+			rv.Elem().SetZero()
+		}
 	}
-	return &Doc{File: file, pos: pos}, nil
+	return nil, errors.Join(append(d.joined(), &Error{File: file, Msg: "too many unknown fields"})...)
+}
+
+// removeField deletes, from the mapping that holds it, the field whose key
+// or value is at tk; false when there is no such field.
+func removeField(root ast.Node, tk *token.Token) bool {
+	at := posKey(tk)
+	found := false
+	ast.Walk(visitFunc(func(n ast.Node) {
+		m, ok := n.(*ast.MappingNode)
+		if !ok || found {
+			return
+		}
+		for i, mv := range m.Values {
+			if k, v := mv.Key.GetToken(), mv.Value.GetToken(); k != nil && posKey(k) == at || v != nil && posKey(v) == at {
+				m.Values = append(m.Values[:i], m.Values[i+1:]...)
+				found = true
+				return
+			}
+		}
+	}), root)
+	return found
+}
+
+type visitFunc func(ast.Node)
+
+func (f visitFunc) Visit(n ast.Node) ast.Visitor {
+	if n != nil {
+		f(n)
+	}
+	return f
+}
+
+// joined is the problems recorded so far, as errors.
+func (d *Doc) joined() []error {
+	errs := make([]error, len(d.errs))
+	for i, e := range d.errs {
+		errs[i] = e
+	}
+	return errs
 }
 
 // Errorf records a problem with the field at path (reported at its line, or

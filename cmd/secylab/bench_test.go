@@ -36,8 +36,10 @@ func TestBenchSuitesJSON(t *testing.T) {
 	require.Equal(t, 512, r.Size)
 	require.Positive(t, r.Protect.Gbps)
 	require.Positive(t, r.Validate.Mfps)
-	require.True(t, r.ProtectRatio > 0.2 && r.ProtectRatio < 5, "protect ratio %v", r.ProtectRatio)
-	require.True(t, r.ValidateRatio > 0.2 && r.ValidateRatio < 5, "validate ratio %v", r.ValidateRatio)
+	// A sanity bound (units, a swapped pair), not a performance test: 50 ms
+	// runs under -race on a loaded machine swing widely.
+	require.True(t, r.ProtectRatio > 0.05 && r.ProtectRatio < 20, "protect ratio %v", r.ProtectRatio)
+	require.True(t, r.ValidateRatio > 0.05 && r.ValidateRatio < 20, "validate ratio %v", r.ValidateRatio)
 }
 
 func TestBenchSuitesTableAndProgress(t *testing.T) {

@@ -38,10 +38,14 @@ func (l *testLab) neighbor(nodeName, link string) bgp.NeighborStatus {
 	return bgp.NeighborStatus{}
 }
 
-// routeGet is `ip route get dst` in node's namespace.
+// routeGet is `ip route get dst` in node's namespace, or its error: while
+// BGP converges there can be a moment with no route, which callers polling
+// for a path must see as "not yet" (the probes measure the outage).
 func (l *testLab) routeGet(nodeName, dst string) string {
 	out, err := exec.Command("ip", "-n", l.ns(nodeName), "route", "get", dst).CombinedOutput()
-	require.NoError(l.t, err, "%s", out)
+	if err != nil {
+		return fmt.Sprintf("%s: %v", strings.TrimSpace(string(out)), err)
+	}
 	return strings.TrimSpace(string(out))
 }
 

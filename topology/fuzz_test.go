@@ -2,6 +2,7 @@ package topology
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/secylab/secylab/internal/yamlx"
@@ -29,4 +30,16 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("a problem without its file and line: %v", e)
 		}
 	})
+}
+
+// TestYAMLTagRefused: a tag is refused at its line; go-yaml's decoder
+// panicked on this one (FuzzParse's seed yaml-tag-panic).
+func TestYAMLTagRefused(t *testing.T) {
+	_, err := Parse("fuzz.yaml", []byte("name: A\nnodes:\n  A:\n    kind: router\n    ports:\n      A:\n        addresses: !00\n000:000000000"))
+	if err == nil || yamlx.Unlocated(err, "fuzz.yaml") != nil {
+		t.Fatalf("want a located refusal, got %v", err)
+	}
+	if want := "fuzz.yaml:7: nodes.A.ports.A.addresses: tag"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("%v: want %q", err, want)
+	}
 }

@@ -5,14 +5,49 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/secylab/secylab/expressroute"
 )
 
 func customerDaemon() DaemonConfig {
-	return CustomerDaemon(65001, addr("192.168.100.129"), []netip.Prefix{onprem4, onprem6},
+	return CustomerDaemon(65001, addr("192.168.100.129"), []netip.Prefix{onprem4, pfx("10.2.0.0/16"), onprem6, pfx("2001:db8:2::/48")},
 		expressroute.Link{Name: "link1", Local: ce1Addr, Peer: msee1Addr}, expressroute.Link{Name: "link2", Local: ce2Addr, Peer: msee2Addr}, true)
+}
+
+// Every originated prefix of both families is in the generated
+// configurations' export policy, each its own entry.
+func TestDaemonConfigsEveryPrefix(t *testing.T) {
+	c := customerDaemon()
+	c.Networks = []netip.Prefix{pfx("10.1.0.0/16"), pfx("10.2.0.0/16"), pfx("fd00:1::/48"), pfx("fd00:2::/48")}
+	fc, err := FRRConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"ip prefix-list ORIGINATED4 seq 5 permit 10.1.0.0/16\n", "ip prefix-list ORIGINATED4 seq 10 permit 10.2.0.0/16\n",
+		"ipv6 prefix-list ORIGINATED6 seq 5 permit fd00:1::/48\n", "ipv6 prefix-list ORIGINATED6 seq 10 permit fd00:2::/48\n",
+		"  network 10.1.0.0/16\n", "  network 10.2.0.0/16\n", "  network fd00:1::/48\n", "  network fd00:2::/48\n",
+		"route-map TO-link2 permit 20\n match ipv6 address prefix-list ORIGINATED6\n set as-path prepend 65001 65001 65001\n set ipv6 next-hop global ::ffff:192.168.100.133\n",
+		"  neighbor 192.168.100.130 activate\n",
+	} {
+		if !strings.Contains(fc, want) {
+			t.Errorf("FRR config lacks %q:\n%s", want, fc)
+		}
+	}
+	bc, err := BIRDConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"route 10.1.0.0/16 unreachable;", "route 10.2.0.0/16 unreachable;", "route fd00:1::/48 unreachable;", "route fd00:2::/48 unreachable;",
+		`if proto = "originated6" then`, "extended next hop on;",
+	} {
+		if !strings.Contains(bc, want) {
+			t.Errorf("BIRD config lacks %q:\n%s", want, bc)
+		}
+	}
 }
 
 // The generated configurations parse: bird -p and vtysh --dryrun, when installed.

@@ -2,11 +2,15 @@ package main
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -347,39 +351,48 @@ links:
 	return file
 }
 
-func TestLabBGPDaemons(t *testing.T) {
-	for _, tt := range []struct{ kind, bin, proto string }{
-		{"bird", "bird", "proto bird"},
-		{"frr", "/usr/lib/frr/bgpd", "proto bgp"},
-	} {
+// eachDaemon runs f as a subtest for BIRD and for FRR, as root, each
+// skipped when the daemon is not installed.
+func eachDaemon(t *testing.T, f func(t *testing.T, tt daemonKind)) {
+	for _, tt := range []daemonKind{{"bird", "bird", "proto bird"}, {"frr", "/usr/lib/frr/bgpd", "proto bgp"}} {
 		t.Run(tt.kind, func(t *testing.T) {
 			nettest.NeedRoot(t)
 			if _, err := exec.LookPath(tt.bin); err != nil {
 				t.Skipf("%s is not installed (.ci/setup installs bird2 and frr)", tt.bin)
 			}
-			l := startLab(t, daemonTopology(t, tt.kind), "--wait", "40s")
-			start := time.Now()
-			l.eventually(tt.kind+" Established with msee1, prefixes both ways", 40*time.Second, func() bool {
-				n := l.neighbor("msee1", "link1")
-				out, _ := exec.Command("ip", "-n", l.ns("ce1"), "route", "show", "10.50.0.0/16").CombinedOutput()
-				return n.State == bgp.Established && n.Received[bgp.IPv4Unicast] == 1 && n.Advertised[bgp.IPv4Unicast] == 1 &&
-					strings.Contains(string(out), "via 192.168.100.130 dev er1 "+tt.proto)
-			})
-			l.eventually("BFD Up", 20*time.Second, func() bool {
-				b := l.neighbor("msee1", "link1").BFD
-				return b != nil && b.State == bfd.Up
-			})
-			t.Logf("%s: Established, routes exchanged and BFD Up %v after lab up", tt.kind, time.Since(start).Round(time.Millisecond))
-			require.Contains(t, l.routeGet("msee1", "10.1.0.1"), "via 192.168.100.129 dev er1")
-			require.NoError(t, nettest.Ping(l.ns("ce1"), "192.168.100.130", 2))
-			out := l.mustRun("lab", "bgp", "ce1")
-			require.Contains(t, out, "== ce1 ("+tt.kind+") ==")
-			require.Contains(t, out, "10.50.0.0/16")
-			st, err := os.ReadFile(filepath.Join(l.state, l.name, "state.json"))
-			require.NoError(t, err)
-			require.Contains(t, string(st), `"name": "`+tt.kind+`-ce1"`, "the daemon is recorded for lab down")
+			f(t, tt)
 		})
 	}
+}
+
+// daemonKind is a routing daemon: the node kind, its binary and the
+// proto its kernel routes carry.
+type daemonKind struct{ kind, bin, proto string }
+
+func TestLabBGPDaemons(t *testing.T) {
+	eachDaemon(t, func(t *testing.T, tt daemonKind) {
+		l := startLab(t, daemonTopology(t, tt.kind), "--wait", "40s")
+		start := time.Now()
+		l.eventually(tt.kind+" Established with msee1, prefixes both ways", 40*time.Second, func() bool {
+			n := l.neighbor("msee1", "link1")
+			out, _ := exec.Command("ip", "-n", l.ns("ce1"), "route", "show", "10.50.0.0/16").CombinedOutput()
+			return n.State == bgp.Established && n.Received[bgp.IPv4Unicast] == 1 && n.Advertised[bgp.IPv4Unicast] == 1 &&
+				strings.Contains(string(out), "via 192.168.100.130 dev er1 "+tt.proto)
+		})
+		l.eventually("BFD Up", 20*time.Second, func() bool {
+			b := l.neighbor("msee1", "link1").BFD
+			return b != nil && b.State == bfd.Up
+		})
+		t.Logf("%s: Established, routes exchanged and BFD Up %v after lab up", tt.kind, time.Since(start).Round(time.Millisecond))
+		require.Contains(t, l.routeGet("msee1", "10.1.0.1"), "via 192.168.100.129 dev er1")
+		require.NoError(t, nettest.Ping(l.ns("ce1"), "192.168.100.130", 2))
+		out := l.mustRun("lab", "bgp", "ce1")
+		require.Contains(t, out, "== ce1 ("+tt.kind+") ==")
+		require.Contains(t, out, "10.50.0.0/16")
+		st, err := os.ReadFile(filepath.Join(l.state, l.name, "state.json"))
+		require.NoError(t, err)
+		require.Contains(t, string(st), `"name": "`+tt.kind+`-ce1"`, "the daemon is recorded for lab down")
+	})
 }
 
 // daemonFailoverTopology: ce1 is a real BIRD or FRR customer router with
@@ -428,31 +441,113 @@ links:
 // to the VNet onto link2 (BFD), and the same key on both ends brings link1
 // back as preferred.
 func TestLabBGPDaemonsFailOver(t *testing.T) {
-	for _, tt := range []struct{ kind, bin string }{{"bird", "bird"}, {"frr", "/usr/lib/frr/bgpd"}} {
-		t.Run(tt.kind, func(t *testing.T) {
-			nettest.NeedRoot(t)
-			if _, err := exec.LookPath(tt.bin); err != nil {
-				t.Skipf("%s is not installed (.ci/setup installs bird2 and frr)", tt.bin)
+	eachDaemon(t, func(t *testing.T, tt daemonKind) {
+		l := startLab(t, daemonFailoverTopology(t, tt.kind), "--wait", "40s")
+		via := func(dev string) func() bool {
+			return func() bool {
+				out, _ := exec.Command("ip", "-n", l.ns("ce1"), "route", "get", "10.50.0.1").CombinedOutput()
+				return strings.Contains(string(out), "dev "+dev)
 			}
-			l := startLab(t, daemonFailoverTopology(t, tt.kind), "--wait", "40s")
-			via := func(dev string) func() bool {
-				return func() bool {
-					out, _ := exec.Command("ip", "-n", l.ns("ce1"), "route", "get", "10.50.0.1").CombinedOutput()
-					return strings.Contains(string(out), "dev "+dev)
+		}
+		l.eventually(tt.kind+" prefers link1", 60*time.Second, via("er1"))
+		l.eventually("msee1 Established over link1 with BFD Up", 30*time.Second, func() bool {
+			n := l.neighbor("msee1", "link1")
+			return n.State == bgp.Established && n.BFD != nil && n.BFD.State == bfd.Up
+		})
+		l.mustRun("lab", "macsec", "set", "link1", "--node", "msee1", "--new-cak")
+		took := l.eventually(tt.kind+" moves to link2", 10*time.Second, via("er2"))
+		t.Logf("%s: route to the VNet moved to link2 %v after the key mismatch", tt.kind, took.Round(time.Millisecond))
+		require.Less(t, took, 3*time.Second, "BFD (300 ms × 3) drives the failover")
+		l.mustRun("lab", "macsec", "set", "link1", "--new-key", "agreed")
+		back := l.eventually(tt.kind+" prefers link1 again", 60*time.Second, via("er1"))
+		t.Logf("%s: back on link1 %v after the keys agreed", tt.kind, back.Round(time.Millisecond))
+	})
+}
+
+// ribPath is one path of a Loc-RIB: its next hop and AS path (flattened).
+type ribPath struct {
+	NextHop string
+	ASPath  []uint32
+}
+
+// ribPaths is the Loc-RIB of node as `secylab lab bgp NODE --json` prints
+// it: for every prefix, the path from peer.
+func (l *testLab) ribPaths(nodeName, peer string) map[string]ribPath {
+	l.t.Helper()
+	var routers []struct {
+		Node string
+		RIB  []struct {
+			Prefix string
+			Paths  []struct {
+				Peer    string
+				NextHop string
+				ASPath  []struct{ ASNs []uint32 }
+			}
+		}
+	}
+	require.NoError(l.t, json.Unmarshal([]byte(l.mustRun("lab", "bgp", nodeName, "--json")), &routers))
+	out := map[string]ribPath{}
+	for _, r := range routers {
+		for _, e := range r.RIB {
+			for _, p := range e.Paths {
+				if p.Peer != peer {
+					continue
+				}
+				rp := ribPath{NextHop: p.NextHop, ASPath: []uint32{}}
+				for _, s := range p.ASPath {
+					rp.ASPath = append(rp.ASPath, s.ASNs...)
+				}
+				out[e.Prefix] = rp
+			}
+		}
+	}
+	return out
+}
+
+// TestLabBGPDaemonsEveryPrefix: a BIRD or FRR customer router with two
+// IPv4 and two IPv6 networks has all four received by both Microsoft
+// edges, link2's prepended three times (the customer profile's backup).
+func TestLabBGPDaemonsEveryPrefix(t *testing.T) {
+	eachDaemon(t, func(t *testing.T, tt daemonKind) {
+		y, err := os.ReadFile(daemonFailoverTopology(t, tt.kind))
+		require.NoError(t, err)
+		nets := []string{"10.1.0.0/16", "10.2.0.0/16", "fd00:1::/48", "fd00:2::/48"}
+		quoted := make([]string, len(nets))
+		for i, n := range nets {
+			quoted[i] = strconv.Quote(n)
+		}
+		file := filepath.Join(t.TempDir(), tt.kind+"-prefixes.yaml")
+		require.NoError(t, os.WriteFile(file, []byte(strings.Replace(string(y), "networks: [10.1.0.0/16]", "networks: ["+strings.Join(quoted, ", ")+"]", 1)), 0o600))
+		l := startLab(t, file, "--wait", "40s")
+		start := time.Now()
+		var got1, got2 map[string]ribPath
+		all := func() bool {
+			for _, n := range nets {
+				if got1[n].ASPath == nil || got2[n].ASPath == nil {
+					return false
 				}
 			}
-			l.eventually(tt.kind+" prefers link1", 60*time.Second, via("er1"))
-			l.eventually("msee1 Established over link1 with BFD Up", 30*time.Second, func() bool {
-				n := l.neighbor("msee1", "link1")
-				return n.State == bgp.Established && n.BFD != nil && n.BFD.State == bfd.Up
-			})
-			l.mustRun("lab", "macsec", "set", "link1", "--node", "msee1", "--new-cak")
-			took := l.eventually(tt.kind+" moves to link2", 10*time.Second, via("er2"))
-			t.Logf("%s: route to the VNet moved to link2 %v after the key mismatch", tt.kind, took.Round(time.Millisecond))
-			require.Less(t, took, 3*time.Second, "BFD (300 ms × 3) drives the failover")
-			l.mustRun("lab", "macsec", "set", "link1", "--new-key", "agreed")
-			back := l.eventually(tt.kind+" prefers link1 again", 60*time.Second, via("er1"))
-			t.Logf("%s: back on link1 %v after the keys agreed", tt.kind, back.Round(time.Millisecond))
-		})
-	}
+			return true
+		}
+		for deadline := start.Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			got1, got2 = l.ribPaths("msee1", "192.168.100.129"), l.ribPaths("msee2", "192.168.100.133")
+			if all() || time.Now().After(deadline) {
+				break
+			}
+		}
+		require.ElementsMatch(t, nets, slices.Collect(maps.Keys(got1)), "prefixes msee1 received from ce1 over link1")
+		require.ElementsMatch(t, nets, slices.Collect(maps.Keys(got2)), "prefixes msee2 received from ce1 over link2")
+		t.Logf("%s: all four prefixes at msee1 and msee2 %v after lab up", tt.kind, time.Since(start).Round(time.Millisecond))
+		for i, n := range nets {
+			nh1, nh2 := "192.168.100.129", "192.168.100.133"
+			if i >= 2 {
+				nh1, nh2 = "::ffff:"+nh1, "::ffff:"+nh2 // IPv6 over the IPv4 session: IPv4-mapped (RFC 4798)
+			}
+			require.Equal(t, ribPath{nh1, []uint32{65001}}, got1[n], "%s at msee1 over link1", n)
+			require.Equal(t, ribPath{nh2, []uint32{65001, 65001, 65001, 65001}}, got2[n], "%s at msee2 over link2, prepended three times", n)
+		}
+		n := l.neighbor("msee1", "link1")
+		require.Equal(t, 2, n.Received[bgp.IPv4Unicast])
+		require.Equal(t, 2, n.Received[bgp.IPv6Unicast])
+	})
 }

@@ -216,7 +216,11 @@ func (rep *Report) WriteText(w io.Writer) {
 		if !c.Complete {
 			mark = "✗ INCOMPLETE"
 		}
-		fmt.Fprintf(w, "  capture %s %s: %d frames %s → %s\n", mark, c.Link, c.Frames, etherTypesText(c.EtherTypes), c.File)
+		to := " → " + c.File
+		if c.File == "" {
+			to = ""
+		}
+		fmt.Fprintf(w, "  capture %s %s: %d frames %s%s\n", mark, c.Link, c.Frames, etherTypesText(c.EtherTypes), to)
 		fmt.Fprintf(w, "    %s\n", c.Detail)
 	}
 	if rep.KeysFile != "" {

@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/secylab/secylab/dataplane/capture"
+	"github.com/secylab/secylab/internal/nettest"
+	"github.com/secylab/secylab/lab"
 )
 
 // TestLabKeysDecryptCapture: a lab capture (whole frames) decrypts with the
@@ -79,4 +81,38 @@ func TestLabKeysDecryptCapture(t *testing.T) {
 	}
 	require.Equal(t, pings, requests, "every echo request ce1 sent, decrypted")
 	require.Equal(t, pings, replies, "and every reply")
+}
+
+// TestLabRunExportKeys: lab run --export-keys --full writes the run's keys
+// (0600) next to its report, and they decrypt every MACsec frame of the
+// run's capture, across the rekey the scenario causes; the report and the
+// output hold no key.
+func TestLabRunExportKeys(t *testing.T) {
+	nettest.NeedRoot(t)
+	dir := t.TempDir()
+	env := []string{"SECYLAB_STATE_DIR=" + filepath.Join(dir, "state")}
+	out, errOut, status := runBin(t, env, "lab", "run", "sci-state", "--full", "--export-keys", "--out", filepath.Join(dir, "r"))
+	require.Zero(t, status, "%s\n%s", out, errOut)
+	keys := filepath.Join(dir, "r", "sci-state", "keys.json")
+	st, err := os.Stat(keys)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	require.Contains(t, out, "keys (secret, 0600): "+keys)
+	require.Contains(t, errOut, "warning: wrote")
+
+	kf, err := lab.ReadKeysFile(keys)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(kf.SAs()), 4, "both ends, before and after the rekey")
+	report, err := os.ReadFile(filepath.Join(dir, "r", "sci-state", "report.json"))
+	require.NoError(t, err)
+	for _, sa := range kf.SAs() {
+		for _, text := range []string{out, errOut, string(report)} {
+			require.NotContains(t, text, sa.SAK, "a SAK is never printed or reported")
+		}
+	}
+
+	wire := filepath.Join(dir, "r", "sci-state", "captures", "link1-wire.pcapng")
+	vout, verr, status := runBin(t, nil, "frame", "validate", "--keys", keys, "--in", wire)
+	require.Zero(t, status, "%s%s", vout, verr)
+	require.Contains(t, vout, "; 0 frames in clear")
 }

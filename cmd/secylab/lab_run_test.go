@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -220,4 +221,42 @@ func TestLabRunKilledLeavesNothing(t *testing.T) {
 	nss, err := exec.Command("ip", "netns", "list").Output()
 	require.NoError(t, err)
 	require.NotContains(t, string(nss), topology.NamespaceName("killed", ""))
+}
+
+// A lab run and its lab process killed together leave a lab behind; lab
+// status says so (the run that owned it was killed, its lab process has
+// ended) and what lab down will remove, which then removes it.
+func TestLabStatusAfterKilledRun(t *testing.T) {
+	nettest.NeedRoot(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "short.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(shortScenario), 0o600))
+	state := filepath.Join(dir, "state")
+	env := []string{"SECYLAB_STATE_DIR=" + state}
+	t.Cleanup(func() { runBin(t, env, "lab", "down", "--all") })
+	run := exec.Command(secylabBin, "lab", "run", file, "--name", "left", "--out", filepath.Join(dir, "r"))
+	run.Env = append(os.Environ(), env...)
+	require.NoError(t, run.Start())
+	var pid int
+	require.Eventually(t, func() bool {
+		pid = labProcessOf(filepath.Join(state, "left"))
+		return pid != 0
+	}, 30*time.Second, 50*time.Millisecond)
+	time.Sleep(time.Second)
+	require.NoError(t, run.Process.Signal(syscall.SIGKILL))
+	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	_ = run.Wait()
+	require.Eventually(t, func() bool { return !running(pid) }, 5*time.Second, 20*time.Millisecond)
+
+	out, errOut, status := runBin(t, env, "lab", "status")
+	require.Equal(t, 1, status, "%s%s", out, errOut)
+	require.Contains(t, out, "lab left: broken, owned by lab run")
+	require.Contains(t, out, fmt.Sprintf("its lab process (pid %d) has ended", pid))
+	require.Contains(t, out, fmt.Sprintf("the lab run that owned it (pid %d) has ended: it was killed", run.Process.Pid))
+	require.Contains(t, out, "secylab lab down left will remove:")
+	require.Contains(t, out, "namespace "+topology.NamespaceName("left", "ce1"))
+	out, errOut, status = runBin(t, env, "lab", "down", "left")
+	require.Zero(t, status, "%s%s", out, errOut)
+	_, err := os.Stat(filepath.Join(state, "left"))
+	require.ErrorIs(t, err, os.ErrNotExist)
 }

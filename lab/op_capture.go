@@ -102,7 +102,10 @@ func (o *CaptureOp) Stream(ctx context.Context, l *Lab, c net.Conn) error {
 	if err != nil {
 		return err
 	}
-	q := capture.NewQueue(w, 1<<15, 200*time.Millisecond, o.Count)
+	// Room for about half a second of a busy link's frames (at the default
+	// snap length, 13 MB at most), so that a writer the scheduler runs
+	// late, or a reader that falls behind for a moment, loses nothing.
+	q := capture.NewQueue(w, 1<<17, 200*time.Millisecond, o.Count)
 	var mirror dataplane.Mirror = q
 	counter := capture.NewCounter(q)
 	if o.Counts {

@@ -60,33 +60,58 @@ func (q *Queue) Capture(ts time.Time, frame []byte) {
 	}
 }
 
+// pollEvery is how often the writer takes what is queued. The writer
+// polls rather than waits on the channel: a writer that keeps up would
+// otherwise park after each frame and the forwarding path would wake it
+// for the next, a scheduler round trip per frame (tens of thousands a
+// second on a busy link), taken from the forwarding and control goroutines
+// of the same process.
+const pollEvery = 5 * time.Millisecond
+
 func (q *Queue) run(flushEvery time.Duration) {
 	defer close(q.done)
-	t := time.NewTicker(flushEvery)
+	t := time.NewTicker(pollEvery)
 	defer t.Stop()
+	lastFlush := time.Now()
 	for {
 		select {
 		case <-q.stop:
-			for { // what was queued before Close is written too
-				select {
-				case f := <-q.ch:
-					q.write(f)
-				default:
-					q.finish(q.w.Flush())
+			// What was queued before Close is written too.
+			if q.drain(len(q.ch)) {
+				q.finish(q.w.Flush())
+			}
+			return
+		case now := <-t.C:
+			// At most a queue's worth each time, so a writer that falls
+			// behind still flushes and notices Close.
+			if !q.drain(cap(q.ch)) {
+				return
+			}
+			if now.Sub(lastFlush) >= flushEvery {
+				lastFlush = now
+				if err := q.w.Flush(); err != nil {
+					q.finish(err)
 					return
 				}
 			}
-		case <-t.C:
-			if err := q.w.Flush(); err != nil {
-				q.finish(err)
-				return
-			}
-		case f := <-q.ch:
-			if !q.write(f) {
-				return
-			}
 		}
 	}
+}
+
+// drain writes up to n queued frames; false when the queue has stopped
+// writing (the limit reached, or a write failed).
+func (q *Queue) drain(n int) bool {
+	for range n {
+		select {
+		case f := <-q.ch:
+			if !q.write(f) {
+				return false
+			}
+		default:
+			return true
+		}
+	}
+	return true
 }
 
 // write writes one frame; false when the queue has stopped writing.

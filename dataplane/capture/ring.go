@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -108,6 +109,7 @@ type Ring struct {
 	b       Bounds
 	seq     int
 	f       *os.File
+	bw      *bufio.Writer // large writes: a busy link is many small frames
 	w       *Writer
 	cur     File
 	kept    []File // before cur, oldest first
@@ -143,9 +145,13 @@ func (r *Ring) open() error {
 	if err != nil {
 		return err
 	}
-	w, err := NewWriterSnap(f, FormatFor(name), r.b.SnapLen)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	w, err := NewWriterSnap(bw, FormatFor(name), r.b.SnapLen)
 	if err == nil {
 		err = w.Flush()
+	}
+	if err == nil {
+		err = bw.Flush()
 	}
 	var head int64
 	if err == nil {
@@ -155,7 +161,7 @@ func (r *Ring) open() error {
 		f.Close()
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	r.f, r.w, r.cur = f, w, File{Name: name, Octets: head}
+	r.f, r.bw, r.w, r.cur = f, bw, w, File{Name: name, Octets: head}
 	return nil
 }
 
@@ -165,6 +171,9 @@ func (r *Ring) closeFile() error {
 		return nil
 	}
 	err := r.w.Flush()
+	if err == nil {
+		err = r.bw.Flush()
+	}
 	if cerr := r.f.Close(); err == nil {
 		err = cerr
 	}
@@ -230,7 +239,10 @@ func (r *Ring) Flush() error {
 	if r.f == nil {
 		return nil
 	}
-	return r.w.Flush()
+	if err := r.w.Flush(); err != nil {
+		return err
+	}
+	return r.bw.Flush()
 }
 
 // SnapLen is how much of each frame the ring keeps.

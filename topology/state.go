@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/secylab/secylab/internal/secret"
 )
 
 // DefaultStateDir holds one directory per running lab, unless
@@ -107,19 +110,11 @@ func (s *State) write(stateDir string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".state-*.json")
+	err = secret.WriteFile(filepath.Join(dir, stateFile), func(w io.Writer) error {
+		_, err := w.Write(append(data, '\n'))
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("lab %s state: %w", s.Lab, err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename, a no-op
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("lab %s state: %w", s.Lab, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("lab %s state: %w", s.Lab, err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
 		return fmt.Errorf("lab %s state: %w", s.Lab, err)
 	}
 	return nil

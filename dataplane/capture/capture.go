@@ -16,6 +16,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/secylab/secylab/internal/secret"
 )
 
 // Format is a capture file format.
@@ -322,22 +324,11 @@ func Write(w io.Writer, f Format, pkts []Packet) error {
 // .pcapng, else pcap. It writes a temporary file in the same directory and
 // renames it, so a failure never leaves a partial capture behind. The file
 // is 0600: a capture of decrypted frames holds what the encryption protected.
-func WriteFile(name string, pkts []Packet) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+func WriteFile(name string, pkts []Packet) error {
+	return secret.WriteFile(name, func(w io.Writer) error {
+		if err := Write(w, FormatFor(name), pkts); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
-	}()
-	if err := Write(tmp, FormatFor(name), pkts); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
+		return nil
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 
 	"github.com/secylab/secylab/expressroute"
@@ -93,3 +94,30 @@ type notExist struct {
 
 func (e *notExist) Error() string { return "key file " + e.name + " does not exist" }
 func (e *notExist) Unwrap() error { return e.err }
+
+// WriteFile replaces name with what write writes, mode 0600, through a
+// temporary file in the same directory that is renamed into place: a
+// reader or a crash sees the old file or the whole new one, never part of
+// it, and never a group-readable one.
+func WriteFile(name string, write func(io.Writer) error) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	if err := write(tmp); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), name)
+}

@@ -36,6 +36,7 @@ type bgpRouter struct {
 
 	daemon    *routers.Daemon
 	daemonDir string
+	dconf     routers.DaemonConfig // the daemon's configured policies
 
 	mu      sync.Mutex
 	base    map[string]bgp.NeighborConfig // by link: the configured policies
@@ -214,6 +215,12 @@ func daemonName(link string) string {
 func DaemonConfig(b *topology.BGP) routers.DaemonConfig {
 	c := routers.DaemonConfig{ASN: b.ASN, RouterID: b.RouterID, Networks: b.Networks, HoldTime: b.HoldTime, Keepalive: b.Keepalive}
 	for _, nb := range b.Neighbors {
+		if nb.IBGP(b.ASN) {
+			// A sibling: everything both ways, next hop self (as
+			// secylab's own router does).
+			c.Neighbors = append(c.Neighbors, routers.DaemonNeighbor{Name: daemonName(nb.Link), Local: nb.Local, Peer: nb.Peer, PeerASN: nb.PeerASN, BFD: nb.BFD})
+			continue
+		}
 		l := expressroute.Link{Name: daemonName(nb.Link), Local: nb.Local, Peer: nb.Peer, PeerASN: nb.PeerASN}
 		p := routers.CustomerDaemon(b.ASN, b.RouterID, b.Networks, l, l, nb.BFD)
 		dn := p.Neighbors[1]
@@ -241,8 +248,8 @@ func (l *Lab) startDaemon(n *topology.Node) (*bgpRouter, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &bgpRouter{node: n.Name, cfg: n.BGP, daemonDir: dir}
 	dc := DaemonConfig(n.BGP)
+	r := &bgpRouter{node: n.Name, cfg: n.BGP, daemonDir: dir, dconf: dc, drained: map[string]bool{}}
 	var conf string
 	if n.Kind == topology.KindBIRD {
 		conf, err = routers.BIRDConfig(dc)
@@ -288,6 +295,14 @@ type BGPStatus struct {
 
 func (r *bgpRouter) status(detail bool) BGPStatus {
 	st := BGPStatus{Node: r.node, Kind: "secylab"}
+	r.mu.Lock()
+	for link, on := range r.drained {
+		if on {
+			st.Drained = append(st.Drained, link)
+		}
+	}
+	r.mu.Unlock()
+	slices.Sort(st.Drained)
 	if r.daemon != nil {
 		st.Kind = r.daemon.Kind
 		if detail {
@@ -317,14 +332,6 @@ func (r *bgpRouter) status(detail bool) BGPStatus {
 		return st
 	}
 	st.Status = &s
-	r.mu.Lock()
-	for link, on := range r.drained {
-		if on {
-			st.Drained = append(st.Drained, link)
-		}
-	}
-	r.mu.Unlock()
-	slices.Sort(st.Drained)
 	if detail {
 		if st.RIB, err = r.speaker.LocRIB(); err != nil {
 			st.Error = err.Error()
@@ -379,7 +386,7 @@ func (l *Lab) drain(link string, on bool) error {
 	case r == nil:
 		return fmt.Errorf("link %s has no customer BGP router at either end to drain it", link)
 	case r.daemon != nil:
-		return fmt.Errorf("link %s: %s is a %s router; drain it in its own configuration", link, r.node, r.daemon.Kind)
+		return l.drainDaemon(r, link, on)
 	}
 	nb := r.cfg.Neighbor(link)
 	r.mu.Lock()
@@ -398,5 +405,28 @@ func (l *Lab) drain(link string, on bool) error {
 	}
 	r.drained[link] = on
 	l.cfg.Logger.Info("BGP drain", "link", link, "router", r.node, "on", on)
+	return nil
+}
+
+// drainDaemon drains or undrains link on a BIRD or FRR router with the
+// same policy, through the daemon's own configuration and CLI
+// (routers.Daemon.SetPolicy): the sessions stay up.
+func (l *Lab) drainDaemon(r *bgpRouter, link string, on bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.dconf
+	c.Neighbors = slices.Clone(c.Neighbors)
+	for i, dn := range c.Neighbors {
+		for _, nb := range r.cfg.Neighbors {
+			if daemonName(nb.Link) == dn.Name && (nb.Link == link && on || nb.Link != link && r.drained[nb.Link]) {
+				c.Neighbors[i].LocalPref, c.Neighbors[i].Prepend = expressroute.DrainLocalPref, expressroute.DrainPrepend
+			}
+		}
+	}
+	if err := r.daemon.SetPolicy(c, daemonName(link)); err != nil {
+		return fmt.Errorf("link %s on %s: %w", link, r.node, err)
+	}
+	r.drained[link] = on
+	l.cfg.Logger.Info("BGP drain", "link", link, "router", r.node, "kind", r.daemon.Kind, "on", on)
 	return nil
 }

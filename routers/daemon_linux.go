@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -185,4 +186,63 @@ func chownFRR(paths ...string) error {
 		}
 	}
 	return os.Chmod(paths[0], 0o755)
+}
+
+// SetPolicy applies c's policy towards neighbour name (its local
+// preference on import, its prepend on export) to the running daemon the
+// way its operator changes it, the sessions staying up: BIRD gets the
+// regenerated configuration and `birdc configure` (changed filters: BIRD
+// asks the neighbour for a route refresh and announces again); FRR gets the
+// neighbour's route-map entries changed through vtysh and a soft clear of
+// the session both ways.
+func (d *Daemon) SetPolicy(c DaemonConfig, name string) error {
+	p, err := c.prepare()
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(p.Neighbors, func(n DaemonNeighbor) bool { return n.Name == name })
+	if i < 0 {
+		return fmt.Errorf("routers: %s has no neighbour %s", d.Kind, name)
+	}
+	n := p.Neighbors[i]
+	if d.Kind == "bird" {
+		conf, err := BIRDConfig(c)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(d.Dir, "bird.conf"), []byte(conf), 0o600); err != nil {
+			return err
+		}
+		out, err := d.Show("configure")
+		if err != nil || !strings.Contains(out, "Reconfigured") {
+			return fmt.Errorf("routers: birdc configure in %s: %v: %s", d.NS, err, strings.TrimSpace(out))
+		}
+		return nil
+	}
+	cmds := []string{"configure terminal", "route-map FROM-" + n.Name + " permit 10"}
+	if n.LocalPref != 0 {
+		cmds = append(cmds, fmt.Sprintf("set local-preference %d", n.LocalPref))
+	} else {
+		cmds = append(cmds, "no set local-preference")
+	}
+	prepend := "no set as-path prepend"
+	if n.Prepend > 0 {
+		prepend = "set as-path prepend" + strings.Repeat(fmt.Sprintf(" %d", p.ASN), n.Prepend)
+	}
+	if len(p.Networks4()) > 0 {
+		cmds = append(cmds, "route-map TO-"+n.Name+" permit 10", prepend)
+	}
+	if len(p.Networks6()) > 0 {
+		cmds = append(cmds, "route-map TO-"+n.Name+" permit 20", prepend)
+	}
+	cmds = append(cmds, "end", "clear bgp ipv4 unicast "+n.Peer.String()+" soft", "clear bgp ipv6 unicast "+n.Peer.String()+" soft")
+	args := []string{"--vty_socket", d.Dir}
+	for _, c := range cmds {
+		args = append(args, "-c", c)
+	}
+	out, err := exec.Command("vtysh", args...).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "% ") {
+		return fmt.Errorf("routers: vtysh in %s: %v: %s", d.NS, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }

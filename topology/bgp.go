@@ -275,8 +275,5 @@ func (c *checker) bgpNeighbor(t *Topology, n *Node, path string, rn rawBGPNeighb
 	if nb.Prefer && b.Profile != BGPCustomer {
 		c.Errorf(path+".prefer", "prefer is a customer router's choice of its active link: want profile: customer")
 	}
-	if (n.Kind == KindBIRD || n.Kind == KindFRR) && nb.IBGP(b.ASN) {
-		c.Errorf(path+".link", "a %s node runs eBGP only; %s is in the same AS %d", n.Kind, other.Node, b.ASN)
-	}
 	return nb, true
 }

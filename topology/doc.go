@@ -48,5 +48,6 @@
 // microsoft-edge: exports only its networks and drops a neighbour that
 // sends more than 4,000 IPv4 or 100 IPv6 prefixes. Both ends of a link must
 // list it. A bird or frr node is a customer router run by that daemon
-// (eBGP only), configured by package bgp's generators.
+// (eBGP to the Microsoft edge, iBGP to a sibling in its AS, next hop
+// self), configured by package routers' generators.
 package topology

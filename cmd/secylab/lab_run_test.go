@@ -260,3 +260,41 @@ func TestLabStatusAfterKilledRun(t *testing.T) {
 	_, err := os.Stat(filepath.Join(state, "left"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
+
+// TestLabRunExercisesDaemons runs rotate-cak and key-mismatch on the
+// built-in topology with BIRD, then FRR, as ce1 and ce2 (iBGP between
+// them over ce-lan, next hop self), with the built-in scenarios'
+// assertions: the recommended rotation loses nothing, the key mismatch
+// moves the traffic to link2 in at most 1.5 s (BFD), link1 is preferred
+// again once the keys agree.
+func TestLabRunExercisesDaemons(t *testing.T) {
+	eachDaemon(t, func(t *testing.T, tt daemonKind) {
+		if testing.Short() {
+			t.Skip("runs two exercises (half a minute)")
+		}
+		dir := t.TempDir()
+		topo, err := os.ReadFile("../../topology/builtin/expressroute-direct.yaml")
+		require.NoError(t, err)
+		y := string(topo)
+		for _, ce := range []string{"ce1", "ce2"} {
+			require.Contains(t, y, "  "+ce+":\n    kind: router\n")
+			y = strings.Replace(y, "  "+ce+":\n    kind: router\n", "  "+ce+":\n    kind: "+tt.kind+"\n", 1)
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "er-"+tt.kind+".yaml"), []byte(y), 0o600))
+		var files []string
+		for _, sc := range []string{"02-rotate-cak", "03-key-mismatch"} {
+			b, err := os.ReadFile("../../scenario/builtin/" + sc + ".yaml")
+			require.NoError(t, err)
+			s := strings.Replace(string(b), "topology: expressroute-direct\n", "topology: er-"+tt.kind+".yaml\n", 1)
+			s = strings.Replace(s, "{probe: onprem-vnet, phase: mismatch, maxOutage: 2s}", "{probe: onprem-vnet, phase: mismatch, maxOutage: 1500ms}", 1)
+			require.NotEqual(t, string(b), s)
+			files = append(files, filepath.Join(dir, sc+".yaml"))
+			require.NoError(t, os.WriteFile(files[len(files)-1], []byte(s), 0o600))
+		}
+		env := []string{"SECYLAB_STATE_DIR=" + filepath.Join(dir, "state")}
+		out, errOut, status := runBin(t, env, append([]string{"lab", "run", "--out", filepath.Join(dir, "reports")}, files...)...)
+		t.Logf("%s as ce1 and ce2:\n%s", tt.kind, out)
+		require.Zero(t, status, "%s\n%s", out, errOut)
+		require.Contains(t, out, "onprem-vnet during recommended: at most 0 packets lost — 0 lost")
+	})
+}

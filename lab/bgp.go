@@ -286,6 +286,9 @@ type BGPStatus struct {
 	// Status is the speaker's; nil for a daemon (see Daemon).
 	Status  *bgp.Status `json:"status,omitempty"`
 	Drained []string    `json:"drained,omitempty"` // links drained on this router
+	// RunDir is a daemon's runtime directory (config, control sockets,
+	// logs); lab exec shows it to the daemon's CLI at its default path.
+	RunDir string `json:"runDir,omitempty"`
 	// RIB and Daemon (a daemon's own show output) are filled by the bgp
 	// operation only.
 	RIB    []bgp.RIBEntry `json:"rib,omitempty"`
@@ -304,7 +307,7 @@ func (r *bgpRouter) status(detail bool) BGPStatus {
 	r.mu.Unlock()
 	slices.Sort(st.Drained)
 	if r.daemon != nil {
-		st.Kind = r.daemon.Kind
+		st.Kind, st.RunDir = r.daemon.Kind, r.daemon.Dir
 		if detail {
 			var out string
 			var err error
@@ -429,4 +432,15 @@ func (l *Lab) drainDaemon(r *bgpRouter, link string, on bool) error {
 	r.drained[link] = on
 	l.cfg.Logger.Info("BGP drain", "link", link, "router", r.node, "kind", r.daemon.Kind, "on", on)
 	return nil
+}
+
+// ExecArgv wraps argv, run in the router's namespace with `ip netns exec`,
+// so that on a bird or frr node the daemon's own CLI (birdc, vtysh) finds
+// the daemon at its default path (routers.ExecArgv); other routers' argv
+// is returned as it is.
+func (st BGPStatus) ExecArgv(argv []string) []string {
+	if st.RunDir == "" {
+		return argv
+	}
+	return routers.ExecArgv(st.Kind, st.RunDir, argv)
 }

@@ -246,3 +246,16 @@ func (d *Daemon) SetPolicy(c DaemonConfig, name string) error {
 	}
 	return nil
 }
+
+// ExecArgv wraps argv, a command to run in a daemon's namespace with `ip
+// netns exec` (which gives it a mount namespace of its own), so that the
+// daemon's CLI finds the daemon at its default path: dir, the runtime
+// directory, is bind-mounted on /run/frr (vtysh) or, on a tmpfs /run,
+// /run/bird (birdc). Nothing changes outside that mount namespace.
+func ExecArgv(kind, dir string, argv []string) []string {
+	script := `mount --bind "$1" /run/frr && shift && exec "$@"`
+	if kind == "bird" {
+		script = `mount -t tmpfs -o mode=0755 secylab /run && mkdir /run/bird && mount --bind "$1" /run/bird && shift && exec "$@"`
+	}
+	return append([]string{"sh", "-c", script, "sh", dir}, argv...)
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -549,5 +550,28 @@ func TestLabBGPDaemonsEveryPrefix(t *testing.T) {
 		n := l.neighbor("msee1", "link1")
 		require.Equal(t, 2, n.Received[bgp.IPv4Unicast])
 		require.Equal(t, 2, n.Received[bgp.IPv6Unicast])
+	})
+}
+
+// TestLabExecDaemonCLI: the daemons' own CLIs work where an engineer
+// types them, lab exec NODE -- vtysh / birdc, with their default socket
+// paths; the host's /run is untouched.
+func TestLabExecDaemonCLI(t *testing.T) {
+	eachDaemon(t, func(t *testing.T, tt daemonKind) {
+		l := startLab(t, daemonTopology(t, tt.kind), "--wait", "40s")
+		_, birdRun := os.Stat("/run/bird")
+		cli, want := []string{"vtysh", "-c", "show bgp summary"}, `192\.168\.100\.130\s+4\s+12076`
+		if tt.kind == "bird" {
+			cli, want = []string{"birdc", "show", "protocols"}, `n_link1\s+BGP\s+---\s+up`
+		}
+		var out, errOut string
+		l.eventually(strings.Join(cli, " ")+" shows the session to msee1", 30*time.Second, func() bool {
+			var status int
+			out, errOut, status = runBin(t, []string{"SECYLAB_STATE_DIR=" + l.state}, append([]string{"lab", "exec", "--lab", l.name, "ce1", "--"}, cli...)...)
+			return status == 0 && regexp.MustCompile(want).MatchString(out)
+		})
+		t.Logf("secylab lab exec ce1 -- %s:\n%s%s", strings.Join(cli, " "), out, errOut)
+		_, after := os.Stat("/run/bird")
+		require.Equal(t, os.IsNotExist(birdRun), os.IsNotExist(after), "the host's /run is as it was")
 	})
 }

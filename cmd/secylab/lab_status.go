@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -114,9 +115,11 @@ func newLabExecCmd(o *labOpts) *cobra.Command {
 		Short: "Run a command, or an interactive shell, in a node's network namespace",
 		Long: `Run COMMAND in the network namespace of NODE, with this terminal; its exit
 status is exec's. Without a command, open an interactive shell there ($SHELL,
-else /bin/sh); leave it with exit.`,
+else /bin/sh); leave it with exit. On a bird or frr node the daemon's own CLI
+(birdc, vtysh) finds the daemon at its default path.`,
 		Example: `  secylab lab exec ce1 -- ping -c 3 192.168.100.130
   secylab lab exec onprem-host -- ip route
+  secylab lab exec ce1 -- vtysh -c 'show bgp summary'   # an frr node
   secylab lab exec msee1                  # a shell in msee1`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -143,6 +146,7 @@ else /bin/sh); leave it with exit.`,
 				command = []string{sh}
 				fmt.Fprintf(cmd.ErrOrStderr(), "%s in %s (lab %s, node %s); exit to leave\n", sh, ns, labName, args[0])
 			}
+			command = daemonCLI(o, labName, args[0], command)
 			c := exec.Command("ip", append([]string{"netns", "exec", ns}, command...)...)
 			c.Stdin, c.Stdout, c.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
 			err = c.Run()
@@ -153,4 +157,16 @@ else /bin/sh); leave it with exit.`,
 			return err
 		},
 	}
+}
+
+// daemonCLI lets vtysh and birdc on a frr or bird node reach its daemon
+// at their default paths (routers.ExecArgv); other commands and nodes run
+// as they are.
+func daemonCLI(o *labOpts, labName, node string, command []string) []string {
+	c := &lab.Client{Lab: labName, Socket: o.socket(labName)}
+	routers, err := c.BGP(context.Background(), node)
+	if err != nil || len(routers) != 1 || routers[0].RunDir == "" {
+		return command
+	}
+	return routers[0].ExecArgv(command)
 }

@@ -19,7 +19,8 @@ func TestServeRemovesOnlyItsOwnSocket(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- Serve(ctx, &Lab{}, path) }()
-		require.Eventually(t, func() bool { _, err := os.Lstat(path); return err == nil }, 5*time.Second, 5*time.Millisecond)
+		// Ready once the socket is bound and made 0600.
+		require.Eventually(t, func() bool { fi, err := os.Lstat(path); return err == nil && fi.Mode().Perm() == 0o600 }, 5*time.Second, time.Millisecond)
 		return cancel, done
 	}
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secylab/secylab/internal/junit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -21,7 +22,7 @@ func TestWriteJUnit(t *testing.T) {
 	require.NoError(t, WriteJUnit(&buf, "vm 6.1.0", rs))
 	assert.True(t, strings.HasPrefix(buf.String(), "<?xml"))
 
-	var got junitSuites
+	var got junit.Suites
 	require.NoError(t, xml.Unmarshal(buf.Bytes(), &got))
 	assert.Equal(t, 3, got.Tests)
 	assert.Equal(t, 1, got.Failures)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secylab/secylab/internal/junit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -54,9 +55,9 @@ func needVM(t *testing.T) {
 func TestVMConformance(t *testing.T) {
 	needVM(t)
 	bin := staticSecylab(t)
-	junit := filepath.Join(t.TempDir(), "junit.xml")
+	junitFile := filepath.Join(t.TempDir(), "junit.xml")
 	start := time.Now()
-	cmd := exec.Command(bin, "conformance", "--vm", "always", "--suite", "macsec,mka,ipsec", "--json", "--junit", junit)
+	cmd := exec.Command(bin, "conformance", "--vm", "always", "--suite", "macsec,mka,ipsec", "--json", "--junit", junitFile)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -93,9 +94,9 @@ func TestVMConformance(t *testing.T) {
 		}
 	}
 
-	b, err := os.ReadFile(junit)
+	b, err := os.ReadFile(junitFile)
 	require.NoError(t, err)
-	var ju junitSuites
+	var ju junit.Suites
 	require.NoError(t, xml.Unmarshal(b, &ju))
 	assert.Equal(t, len(rep.Results), ju.Tests)
 	assert.Zero(t, ju.Failures)

@@ -61,6 +61,7 @@ var layers = map[string]layer{
 	"internal/yamlx":       base,
 	"internal/offload":     base,
 	"internal/fingerprint": base,
+	"internal/junit":       base,
 	"internal/layering":    base,
 
 	"macsec":    protocol, // and macsec/mka

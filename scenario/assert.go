@@ -74,7 +74,7 @@ func (r *run) check(step int, a Assertion) {
 				clear = append(clear, fmt.Sprintf("%d frames of EtherType %s", n, et))
 			}
 		}
-		detail := fmt.Sprintf("%d frames captured: %v", cr.Frames, cr.EtherTypes)
+		detail := fmt.Sprintf("%d frames captured %s", cr.Frames, etherTypesText(cr.EtherTypes))
 		if len(clear) > 0 {
 			detail = strings.Join(clear, ", ") + " in clear; " + detail
 		}
@@ -86,7 +86,7 @@ func (r *run) check(step int, a Assertion) {
 			r.assert(step, text, false, "no capture of this link")
 			return
 		}
-		detail := fmt.Sprintf("%d frames: %d ESP in UDP, %d in clear; %v", cr.Frames, cr.ESPInUDP, cr.ClearPayload, cr.EtherTypes)
+		detail := fmt.Sprintf("%d frames: %d ESP in UDP, %d in clear %s", cr.Frames, cr.ESPInUDP, cr.ClearPayload, etherTypesText(cr.EtherTypes))
 		r.assert(step, text, cr.ClearPayload == 0 && cr.Error == "", detail+captureError(cr))
 	case a.MKA != nil:
 		st, err := r.lab.Status()

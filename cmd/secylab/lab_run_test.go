@@ -197,21 +197,7 @@ func TestLabRunKeep(t *testing.T) {
 // sees that the run has ended and removes the lab.
 func TestLabRunKilledLeavesNothing(t *testing.T) {
 	nettest.NeedRoot(t)
-	dir := t.TempDir()
-	file := filepath.Join(dir, "short.yaml")
-	require.NoError(t, os.WriteFile(file, []byte(shortScenario), 0o600))
-	state := filepath.Join(dir, "state")
-	env := []string{"SECYLAB_STATE_DIR=" + state}
-	t.Cleanup(func() { runBin(t, env, "lab", "down", "--all") })
-	run := exec.Command(secylabBin, "lab", "run", file, "--name", "killed", "--out", filepath.Join(dir, "r"))
-	run.Env = append(os.Environ(), env...)
-	require.NoError(t, run.Start())
-	var pid int
-	require.Eventually(t, func() bool {
-		pid = labProcessOf(filepath.Join(state, "killed"))
-		return pid != 0
-	}, 30*time.Second, 50*time.Millisecond)
-	time.Sleep(time.Second)
+	state, _, run, pid := startShortRun(t, "killed")
 	require.NoError(t, run.Process.Signal(syscall.SIGKILL))
 	_ = run.Wait()
 	require.Eventually(t, func() bool {
@@ -228,21 +214,7 @@ func TestLabRunKilledLeavesNothing(t *testing.T) {
 // ended) and what lab down will remove, which then removes it.
 func TestLabStatusAfterKilledRun(t *testing.T) {
 	nettest.NeedRoot(t)
-	dir := t.TempDir()
-	file := filepath.Join(dir, "short.yaml")
-	require.NoError(t, os.WriteFile(file, []byte(shortScenario), 0o600))
-	state := filepath.Join(dir, "state")
-	env := []string{"SECYLAB_STATE_DIR=" + state}
-	t.Cleanup(func() { runBin(t, env, "lab", "down", "--all") })
-	run := exec.Command(secylabBin, "lab", "run", file, "--name", "left", "--out", filepath.Join(dir, "r"))
-	run.Env = append(os.Environ(), env...)
-	require.NoError(t, run.Start())
-	var pid int
-	require.Eventually(t, func() bool {
-		pid = labProcessOf(filepath.Join(state, "left"))
-		return pid != 0
-	}, 30*time.Second, 50*time.Millisecond)
-	time.Sleep(time.Second)
+	state, env, run, pid := startShortRun(t, "left")
 	require.NoError(t, run.Process.Signal(syscall.SIGKILL))
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	_ = run.Wait()
@@ -297,4 +269,24 @@ func TestLabRunExercisesDaemons(t *testing.T) {
 		require.Zero(t, status, "%s\n%s", out, errOut)
 		require.Contains(t, out, "onprem-vnet during recommended: at most 0 packets lost — 0 lost")
 	})
+}
+
+// startShortRun starts `lab run` of shortScenario as lab name, in a state
+// directory of its own, and returns once its lab process has run a second.
+func startShortRun(t *testing.T, name string) (state string, env []string, run *exec.Cmd, pid int) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "short.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(shortScenario), 0o600))
+	state = filepath.Join(dir, "state")
+	env = []string{"SECYLAB_STATE_DIR=" + state}
+	t.Cleanup(func() { runBin(t, env, "lab", "down", "--all") })
+	run = exec.Command(secylabBin, "lab", "run", file, "--name", name, "--out", filepath.Join(dir, "r"))
+	run.Env = append(os.Environ(), env...)
+	require.NoError(t, run.Start())
+	require.Eventually(t, func() bool {
+		pid = labProcessOf(filepath.Join(state, name))
+		return pid != 0
+	}, 30*time.Second, 50*time.Millisecond)
+	time.Sleep(time.Second)
+	return state, env, run, pid
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -75,6 +76,7 @@ func TestReportJSONAndTable(t *testing.T) {
 	for _, k := range []string{"frames", "seconds", "gbit_per_s", "mframes_per_s", "mean_gbit_per_s", "allocs_per_frame", "run_allocs_per_frame"} {
 		require.Contains(t, res["protect"], k)
 	}
+	require.Equal(t, float64(DefaultBatch), raw["batch_frames"])
 	for _, k := range []string{"cpu_model", "num_cpu", "gomaxprocs", "go_version"} {
 		require.Contains(t, raw["machine"], k)
 	}
@@ -86,6 +88,7 @@ func TestReportJSONAndTable(t *testing.T) {
 	require.Contains(t, out, "protect Gbit/s")
 	require.Contains(t, out, "GCM-AES-XPN-128")
 	require.Contains(t, out, "allocs/frame")
+	require.Contains(t, out, "ProtectBatch/ValidateBatch of 32 frames per call")
 }
 
 func TestAllocationFlag(t *testing.T) {
@@ -108,6 +111,7 @@ func TestConfigErrors(t *testing.T) {
 		"no cores":    {func(c *Config) { c.Cores = []int{0} }, "core count 0"},
 		"many cores":  {func(c *Config) { c.Cores = []int{runtime.GOMAXPROCS(0) + 1} }, "GOMAXPROCS"},
 		"duration":    {func(c *Config) { c.Duration = 0 }, "duration"},
+		"batch":       {func(c *Config) { c.Batch = MaxBatch + 1 }, "batch 257"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := tinyConfig()
@@ -128,15 +132,20 @@ func TestCanceled(t *testing.T) {
 // A broken engine must not get a number: the checks in the loops and the
 // cross-check with the standard library catch it.
 func TestBrokenFramesAreCaught(t *testing.T) {
-	for _, suite := range macsec.Suites {
-		t.Run(suite.String(), func(t *testing.T) {
-			w, err := newWorker(suite, 64, 0, nil)
+	for _, tc := range []struct {
+		suite macsec.CipherSuite
+		batch int
+	}{{macsec.GCMAES128, 1}, {macsec.GCMAES256, DefaultBatch}, {macsec.GCMAESXPN128, 1}, {macsec.GCMAESXPN256, 7}} {
+		suite := tc.suite
+		t.Run(fmt.Sprintf("%s/batch %d", suite, tc.batch), func(t *testing.T) {
+			w, err := newWorker(suite, 64, tc.batch, 0, nil)
 			require.NoError(t, err)
 			w.deadline = time.Now().Add(time.Hour)
-			require.Equal(t, uint64(ringLen), w.exec(opValidate, ringLen))
-			require.NoError(t, w.err)
-			require.Equal(t, uint64(ringLen), w.exec(opOpen, ringLen))
-			require.NoError(t, w.err)
+			want := uint64((ringLen + tc.batch - 1) / tc.batch * tc.batch) // whole batches
+			for o := range op(numOps) {
+				require.Equal(t, want, w.exec(o, ringLen), opNames[o])
+				require.NoError(t, w.err, opNames[o])
+			}
 
 			require.NoError(t, w.refill())
 			w.vring[3][40] ^= 1

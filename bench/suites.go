@@ -23,6 +23,14 @@ const (
 // DefaultSizes are the frame sizes of a default run.
 var DefaultSizes = []int{64, 512, 1500, 9000}
 
+// DefaultBatch is the frames per ProtectBatch and ValidateBatch call of a
+// default run: a full read of the data plane's packet sockets is 64, a
+// TCP stream's reads run from a few frames to that.
+const DefaultBatch = 32
+
+// MaxBatch is the largest batch a run takes: a TUN device's batch.
+const MaxBatch = 256
+
 // DefaultCores returns 1, 2, 4, … up to and including GOMAXPROCS.
 func DefaultCores() []int {
 	n := runtime.GOMAXPROCS(0)
@@ -38,6 +46,10 @@ type Config struct {
 	Suites []macsec.CipherSuite
 	Sizes  []int // cleartext frame octets, MinFrame..MaxFrame
 	Cores  []int // parallel workers, 1..GOMAXPROCS
+	// Batch is the frames per call of ProtectBatch and ValidateBatch
+	// (1: Protect and Validate, frame by frame); 0 means DefaultBatch.
+	// The bare operations seal and open the same batches frame by frame.
+	Batch int
 
 	// Duration is the measured time of one (suite, size, cores) point,
 	// shared by its four operations in interleaved rounds.
@@ -78,6 +90,9 @@ func (c *Config) check() error {
 			return fmt.Errorf("core count %d: want 1..%d (GOMAXPROCS)", k, maxCores)
 		}
 	}
+	if c.Batch < 0 || c.Batch > MaxBatch {
+		return fmt.Errorf("batch %d: want 1..%d frames (0 for %d)", c.Batch, MaxBatch, DefaultBatch)
+	}
 	if c.Duration < time.Millisecond {
 		return fmt.Errorf("duration %v: want at least 1ms", c.Duration)
 	}
@@ -85,6 +100,13 @@ func (c *Config) check() error {
 		return fmt.Errorf("warm-up %v: must not be negative", c.Warmup)
 	}
 	return nil
+}
+
+func (c *Config) batch() int {
+	if c.Batch > 0 {
+		return c.Batch
+	}
+	return DefaultBatch
 }
 
 func (c *Config) warmup() time.Duration {
@@ -119,6 +141,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		Duration:     c.Duration.Seconds(),
 		Warmup:       c.warmup().Seconds(),
 		Round:        c.round().Seconds(),
+		Batch:        c.batch(),
 		RingFrames:   ringLen,
 		ReplayWindow: replayWindow,
 		Notes:        Notes,
@@ -172,7 +195,7 @@ func measure(ctx context.Context, c *Config, suite macsec.CipherSuite, size, cor
 	done := make(chan struct{})
 	ws := make([]*worker, cores)
 	for i := range ws {
-		w, err := newWorker(suite, size, i, done)
+		w, err := newWorker(suite, size, c.batch(), i, done)
 		if err != nil {
 			for _, w := range ws[:i] {
 				close(w.cmd)
@@ -334,6 +357,7 @@ func measure(ctx context.Context, c *Config, suite macsec.CipherSuite, size, cor
 // lowest of three tries counts. An allocation per frame shows in all three.
 func allocsPerFrame(ws []*worker, o op) (float64, error) {
 	n := uint64(min(1000, max(100, 2<<20/ws[0].size)))
+	n = (n + uint64(ws[0].batch) - 1) / uint64(ws[0].batch) * uint64(ws[0].batch) // whole batches
 	var before, after runtime.MemStats
 	best := math.MaxFloat64
 	for range 3 {
@@ -341,7 +365,7 @@ func allocsPerFrame(ws []*worker, o op) (float64, error) {
 		// As testing.AllocsPerRun does, a first pass fills the caches of
 		// this goroutine's P (the SecY's IV pool among them).
 		for _, w := range ws {
-			w.exec(o, n/10)
+			w.exec(o, max(n/10, 1))
 		}
 		runtime.ReadMemStats(&before)
 		for _, w := range ws {

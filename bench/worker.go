@@ -15,10 +15,14 @@ import (
 
 // The layout of a protected frame without SCI: DA|SA|SecTAG is the AAD,
 // the EtherType and payload (size-12 octets) are encrypted, the ICV follows.
+// Bare Seal works in buffers laid out as Protect's, the AAD where Protect
+// writes DA|SA|SecTAG (sealAt), bare Open in buffers laid out as
+// Validate's, the frame at RxHeadroom.
 const (
 	addrLen  = 12
 	aadLen   = addrLen + 8
 	overhead = 8 + macsec.ICVLen
+	sealAt   = macsec.Headroom - 8
 
 	// ringLen protected frames are revisited by Validate and Open: a copy
 	// back into the work buffer per frame, since both decrypt in place.
@@ -44,10 +48,13 @@ var opNames = [numOps]string{"protect", "bare seal", "validate", "bare open"}
 
 // A worker owns one transmitting and one receiving SecY, a bare AEAD with
 // the same key, and all its buffers, so workers share nothing: the
-// measurement is of crypto scaling, not of contention.
+// measurement is of crypto scaling, not of contention. It works on batches
+// of frames, as the data plane does on the frames of one read: through
+// ProtectBatch and ValidateBatch, or Protect and Validate for batches of 1.
 type worker struct {
 	suite macsec.CipherSuite
 	size  int
+	batch int
 	sci   macsec.SCI
 	key   macsec.Key
 	tx    *macsec.SecY
@@ -55,10 +62,14 @@ type worker struct {
 	aead  cipher.AEAD
 	clear []byte // the cleartext frame DA|SA|EtherType|payload
 
-	pbuf   []byte // Protect works in place here
-	sbuf   []byte // bare Seal works in place here
-	vbuf   []byte // a ring frame is copied here for Validate
-	obuf   []byte // and here for bare Open
+	pbufs  [][]byte // Protect works in place here
+	sbufs  [][]byte // bare Seal works in place here
+	vbufs  [][]byte // ring frames are copied here for Validate
+	obufs  [][]byte // and here for bare Open
+	psizes []int    // the frame sizes of a batch for ProtectBatch
+	vsizes []int    // and for ValidateBatch, set once: neither changes them
+	out    [][]byte
+	res    []macsec.Result
 	vring  [ringLen][]byte
 	oring  [ringLen][]byte
 	ononce [ringLen][12]byte
@@ -68,6 +79,7 @@ type worker struct {
 	// deadline ends a timed command; the coordinator sets it before
 	// sending the command.
 	deadline time.Time
+	unTimed  int // frames since the clock was last read
 	cmd      chan op
 	done     chan<- struct{}
 
@@ -77,7 +89,7 @@ type worker struct {
 	err        error
 }
 
-func newWorker(suite macsec.CipherSuite, size, id int, done chan<- struct{}) (*worker, error) {
+func newWorker(suite macsec.CipherSuite, size, batch, id int, done chan<- struct{}) (*worker, error) {
 	k := macsec.Key{SAK: make([]byte, suite.KeyLen()), SSCI: 1}
 	for i := range k.SAK {
 		k.SAK[i] = byte(i + 16*id)
@@ -116,18 +128,25 @@ func newWorker(suite macsec.CipherSuite, size, id int, done chan<- struct{}) (*w
 	}
 
 	w := &worker{
-		suite: suite, size: size, sci: a, key: k, tx: tx, rx: rx, aead: aead,
-		clear: make([]byte, size),
-		pbuf:  make([]byte, macsec.Headroom+size+macsec.ICVLen),
-		sbuf:  make([]byte, size+overhead),
-		vbuf:  make([]byte, macsec.RxHeadroom+size+overhead),
-		obuf:  make([]byte, size+overhead),
-		cmd:   make(chan op),
-		done:  done,
+		suite: suite, size: size, batch: batch, sci: a, key: k, tx: tx, rx: rx, aead: aead,
+		clear:  make([]byte, size),
+		pbufs:  buffers(batch, macsec.Headroom+size+macsec.ICVLen),
+		sbufs:  buffers(batch, macsec.Headroom+size+macsec.ICVLen),
+		vbufs:  buffers(batch, macsec.RxHeadroom+size+overhead),
+		obufs:  buffers(batch, macsec.RxHeadroom+size+overhead),
+		psizes: make([]int, batch),
+		vsizes: make([]int, batch),
+		out:    make([][]byte, batch),
+		res:    make([]macsec.Result, batch),
+		cmd:    make(chan op),
+		done:   done,
 	}
 	copy(w.clear, []byte{2, 0, 0, 0, byte(id), 2, 2, 0, 0, 0, byte(id), 1, 0x08, 0x00})
 	for i := 14; i < size; i++ {
 		w.clear[i] = byte(i)
+	}
+	for i := range batch {
+		w.psizes[i], w.vsizes[i] = size, size+overhead
 	}
 	for j := range ringLen {
 		w.vring[j] = make([]byte, size+overhead)
@@ -142,10 +161,19 @@ func newWorker(suite macsec.CipherSuite, size, id int, done chan<- struct{}) (*w
 	return w, nil
 }
 
+func buffers(n, size int) [][]byte {
+	b := make([][]byte, n)
+	for i := range b {
+		b[i] = make([]byte, size)
+	}
+	return b
+}
+
 // protectClear protects a fresh copy of the cleartext frame.
 func (w *worker) protectClear() ([]byte, error) {
-	copy(w.pbuf[macsec.Headroom:], w.clear)
-	f, err := w.tx.Protect(w.pbuf, macsec.Headroom, w.size)
+	buf := w.pbufs[0]
+	copy(buf[macsec.Headroom:], w.clear)
+	f, err := w.tx.Protect(buf, macsec.Headroom, w.size)
 	if err != nil {
 		return nil, fmt.Errorf("protect: %w", err)
 	}
@@ -230,7 +258,8 @@ func (w *worker) run(o op) {
 	w.end = time.Now()
 }
 
-// exec runs o until the deadline passes or limit frames are done.
+// exec runs o until the deadline passes or limit frames are done, in
+// whole batches.
 func (w *worker) exec(o op, limit uint64) uint64 {
 	switch o {
 	case opProtect:
@@ -251,31 +280,59 @@ func (w *worker) exec(o op, limit uint64) uint64 {
 // coordinator while every P is busy.
 const checkEvery = 64
 
-func (w *worker) more(n uint64) bool {
-	return n%checkEvery != 0 || n == 0 || time.Now().Before(w.deadline)
+// more says whether to start another batch after n frames.
+func (w *worker) more(n, limit uint64) bool {
+	if n >= limit {
+		return false
+	}
+	if n == 0 {
+		w.unTimed = 0
+		return true
+	}
+	if w.unTimed += w.batch; w.unTimed < checkEvery {
+		return true
+	}
+	w.unTimed = 0
+	return time.Now().Before(w.deadline)
 }
 
 func (w *worker) protect(limit uint64) uint64 {
 	var n uint64
-	for n < limit && w.more(n) {
-		f, err := w.tx.Protect(w.pbuf, macsec.Headroom, w.size)
-		if err != nil || len(f) != w.size+overhead {
-			w.err = fmt.Errorf("protect: frame %d: %v (%d octets)", n, err, len(f))
-			break
+	for w.more(n, limit) {
+		if w.batch == 1 {
+			f, err := w.tx.Protect(w.pbufs[0], macsec.Headroom, w.size)
+			w.out[0] = f
+			if err != nil {
+				w.err = fmt.Errorf("protect: frame %d: %w", n, err)
+				break
+			}
+		} else {
+			if k, err := w.tx.ProtectBatch(w.pbufs, macsec.Headroom, w.psizes, w.out); k != w.batch {
+				w.err = fmt.Errorf("protect: %d of a batch of %d frames from frame %d: %v", k, w.batch, n, err)
+				break
+			}
 		}
-		n++
+		for i, f := range w.out {
+			if len(f) != w.size+overhead {
+				w.err = fmt.Errorf("protect: frame %d: %d octets", n+uint64(i), len(f))
+				return n
+			}
+		}
+		n += uint64(w.batch)
 	}
 	return n
 }
 
 func (w *worker) seal(limit uint64) uint64 {
 	var n uint64
-	b := w.sbuf
-	for n < limit && w.more(n) {
-		w.seq++
-		binary.BigEndian.PutUint64(w.nonce[4:], w.seq)
-		w.aead.Seal(b[aadLen:aadLen], w.nonce[:], b[aadLen:aadLen+w.size-addrLen], b[:aadLen])
-		n++
+	for w.more(n, limit) {
+		for _, b := range w.sbufs {
+			w.seq++
+			binary.BigEndian.PutUint64(w.nonce[4:], w.seq)
+			b = b[sealAt:]
+			w.aead.Seal(b[aadLen:aadLen], w.nonce[:], b[aadLen:aadLen+w.size-addrLen], b[:aadLen])
+		}
+		n += uint64(w.batch)
 	}
 	return n
 }
@@ -283,17 +340,24 @@ func (w *worker) seal(limit uint64) uint64 {
 func (w *worker) validate(limit uint64) uint64 {
 	var n uint64
 	var last []byte
-	for n < limit && w.more(n) {
-		// Received at an offset, as the data plane does: Validate keeps
-		// its IV in the octets before the frame.
-		copy(w.vbuf[macsec.RxHeadroom:], w.vring[n%ringLen])
-		f, r := w.rx.Validate(w.vbuf, macsec.RxHeadroom, len(w.vbuf)-macsec.RxHeadroom)
-		if r != macsec.OK && r != macsec.Delayed || len(f) != w.size {
-			w.err = fmt.Errorf("validate: frame %d: %v (%d octets)", n, r, len(f))
-			return n
+	const off = macsec.RxHeadroom // received at an offset, as the data plane does
+	for w.more(n, limit) {
+		for i, b := range w.vbufs {
+			copy(b[off:], w.vring[(n+uint64(i))%ringLen])
 		}
-		last = f
-		n++
+		if w.batch == 1 {
+			w.out[0], w.res[0] = w.rx.Validate(w.vbufs[0], off, w.vsizes[0])
+		} else {
+			w.rx.ValidateBatch(w.vbufs, off, w.vsizes, w.out, w.res)
+		}
+		for i, r := range w.res {
+			if r != macsec.OK && r != macsec.Delayed || len(w.out[i]) != w.size {
+				w.err = fmt.Errorf("validate: frame %d: %v (%d octets)", n+uint64(i), r, len(w.out[i]))
+				return n
+			}
+		}
+		last = w.out[len(w.out)-1]
+		n += uint64(w.batch)
 	}
 	if last != nil && !bytes.Equal(last, w.clear) {
 		w.err = errors.New("validate: the frame delivered is not the cleartext that was protected")
@@ -303,18 +367,22 @@ func (w *worker) validate(limit uint64) uint64 {
 
 func (w *worker) open(limit uint64) uint64 {
 	var n uint64
-	b := w.obuf
-	ct := b[aadLen:]
-	for n < limit && w.more(n) {
-		j := n % ringLen
-		copy(b, w.oring[j])
-		if _, err := w.aead.Open(ct[:0], w.ononce[j][:], ct, b[:aadLen]); err != nil {
-			w.err = fmt.Errorf("bare open: frame %d: %w", n, err)
-			return n
+	const off = macsec.RxHeadroom
+	for w.more(n, limit) {
+		for i, b := range w.obufs {
+			copy(b[off:], w.oring[(n+uint64(i))%ringLen])
 		}
-		n++
+		for i, b := range w.obufs {
+			j := (n + uint64(i)) % ringLen
+			ct := b[off+aadLen:]
+			if _, err := w.aead.Open(ct[:0], w.ononce[j][:], ct, b[off:off+aadLen]); err != nil {
+				w.err = fmt.Errorf("bare open: frame %d: %w", n+uint64(i), err)
+				return n
+			}
+		}
+		n += uint64(w.batch)
 	}
-	if n > 0 && !bytes.Equal(b[aadLen:aadLen+w.size-addrLen], w.clear[addrLen:]) {
+	if b := w.obufs[len(w.obufs)-1][off+aadLen:]; n > 0 && !bytes.Equal(b[:w.size-addrLen], w.clear[addrLen:]) {
 		w.err = errors.New("bare open: plaintext differs from the cleartext that was sealed")
 	}
 	return n

@@ -51,4 +51,11 @@ func TestBFDDownDropsSessionAtOnce(t *testing.T) {
 	if !isBFDDown(st.LastSent) && !isBFDDown(st.LastReceived) {
 		t.Errorf("NOTIFICATION sent %v, received %v; want Cease / BFD Down", st.LastSent, st.LastReceived)
 	}
+	// Up again, the session still says why it last went down.
+	x.Block(false)
+	y.Block(false)
+	ce.waitState(t, msee1Addr, Established)
+	if st := ce.neighbor(t, msee1Addr); st.DownReason != "BFD down" && st.DownReason != "NOTIFICATION received: Cease / BFD Down" || st.LastError != "" {
+		t.Errorf("up again: down reason %q, last error %q", st.DownReason, st.LastError)
+	}
 }

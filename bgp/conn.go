@@ -25,6 +25,7 @@ type conn struct {
 	queue   [][]byte
 	closing bool // close once the queue drains
 	closed  bool
+	werr    error // the write that failed, closing the connection
 }
 
 func newConn(id uint64, nc net.Conn, outgoing bool) *conn {
@@ -79,11 +80,19 @@ func (c *conn) writer() {
 		c.mu.Unlock()
 		if _, err := c.nc.Write(b); err != nil {
 			c.mu.Lock()
-			c.closed = true
+			c.closed, c.werr = true, err
 			c.queue = nil
 			c.mu.Unlock()
 			c.nc.Close()
 			return
 		}
 	}
+}
+
+// writeErr is the error of the write that closed the connection, if one
+// did: the reader then sees only its own read on a closed socket.
+func (c *conn) writeErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.werr
 }

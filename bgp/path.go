@@ -111,6 +111,9 @@ type Path struct {
 	MED       uint32
 	HasMED    bool
 	LocalPref uint32
+	// Communities (RFC 1997), each AS<<16 | value, as received: optional
+	// transitive, so passed on unchanged.
+	Communities []uint32
 
 	// Source. Peer is invalid for a locally originated path.
 	Peer     netip.Addr
@@ -126,13 +129,14 @@ func (p *Path) Local() bool { return !p.Peer.IsValid() }
 func (p *Path) clone() *Path {
 	c := *p
 	c.ASPath = slices.Clone(p.ASPath)
+	c.Communities = slices.Clone(p.Communities)
 	return &c
 }
 
 // sameAttrs reports whether two paths would be announced identically.
 func sameAttrs(a, b *Path) bool {
 	if a.NextHop != b.NextHop || a.Origin != b.Origin || a.HasMED != b.HasMED || a.MED != b.MED ||
-		a.LocalPref != b.LocalPref || len(a.ASPath) != len(b.ASPath) {
+		a.LocalPref != b.LocalPref || len(a.ASPath) != len(b.ASPath) || !slices.Equal(a.Communities, b.Communities) {
 		return false
 	}
 	for i := range a.ASPath {

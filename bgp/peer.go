@@ -54,6 +54,7 @@ type peer struct {
 	lastSent *NotificationEvent
 	lastRcvd *NotificationEvent
 	lastErr  string
+	lastDown string // why it last left Established
 
 	bfdCancel func()
 	bfdState  bfd.State
@@ -92,6 +93,9 @@ func (p *peer) setState(st State, reason string) {
 		return
 	}
 	p.log.Debug("FSM transition", "from", p.state, "to", st, "reason", reason)
+	if p.state == Established {
+		p.lastDown = reason
+	}
 	if st == Established || p.state == Established {
 		p.log.Info("BGP session "+map[bool]string{true: "up", false: "down"}[st == Established], "state", st, "reason", reason)
 	}
@@ -246,7 +250,9 @@ func (p *peer) connClosed(c *conn, err error) {
 		c.closeAfter(nil)
 	case p.conn:
 		reason := "connection closed"
-		if err != nil && !errors.Is(err, io.EOF) {
+		if werr := c.writeErr(); werr != nil {
+			reason = "connection error: " + werr.Error()
+		} else if err != nil && !errors.Is(err, io.EOF) {
 			reason = "connection error: " + err.Error()
 		}
 		p.lastErr = reason

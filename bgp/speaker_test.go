@@ -270,15 +270,26 @@ func TestImportPrefixFilter(t *testing.T) {
 	if st.Accepted[IPv4Unicast] != 1 || st.Accepted[IPv6Unicast] != 0 {
 		t.Errorf("accepted %v, want only 10.1.0.0/16", st.Accepted)
 	}
+	// The status names what the filter refused, sorted; not what it let in.
+	var refused4 []netip.Prefix
+	for _, p := range st.Refused {
+		if p.Addr().Is4() {
+			refused4 = append(refused4, p)
+		}
+	}
+	if want := []netip.Prefix{pfx("10.2.3.0/25"), pfx("172.16.0.0/12")}; !slices.Equal(refused4, want) {
+		t.Errorf("refused %v, want %v", st.Refused, want)
+	}
 	if _, ok := msee.fib.get(onprem4); !ok {
 		t.Error("10.1.0.0/16 not installed")
 	}
 }
 
-func TestAS4PathWithASTrans(t *testing.T) {
-	p := &Path{ASPath: ASPath{{ASNs: []uint32{4200000001, 65001}}}, NextHop: addr("192.0.2.1")}
-	m := encodeReach(p, []netip.Prefix{onprem4}, false, false)[0]
-	b := serialize(m)
+// sendOne encodes an UPDATE announcing onprem4 with p's attributes to an
+// eBGP neighbour, and decodes it as the receiver does.
+func sendOne(t *testing.T, p *Path) ([]byte, *received) {
+	t.Helper()
+	b := serialize(encodeReach(p, []netip.Prefix{onprem4}, false, false)[0])
 	got, err := parseMessage(b)
 	if err != nil {
 		t.Fatal(err)
@@ -287,11 +298,30 @@ func TestAS4PathWithASTrans(t *testing.T) {
 	if n != nil {
 		t.Fatal(n)
 	}
+	return b, r
+}
+
+func TestAS4PathWithASTrans(t *testing.T) {
+	p := &Path{ASPath: ASPath{{ASNs: []uint32{4200000001, 65001}}}, NextHop: addr("192.0.2.1")}
+	b, r := sendOne(t, p)
 	if r.attrs.ASPath.String() != "4200000001 65001" {
 		t.Errorf("merged AS path %q, want 4200000001 65001", r.attrs.ASPath)
 	}
 	if !bytes.Contains(b, []byte{0x5b, 0xa0}) { // 23456, AS_TRANS
 		t.Error("AS_PATH does not carry AS_TRANS")
+	}
+}
+
+// Communities (RFC 1997) cross as they came: type 8, optional transitive,
+// 4 octets each (65001:100 is 0xfde90064).
+func TestCommunitiesPassOn(t *testing.T) {
+	p := &Path{ASPath: ASPath{{ASNs: []uint32{65001}}}, NextHop: addr("192.0.2.1"), Communities: []uint32{65001<<16 | 100, 0xffffff01}}
+	b, r := sendOne(t, p)
+	if !bytes.Contains(b, []byte{0xc0, 8, 8, 0xfd, 0xe9, 0, 0x64, 0xff, 0xff, 0xff, 0x01}) {
+		t.Errorf("no COMMUNITIES attribute (flags 0xc0, type 8, length 8) in % x", b)
+	}
+	if !slices.Equal(r.attrs.Communities, p.Communities) {
+		t.Errorf("communities %v, want %v", r.attrs.Communities, p.Communities)
 	}
 }
 

@@ -39,14 +39,26 @@ type NeighborStatus struct {
 	// Per family: received (Adj-RIB-In before policy), accepted (after
 	// import policy) and advertised (Adj-RIB-Out).
 	Received, Accepted, Advertised map[Family]int
-	Counters                       Counters
-	Flaps                          int
-	LastSent, LastReceived         *NotificationEvent
-	LastError                      string
+	// Refused are the received prefixes the import policy refused,
+	// sorted (at most maxRefused of them).
+	Refused                []netip.Prefix `json:",omitempty"`
+	Counters               Counters
+	Flaps                  int
+	LastSent, LastReceived *NotificationEvent
+	LastError              string
+	// DownReason is why the session last left Established ("BFD down",
+	// "hold timer expired", "NOTIFICATION received: …", "connection
+	// error: …"); it stays when the session is up again, so a flap
+	// between two looks at the status still says why.
+	DownReason string `json:",omitempty"`
 	// HeldDown: stopped after exceeding its maximum prefixes.
 	HeldDown bool
 	BFD      *bfd.Status // nil when the neighbour has no BFD session
 }
+
+// maxRefused bounds NeighborStatus.Refused: enough to say what a filter
+// refuses, not a copy of a full table.
+const maxRefused = 32
 
 // Status returns the speaker's state; ErrNotRunning before Run.
 func (s *Speaker) Status() (Status, error) {
@@ -58,7 +70,7 @@ func (s *Speaker) Status() (Status, error) {
 			n := NeighborStatus{
 				Name: p.cfg.Name, Address: p.cfg.Address, ASN: p.cfg.ASN, State: p.state,
 				Uptime: now.Sub(p.since), Counters: p.counters, Flaps: p.flaps,
-				LastSent: p.lastSent, LastReceived: p.lastRcvd, LastError: p.lastErr, HeldDown: p.holdDown,
+				LastSent: p.lastSent, LastReceived: p.lastRcvd, LastError: p.lastErr, DownReason: p.lastDown, HeldDown: p.holdDown,
 				Received: map[Family]int{}, Accepted: map[Family]int{}, Advertised: map[Family]int{},
 			}
 			if p.state == Established {
@@ -72,6 +84,13 @@ func (s *Speaker) Status() (Status, error) {
 			}
 			for prefix := range p.adjIn {
 				n.Received[FamilyOf(prefix)]++
+				if !p.accepted[prefix] {
+					n.Refused = append(n.Refused, prefix)
+				}
+			}
+			slices.SortFunc(n.Refused, comparePrefix)
+			if len(n.Refused) > maxRefused {
+				n.Refused = n.Refused[:maxRefused]
 			}
 			for prefix := range p.accepted {
 				n.Accepted[FamilyOf(prefix)]++
@@ -173,6 +192,12 @@ func WriteLocRIB(w io.Writer, rib []RIBEntry) error {
 				med = fmt.Sprint(p.MED)
 			}
 			path := strings.TrimSpace(p.ASPath.String() + " " + p.Origin.String())
+			for i, c := range p.Communities {
+				if i == 0 {
+					path += " community"
+				}
+				path += fmt.Sprintf(" %d:%d", c>>16, c&0xffff)
+			}
 			fmt.Fprintf(tw, "%s\t%v\t%s\t%d\t%s\t%s\t%s\n", mark, e.Prefix, nh, p.LocalPref, med, from, path)
 		}
 	}

@@ -3,6 +3,7 @@ package bgp
 import (
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 )
@@ -80,6 +81,8 @@ func decodeUpdate(u *bgp.BGPUpdate, as4 bool) (*received, *Notification) {
 			a.MED, a.HasMED = attr.Value, true
 		case *bgp.PathAttributeLocalPref:
 			a.LocalPref = attr.Value
+		case *bgp.PathAttributeCommunities:
+			a.Communities = slices.Clone(attr.Value)
 		case *bgp.PathAttributeMpReachNLRI:
 			fam, ok := familyFrom(attr.AFI, attr.SAFI)
 			if !ok {
@@ -182,6 +185,9 @@ func encodeAttrs(p *Path, ibgp, as4 bool) []bgp.PathAttributeInterface {
 	}
 	if ibgp {
 		attrs = append(attrs, bgp.NewPathAttributeLocalPref(p.LocalPref))
+	}
+	if len(p.Communities) > 0 {
+		attrs = append(attrs, bgp.NewPathAttributeCommunities(p.Communities))
 	}
 	if needAS4 {
 		attrs = append(attrs, bgp.NewPathAttributeAs4Path(segs4))

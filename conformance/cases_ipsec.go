@@ -61,30 +61,40 @@ func keymat(keyLen int) []byte {
 	return k
 }
 
-func ipsecCase(e *env, keyLen int, esn, ourKernelBackend bool) (string, error) {
-	nsU, err := e.namespace("u")
-	if err != nil {
-		return "", err
+// tunnelPair makes the suite's two namespaces, u and k, joined by a veth
+// "wire" with the outer addresses, each with its protected host address
+// on lo; staticARP also fixes each side's neighbour entry (manual keying:
+// no frame before the first ESP one).
+func (e *env) tunnelPair(staticARP bool) (nsU, nsK string, err error) {
+	if nsU, err = e.namespace("u"); err != nil {
+		return "", "", err
 	}
-	nsK, err := e.namespace("k")
-	if err != nil {
-		return "", err
+	if nsK, err = e.namespace("k"); err != nil {
+		return "", "", err
 	}
 	if err := e.veth(nsU, nsK, "wire", userMAC, kernMAC); err != nil {
-		return "", err
+		return "", "", err
 	}
 	for _, s := range []struct {
 		ns        string
 		gw, host  netip.Addr
 		peer, mac string
 	}{{nsU, gwU, hostU, gwK.String(), kernMAC}, {nsK, gwK, hostK, gwU.String(), userMAC}} {
-		err := e.all(s.ns,
-			[]string{"addr", "add", s.gw.String() + "/24", "dev", "wire"},
-			[]string{"addr", "add", s.host.String() + "/32", "dev", "lo"},
-			[]string{"neigh", "replace", s.peer, "lladdr", s.mac, "dev", "wire", "nud", "permanent"})
-		if err != nil {
-			return "", err
+		cmds := [][]string{{"addr", "add", s.gw.String() + "/24", "dev", "wire"}, {"addr", "add", s.host.String() + "/32", "dev", "lo"}}
+		if staticARP {
+			cmds = append(cmds, []string{"neigh", "replace", s.peer, "lladdr", s.mac, "dev", "wire", "nud", "permanent"})
 		}
+		if err := e.all(s.ns, cmds...); err != nil {
+			return "", "", err
+		}
+	}
+	return nsU, nsK, nil
+}
+
+func ipsecCase(e *env, keyLen int, esn, ourKernelBackend bool) (string, error) {
+	nsU, nsK, err := e.tunnelPair(true)
+	if err != nil {
+		return "", err
 	}
 	kUtoK, kKtoU := keymat(keyLen), keymat(keyLen)
 	quiet := slog.New(slog.DiscardHandler)

@@ -32,6 +32,7 @@ func mkaCases() []testCase {
 			return mkaCase(e, mkaSpec{suite: macsec.GCMAES256})
 		}},
 		{SuiteMKA, "cak-mismatch", mkaCAKMismatch},
+		{SuiteMKA, "lab-config-wpa-supplicant-sci-omitted", mkaLabConfig},
 	}
 }
 
@@ -65,43 +66,15 @@ func setupMKA(e *env, s mkaSpec) (*mkaLink, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &mkaLink{}
-	if l.nsU, err = e.namespace("u"); err != nil {
-		return nil, err
-	}
-	if l.nsK, err = e.namespace("k"); err != nil {
-		return nil, err
-	}
-	if err := e.veth(l.nsU, l.nsK, "wire", "02:5e:c1:00:01:0a", kernMAC); err != nil {
-		return nil, err
-	}
 	ours, theirs := uint8(prioLow), uint8(prioHigh)
 	if s.oursKS {
 		ours, theirs = prioHigh, prioLow
 	}
-	l.port, err = lab.OpenPort(lab.PortConfig{
-		Node: "secylab", Name: "mka", Namespace: l.nsU, TAP: "tap0", Wire: "wire",
-		MACsec: &lab.MACsecConfig{Suite: s.suite, IncludeSCI: true, KeyServerPriority: ours, PSK: psk},
-	})
+	l, err := newMKALink(e, &lab.MACsecConfig{Suite: s.suite, IncludeSCI: true, KeyServerPriority: ours, PSK: psk})
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		l.port.Run(ctx)
-	}()
-	e.onClose(func() { cancel(); <-done })
 	ourMAC := l.port.SCI().MAC().String()
-	err = e.all(l.nsU,
-		[]string{"link", "set", "tap0", "mtu", fmt.Sprint(tapMTU)},
-		[]string{"addr", "add", userIP + "/24", "dev", "tap0"},
-		[]string{"link", "set", "tap0", "up"},
-		[]string{"neigh", "replace", kernIP, "lladdr", kernMAC, "dev", "tap0", "nud", "permanent"})
-	if err != nil {
-		return nil, err
-	}
 	cak := psk.CAK.Bytes()
 	if s.badCAK {
 		cak = make([]byte, len(cak))
@@ -125,6 +98,42 @@ func setupMKA(e *env, s mkaSpec) (*mkaLink, error) {
 		[]string{"addr", "add", kernIP + "/24", "dev", dev},
 		[]string{"link", "set", dev, "up"},
 		[]string{"neigh", "replace", userIP, "lladdr", ourMAC, "dev", dev, "nud", "permanent"})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// newMKALink makes the two namespaces joined by a veth and runs our port
+// with mc in "u", its TAP addressed and its peer's MAC known; the caller
+// starts wpa_supplicant in "k".
+func newMKALink(e *env, mc *lab.MACsecConfig) (*mkaLink, error) {
+	l := &mkaLink{}
+	var err error
+	if l.nsU, err = e.namespace("u"); err != nil {
+		return nil, err
+	}
+	if l.nsK, err = e.namespace("k"); err != nil {
+		return nil, err
+	}
+	if err := e.veth(l.nsU, l.nsK, "wire", "02:5e:c1:00:01:0a", kernMAC); err != nil {
+		return nil, err
+	}
+	if l.port, err = lab.OpenPort(lab.PortConfig{Node: "secylab", Name: "mka", Namespace: l.nsU, TAP: "tap0", Wire: "wire", MACsec: mc}); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.port.Run(ctx)
+	}()
+	e.onClose(func() { cancel(); <-done })
+	err = e.all(l.nsU,
+		[]string{"link", "set", "tap0", "mtu", fmt.Sprint(tapMTU)},
+		[]string{"addr", "add", userIP + "/24", "dev", "tap0"},
+		[]string{"link", "set", "tap0", "up"},
+		[]string{"neigh", "replace", kernIP, "lladdr", kernMAC, "dev", "tap0", "nud", "permanent"})
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/secylab/secylab/ipsec/strongswan"
 )
 
 // VMConfig configures a run of the suites inside a throwaway VM.
@@ -65,27 +67,33 @@ poweroff -f
 // buildInitramfs assembles the guest: busybox, iproute2, wpa_supplicant
 // (when the mka suite runs), the kernel modules and secylab.
 func buildInitramfs(k *guestKernel, binary string, cfg VMConfig) (*Initramfs, error) {
-	f := &Initramfs{}
-	for _, d := range []string{"proc", "sys", "dev", "run", "tmp", "etc", "root"} {
-		f.Dir(d)
-	}
-	f.Symlink("var/run", "../run")
-	f.CharDev("dev/console", 5, 1)
-	f.CharDev("dev/null", 1, 3)
-	if err := addBusybox(f, "/bin/busybox"); err != nil {
-		return nil, err
-	}
-	ip, err := findIP()
+	f, err := baseInitramfs()
 	if err != nil {
-		return nil, unavailable("%v", err)
-	}
-	if err := addProgram(f, "usr/sbin/ip", ip); err != nil {
 		return nil, err
 	}
 	if _, err := os.Stat("/etc/protocols"); err == nil {
 		f.Copy("etc/protocols", "/etc/protocols")
 	}
 	for _, s := range cfg.Suites {
+		if s == SuiteIPsec {
+			// strongSwan's charon for the IKEv2 cases (which skip without it).
+			files, err := strongswan.Files()
+			for _, file := range files {
+				if err == nil {
+					err = addProgram(f, strings.TrimPrefix(file, "/"), file)
+				}
+			}
+			if err == nil && len(files) > 0 {
+				err = addLibgcc(f)
+			}
+			if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, exec.ErrNotFound) {
+				return nil, fmt.Errorf("strongSwan into the guest: %w", err)
+			}
+			// libreswan, likewise, from where .ci/setup-vm unpacked it.
+			if err := addLibreswan(f); err != nil {
+				return nil, err
+			}
+		}
 		if s != SuiteMKA {
 			continue
 		}
@@ -107,6 +115,29 @@ func buildInitramfs(k *guestKernel, binary string, cfg VMConfig) (*Initramfs, er
 	}
 	f.File("modules.txt", 0o644, list.Bytes())
 	f.File("init", 0o755, fmt.Appendf(nil, initScript, strings.Join(guestArgs(cfg), " ")))
+	return f, nil
+}
+
+// baseInitramfs is every guest's userland: the mount points, the console,
+// busybox and iproute2.
+func baseInitramfs(dirs ...string) (*Initramfs, error) {
+	f := &Initramfs{}
+	for _, d := range append([]string{"proc", "sys", "dev", "run", "tmp", "etc", "root"}, dirs...) {
+		f.Dir(d)
+	}
+	f.Symlink("var/run", "../run")
+	f.CharDev("dev/console", 5, 1)
+	f.CharDev("dev/null", 1, 3)
+	if err := addBusybox(f, "/bin/busybox"); err != nil {
+		return nil, err
+	}
+	ip, err := findIP()
+	if err != nil {
+		return nil, unavailable("%v", err)
+	}
+	if err := addProgram(f, "usr/sbin/ip", ip); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -180,7 +211,7 @@ func RunVM(ctx context.Context, cfg VMConfig) (VMRun, error) {
 	defer os.RemoveAll(dir)
 
 	start := time.Now()
-	k, err := extractKernel(deb, dir)
+	k, err := extractKernel(deb, dir, guestModules)
 	if err != nil {
 		return run, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,7 +43,7 @@ func casesFor(suite string) []testCase {
 	case SuiteMKA:
 		return mkaCases()
 	case SuiteIPsec:
-		return ipsecCases()
+		return slices.Concat(ipsecCases(), ikeCases(), libreswanCases())
 	}
 	return nil
 }

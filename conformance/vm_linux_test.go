@@ -88,7 +88,7 @@ func TestVMConformance(t *testing.T) {
 		require.NoError(t, err, "every case must pass")
 		assert.True(t, rep.Passed)
 	}
-	for _, tcs := range [][]testCase{macsecCases(), mkaCases(), ipsecCases()} {
+	for _, tcs := range [][]testCase{macsecCases(), mkaCases(), ipsecCases(), ikeCases(), libreswanCases()} {
 		for _, tc := range tcs {
 			assert.True(t, names[tc.name], "case %s did not run", tc.name)
 		}

@@ -76,7 +76,7 @@ type guestKernel struct {
 // extractKernel reads the .deb's data archive (dpkg-deb unpacks it, since
 // it may be xz or zstd) and keeps only vmlinuz and the guest's modules: no
 // 100 MB unpack, nothing installed.
-func extractKernel(deb, dir string) (*guestKernel, error) {
+func extractKernel(deb, dir string, mods []string) (*guestKernel, error) {
 	cmd := exec.Command("dpkg-deb", "--fsys-tarfile", deb)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -118,7 +118,7 @@ func extractKernel(deb, dir string) (*guestKernel, error) {
 			}
 			continue
 		}
-		if m := modRe.FindStringSubmatch(name); m != nil && slices.Contains(guestModules, m[2]) {
+		if m := modRe.FindStringSubmatch(name); m != nil && slices.Contains(mods, m[2]) {
 			b, err := io.ReadAll(tr)
 			if err != nil {
 				terr = err
@@ -137,7 +137,7 @@ func extractKernel(deb, dir string) (*guestKernel, error) {
 	if k.vmlinuz == "" {
 		return nil, fmt.Errorf("kernel package %s has no boot/vmlinuz-*", deb)
 	}
-	for _, m := range guestModules {
+	for _, m := range mods {
 		if k.modules[m] == nil {
 			return nil, fmt.Errorf("kernel package %s lacks the module %s", deb, m)
 		}
@@ -160,12 +160,24 @@ func isStatic(file string) (bool, error) {
 	return true, nil
 }
 
+// needsLibs reports whether the ELF file names shared libraries it needs.
+func needsLibs(file string) bool {
+	f, err := elf.Open(file)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	libs, _ := f.ImportedLibraries()
+	return len(libs) > 0
+}
+
 var lddLine = regexp.MustCompile(`(?:=>\s*)?(/\S+)\s+\(0x[0-9a-f]+\)`)
 
 // sharedLibs lists the libraries (and the loader) a dynamic executable
 // needs, as ldd resolves them on this host.
 func sharedLibs(file string) ([]string, error) {
-	if static, err := isStatic(file); err != nil || static {
+	// A shared object (a plugin) has no interpreter but needs libraries.
+	if static, err := isStatic(file); err != nil || static && !needsLibs(file) {
 		return nil, err
 	}
 	out, err := exec.Command("ldd", file).Output()

@@ -46,6 +46,11 @@ type wpaSupplicant struct {
 }
 
 func (e *env) startWPA(ns, dev string, c wpaConfig) (*wpaSupplicant, error) {
+	return e.startWPAText(ns, dev, c.text())
+}
+
+// startWPAText runs wpa_supplicant with the configuration text conf.
+func (e *env) startWPAText(ns, dev, conf string) (*wpaSupplicant, error) {
 	if e.wpa == "" {
 		return nil, errSkip{"wpa_supplicant is not installed (apt-get install wpasupplicant; .ci/setup-vm does)"}
 	}
@@ -53,8 +58,8 @@ func (e *env) startWPA(ns, dev string, c wpaConfig) (*wpaSupplicant, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf := filepath.Join(dir, "wpa_supplicant.conf")
-	if err := os.WriteFile(conf, []byte(c.text()), 0o600); err != nil {
+	file := filepath.Join(dir, "wpa_supplicant.conf")
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
 	w := &wpaSupplicant{log: filepath.Join(dir, "wpa.log")}
@@ -63,7 +68,7 @@ func (e *env) startWPA(ns, dev string, c wpaConfig) (*wpaSupplicant, error) {
 		return nil, err
 	}
 	// ip netns exec execs wpa_supplicant: the PID is wpa_supplicant's.
-	cmd := exec.Command(e.ip, "netns", "exec", ns, e.wpa, "-i", dev, "-D", "macsec_linux", "-c", conf, "-dd", "-t")
+	cmd := exec.Command(e.ip, "netns", "exec", ns, e.wpa, "-i", dev, "-D", "macsec_linux", "-c", file, "-dd", "-t")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()

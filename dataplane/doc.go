@@ -9,4 +9,10 @@
 // frame. Each port runs two goroutines that park in the Go netpoller, so
 // many ports share a process without one blocking another. A Mirror copies
 // the frames of one side of a port for capture.
+//
+// A port may have tagged sub-interfaces (SetVLANs: an ExpressRoute
+// circuit's peerings), each a device of its own with a goroutine that
+// tags its frames (802.1Q, or 802.1ad S-tag and C-tag) in place before the
+// SecY, so that MACsec protects the tags; frames from the wire are
+// demultiplexed by their tags after validation and untagged in place.
 package dataplane

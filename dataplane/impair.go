@@ -51,7 +51,8 @@ type shaper struct {
 
 	mu       sync.Mutex
 	rng      *rand.Rand
-	slots    [][]byte // QueueLimit buffers of slotSize
+	slotSize int
+	slots    [][]byte // QueueLimit buffers of slotSize, made by set when first needed
 	queue    []pending
 	head, n  int
 	inflight int       // released slots whose write has not returned yet
@@ -80,25 +81,40 @@ type batchWriter interface {
 
 func newShaper(out batchWriter, slotSize int, seed uint64) *shaper {
 	s := &shaper{
-		out:   out,
-		rng:   rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15)),
-		queue: make([]pending, QueueLimit),
-		wake:  make(chan struct{}, 1),
-		now:   time.Now,
-	}
-	s.slots = make([][]byte, QueueLimit)
-	backing := make([]byte, QueueLimit*slotSize)
-	for i := range s.slots {
-		s.slots[i] = backing[i*slotSize : (i+1)*slotSize : (i+1)*slotSize]
-	}
-	for i := range s.queue {
-		s.queue[i].slot = i
+		out:      out,
+		rng:      rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15)),
+		slotSize: slotSize,
+		wake:     make(chan struct{}, 1),
+		now:      time.Now,
 	}
 	s.cfg.Store(&Impairment{})
 	return s
 }
 
-func (s *shaper) set(im Impairment) { s.cfg.Store(&im) }
+// holds reports whether im queues frames (delay, jitter or a rate).
+func (im Impairment) holds() bool { return im.Delay > 0 || im.Jitter > 0 || im.Rate > 0 }
+
+// set applies im from the next frame on. The queue (QueueLimit frames of
+// slotSize: 9 MB a port) is made the first time an impairment holds
+// frames back, so that a lab of many ports without one does not carry it.
+func (s *shaper) set(im Impairment) {
+	if im.holds() {
+		s.mu.Lock()
+		if s.slots == nil {
+			s.queue = make([]pending, QueueLimit)
+			for i := range s.queue {
+				s.queue[i].slot = i
+			}
+			s.slots = make([][]byte, QueueLimit)
+			backing := make([]byte, QueueLimit*s.slotSize)
+			for i := range s.slots {
+				s.slots[i] = backing[i*s.slotSize : (i+1)*s.slotSize : (i+1)*s.slotSize]
+			}
+		}
+		s.mu.Unlock()
+	}
+	s.cfg.Store(&im)
+}
 
 func (s *shaper) stats() ImpairStats {
 	return ImpairStats{Lost: s.lost.Load(), Down: s.down.Load(), Overflow: s.overflow.Load(), Delayed: s.delayed.Load()}
@@ -124,7 +140,7 @@ func (s *shaper) filter(frames [][]byte) [][]byte {
 			s.lost.Add(1)
 			continue
 		}
-		if im.Delay == 0 && im.Jitter == 0 && im.Rate == 0 && s.n == 0 {
+		if !im.holds() && s.n == 0 {
 			out = append(out, f)
 			continue
 		}
@@ -147,7 +163,7 @@ func (s *shaper) filter(frames [][]byte) [][]byte {
 		if due.Before(s.lastDue) {
 			due = s.lastDue
 		}
-		if s.n+s.inflight == len(s.queue) || len(f) > len(s.slots[0]) {
+		if s.n+s.inflight == len(s.queue) || len(f) > s.slotSize {
 			s.overflow.Add(1)
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,20 +39,28 @@ type PortStats struct {
 	KaYTxFrames  uint64
 	Impair       ImpairStats
 	WireTruncate uint64 // frames too long for the receive buffers
+	// RxUnknownVLAN counts tagged frames from the wire whose tags are no
+	// sub-interface's (or are malformed), dropped, on a port with VLANs.
+	RxUnknownVLAN uint64
 }
 
 // Port joins a controlled port to the wire through a SecY.
 type Port struct {
-	name   string
-	ctrl   frameio.Device
-	wire   frameio.Device
-	wireMu sync.Mutex // the forwarder, the shaper and the KaY all send on the wire
+	name string
+	ctrl frameio.Device
+	wire frameio.Device
+	// wireMu serialises the wire's senders (the transmitters, the shaper,
+	// the KaY). A transmitter (its own device's or a VLAN's) holds it from
+	// protection to the wire, so that PNs leave in order: a receiver with
+	// replay window 0 drops a frame that arrives after one with a higher PN.
+	wireMu sync.Mutex
 	secy   atomic.Pointer[macsec.SecY]
 	kay    atomic.Pointer[func([]byte)]
 	mirror [2]atomic.Pointer[Mirror]
 	shaper *shaper
+	subs   []*sub // tagged sub-interfaces (SetVLANs)
 
-	txFrames, txDropped, rxFrames, rxDropped, kayRx, kayTx atomic.Uint64
+	txFrames, txDropped, rxFrames, rxDropped, kayRx, kayTx, rxUnknownVLAN atomic.Uint64
 }
 
 // NewPort joins ctrl (the TAP) and wire (the veth). secy may be nil: MACsec
@@ -137,7 +146,7 @@ func (p *Port) Stats() PortStats {
 		TxFrames: p.txFrames.Load(), TxDropped: p.txDropped.Load(),
 		RxFrames: p.rxFrames.Load(), RxDropped: p.rxDropped.Load(),
 		KaYRxFrames: p.kayRx.Load(), KaYTxFrames: p.kayTx.Load(),
-		Impair: p.shaper.stats(),
+		Impair: p.shaper.stats(), RxUnknownVLAN: p.rxUnknownVLAN.Load(),
 	}
 	if ps, ok := p.wire.(interface{ Stats() frameio.SocketStats }); ok {
 		s.WireTruncate = ps.Stats().Truncated
@@ -150,11 +159,18 @@ func (p *Port) Stats() PortStats {
 func (p *Port) Run(ctx context.Context) error {
 	stop := make(chan struct{})
 	go p.shaper.run(stop)
+	loops := []func() error{p.transmit, p.receive}
+	for _, s := range p.subs {
+		loops = append(loops, p.vlanTransmit(s))
+	}
 	err := frameio.Run(ctx, func() {
 		close(stop)
 		p.ctrl.Close()
 		p.wire.Close()
-	}, p.transmit, p.receive)
+		for _, s := range p.subs {
+			s.Dev.Close()
+		}
+	}, loops...)
 	if err != nil {
 		return fmt.Errorf("port %s: %w", p.name, err)
 	}
@@ -170,31 +186,50 @@ func newBatch(d frameio.Device, size int) (bufs [][]byte, sizes []int, out [][]b
 
 // transmit moves frames from the controlled port to the wire, protecting
 // them when MACsec is on.
-func (p *Port) transmit() error {
-	bufs, sizes, out := newBatch(p.ctrl, macsec.Headroom+MaxFrame+macsec.ICVLen)
+func (p *Port) transmit() error { return p.transmitFrom(p.ctrl, nil) }
+
+// transmitFrom moves frames from a controlled device to the wire, tagged
+// with v's tags when v is not nil (before protection: the tags are
+// secure data) and protected when MACsec is on.
+func (p *Port) transmitFrom(dev frameio.Device, v *VLAN) error {
+	// A frame is read behind room for its tags, so that tagged or not it
+	// starts macsec.Headroom into its buffer: the same layout (and
+	// alignment of the secure data) for every device.
+	readOff := macsec.Headroom
+	if v != nil {
+		readOff += v.TagLen()
+	}
+	bufs, sizes, out := newBatch(dev, macsec.Headroom+MaxTags+MaxFrame+macsec.ICVLen)
 	for {
-		n, err := p.ctrl.Read(bufs, sizes, macsec.Headroom)
+		n, err := dev.Read(bufs, sizes, readOff)
 		if err != nil {
 			return err
 		}
-		out = out[:0]
+		p.wireMu.Lock()
 		y := p.secy.Load()
-		for i := 0; i < n; i++ {
-			frame := bufs[i][macsec.Headroom : macsec.Headroom+sizes[i]]
-			p.capture(Clear, frame)
-			if y != nil {
-				if frame, err = y.Protect(bufs[i], macsec.Headroom, sizes[i]); err != nil {
-					p.txDropped.Add(1)
-					continue
-				}
+		off, out := readOff, out[:n]
+		for i := range n {
+			if v != nil {
+				off, sizes[i] = v.Tag(bufs[i], readOff, sizes[i])
 			}
-			p.capture(Wire, frame)
-			out = append(out, frame)
+			out[i] = bufs[i][off : off+sizes[i]]
+			p.capture(Clear, out[i])
+		}
+		if y != nil { // the whole read in one batch: its PNs and counters at once
+			if sent, _ := y.ProtectBatch(bufs[:n], off, sizes[:n], out); sent < n {
+				p.txDropped.Add(uint64(n - sent))
+			}
+		}
+		out = slices.DeleteFunc(out, func(f []byte) bool { return f == nil })
+		for _, f := range out {
+			p.capture(Wire, f)
 		}
 		if out = p.shaper.filter(out); len(out) == 0 {
+			p.wireMu.Unlock()
 			continue
 		}
-		sent, err := lockedWriter{p}.Write(out, 0)
+		sent, err := p.wire.Write(out, 0)
+		p.wireMu.Unlock()
 		p.txFrames.Add(uint64(sent))
 		if err != nil {
 			return err
@@ -209,6 +244,9 @@ func (p *Port) receive() error {
 	// there instead of taking it from a pool.
 	const rxOffset = macsec.RxHeadroom
 	bufs, sizes, out := newBatch(p.wire, rxOffset+MaxFrame)
+	// The frames of a read for the SecY, validated in one batch.
+	secBufs, secSizes := make([][]byte, 0, len(bufs)), make([]int, 0, len(bufs))
+	secOut, results := make([][]byte, len(bufs)), make([]macsec.Result, len(bufs))
 	for {
 		n, err := p.wire.Read(bufs, sizes, rxOffset)
 		if err != nil {
@@ -216,6 +254,7 @@ func (p *Port) receive() error {
 		}
 		out = out[:0]
 		y := p.secy.Load()
+		secBufs, secSizes = secBufs[:0], secSizes[:0]
 		for i := 0; i < n; i++ {
 			frame := bufs[i][rxOffset : rxOffset+sizes[i]]
 			p.capture(Wire, frame)
@@ -230,32 +269,69 @@ func (p *Port) receive() error {
 				}
 			}
 			if y != nil {
-				var r macsec.Result
-				frame, r = y.Validate(bufs[i], rxOffset, sizes[i])
-				if r == macsec.KaY {
+				secBufs, secSizes = append(secBufs, bufs[i]), append(secSizes, sizes[i])
+				continue
+			}
+			out = p.toClear(frame, out)
+		}
+		if m := len(secBufs); m > 0 {
+			y.ValidateBatch(secBufs, rxOffset, secSizes, secOut, results)
+			dropped := 0
+			for i, frame := range secOut[:m] {
+				switch r := results[i]; {
+				case r == macsec.KaY:
 					if kay := p.kay.Load(); kay != nil {
 						p.kayRx.Add(1)
 						(*kay)(frame)
 					}
-					continue
-				}
-				if !r.Delivered() {
-					p.rxDropped.Add(1)
-					continue
+				case !r.Delivered():
+					dropped++
+				default:
+					out = p.toClear(frame, out)
 				}
 			}
-			p.capture(Clear, frame)
-			out = append(out, frame)
+			if dropped > 0 {
+				p.rxDropped.Add(uint64(dropped))
+			}
 		}
-		if len(out) == 0 {
-			continue
-		}
-		sent, err := p.ctrl.Write(out, 0)
-		p.rxFrames.Add(uint64(sent))
-		if err != nil {
+		if err := p.deliver(p.ctrl, out); err != nil {
 			return err
 		}
+		for _, s := range p.subs {
+			err := p.deliver(s.Dev, s.out)
+			s.out = s.out[:0]
+			if err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// toClear passes a received frame to the controlled side: appended to out,
+// or to its VLAN's sub-interface.
+func (p *Port) toClear(frame []byte, out [][]byte) [][]byte {
+	p.capture(Clear, frame)
+	if len(p.subs) > 0 {
+		if k, tl := parseTags(frame); tl != 0 {
+			if s := p.subFor(k); s != nil {
+				s.out = append(s.out, untag(frame, tl))
+			} else {
+				p.rxUnknownVLAN.Add(1)
+			}
+			return out
+		}
+	}
+	return append(out, frame)
+}
+
+// deliver writes received frames to a controlled device.
+func (p *Port) deliver(dev frameio.Device, frames [][]byte) error {
+	if len(frames) == 0 {
+		return nil
+	}
+	sent, err := dev.Write(frames, 0)
+	p.rxFrames.Add(uint64(sent))
+	return err
 }
 
 // Counters lists the port's counters in declaration order, the
@@ -273,5 +349,6 @@ func (s PortStats) Counters() []macsec.Counter {
 		{Name: "ImpairOverflow", Value: s.Impair.Overflow},
 		{Name: "ImpairDelayed", Value: s.Impair.Delayed},
 		{Name: "WireTruncate", Value: s.WireTruncate},
+		{Name: "RxUnknownVLAN", Value: s.RxUnknownVLAN},
 	}
 }

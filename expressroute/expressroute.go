@@ -31,6 +31,9 @@ const (
 	MaxPrefixIPv4        = 4000
 	MaxPrefixIPv4Premium = 10000 // with the Premium add-on
 	MaxPrefixIPv6        = 100
+	// MaxPrefixMicrosoftPeering is Microsoft peering's limit per session
+	// (IPv4 and IPv6 each).
+	MaxPrefixMicrosoftPeering = 200
 )
 
 // BFD as the MSEE runs it on every private peering: 300 ms × 3.
@@ -91,3 +94,10 @@ const (
 // CAKHexDigits is the length of the CAK secret for suite: 32 hex digits
 // for GcmAes128 and GcmAesXpn128, 64 for GcmAes256 and GcmAesXpn256.
 func CAKHexDigits(suite macsec.CipherSuite) int { return 2 * suite.KeyLen() }
+
+// NoXPNReason says why port (10 Gbps) refuses an XPN cipher, as
+// Microsoft's documentation does.
+func NoXPNReason(port string) string {
+	return "Azure does not support the XPN ciphers (GcmAesXpn128, GcmAesXpn256) on 10 Gbps ExpressRoute Direct ports " +
+		"(port " + port + " is bandwidthInGbps 10; Microsoft's MACsec documentation, following Cisco's and Juniper's): use GcmAes128 or GcmAes256, or a 100 Gbps port"
+}

@@ -38,6 +38,19 @@ func MicrosoftEdge(routerID netip.Addr, vnet []netip.Prefix, links ...Link) bgp.
 	return cfg
 }
 
+// MicrosoftPeeringEdge is the MSEE's session on Microsoft peering: AS
+// 12076 advertising Microsoft's public service prefixes, accepting from the
+// customer only the advertised public prefixes configured on the peering
+// (and no more specific ones), 200 prefixes per family at most.
+func MicrosoftPeeringEdge(services, advertised []netip.Prefix, l Link) bgp.NeighborConfig {
+	return bgp.NeighborConfig{
+		Name: l.Name, Address: l.Peer, ASN: l.PeerASN, LocalAddress: l.Local, BFD: l.BFD,
+		Import:    bgp.Policy{Prefixes: bgp.Exact(advertised...)},
+		Export:    bgp.Policy{Prefixes: bgp.Exact(services...)},
+		MaxPrefix: bgp.MaxPrefix{IPv4: MaxPrefixMicrosoftPeering, IPv6: MaxPrefixMicrosoftPeering},
+	}
+}
+
 // Customer is the on-premises router profile: any AS, exporting the
 // on-premises prefixes over both links, with link1 preferred both ways
 // as Azure recommends for active-passive: on link2 the export is

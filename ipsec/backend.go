@@ -30,7 +30,7 @@ type State struct {
 // StateOf reports an SA.
 func StateOf(sa *SA) State {
 	cfg := sa.Config()
-	cfg.KEYMAT, cfg.OnSoftExpire = nil, nil
+	cfg.KEYMAT, cfg.AuthKey, cfg.OnSoftExpire = nil, nil, nil
 	return State{Config: cfg, Fingerprint: sa.Fingerprint(), SN: sa.SN(), Stats: sa.Stats(), Expired: sa.Expired()}
 }
 

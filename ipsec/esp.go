@@ -1,29 +1,35 @@
 package ipsec
 
 import (
+	"crypto/aes"
+	"crypto/hmac"
 	"encoding/binary"
 	"errors"
 )
 
-// Sizes of ESP with AES-GCM-16 (RFC 4303 §2, RFC 4106 §3, §6).
+// Sizes of ESP (RFC 4303 §2) with AES-GCM-16 (RFC 4106 §3, §6) and with
+// AES-CBC (RFC 3602 §3) and an HMAC (RFC 2404, RFC 4868).
 const (
 	HeaderLen = 8  // SPI and the low 32 bits of the SN
-	IVLen     = 8  // the explicit IV carried in each packet
+	IVLen     = 8  // the explicit IV of AES-GCM carried in each packet
 	ICVLen    = 16 // the GCM tag
+	CBCIVLen  = 16 // the IV of AES-CBC: one block
 	// ScratchLen is where an SA builds the GCM nonce (salt||IV, 12
 	// octets) and the ESN AAD (SPI||SN-high||SN-low, 12 octets): in the
 	// headroom, so that a packet costs no allocation and no pool. Open
 	// needs (and overwrites) ScratchLen octets before the ESP packet.
 	ScratchLen = 24
 	// Headroom is what Seal needs before the inner packet and Open
-	// before the ESP packet.
-	Headroom = ScratchLen + HeaderLen + IVLen
-	// Tailroom is what Seal needs after the inner packet: padding to a
-	// 4-octet boundary, pad length, next header and ICV.
-	Tailroom = 3 + 2 + ICVLen
+	// before the ESP packet, for any cipher.
+	Headroom = ScratchLen + HeaderLen + CBCIVLen
+	// Tailroom is what Seal needs after the inner packet: padding (to a
+	// 4-octet boundary with GCM, to a block with CBC), pad length, next
+	// header and ICV.
+	Tailroom = 15 + 2 + ICVLen
 	// Overhead is the most ESP adds to an inner packet.
-	Overhead = HeaderLen + IVLen + Tailroom
-	minESP   = HeaderLen + IVLen + 2 + ICVLen
+	Overhead = HeaderLen + CBCIVLen + Tailroom
+	// minESP is the shortest ESP packet of any cipher (AES-GCM's).
+	minESP = HeaderLen + IVLen + 2 + ICVLen
 )
 
 // Next header values (IANA protocol numbers) in tunnel mode.
@@ -44,10 +50,10 @@ var (
 // Seal protects, in place, the inner packet buf[off:off+n] whose IP
 // protocol is nh (NextHeaderIPv4, NextHeaderIPv6, or NextHeaderDummy) and
 // returns the ESP packet SPI | SN | IV | ciphertext | ICV, a slice of buf
-// that starts HeaderLen+IVLen octets before off. buf must have Headroom
+// that starts HeaderLen and the IV before off. buf must have Headroom
 // octets before off (Seal owns them) and Tailroom after the packet.
-// The IV is the 64-bit SN, which never repeats under one key (RFC 4106
-// §3.1). Seal allocates nothing.
+// AES-GCM's IV is the 64-bit SN, which never repeats under one key
+// (RFC 4106 §3.1). Seal allocates nothing.
 func (sa *SA) Seal(buf []byte, off, n int, nh byte) ([]byte, error) {
 	if sa.cfg.Dir != DirOut {
 		return nil, ErrNotOutbound
@@ -68,8 +74,8 @@ func (sa *SA) Seal(buf []byte, off, n int, nh byte) ([]byte, error) {
 	if sa.maxSN-sn < snSoftMargin {
 		sa.softExpire()
 	}
-	pad := (4 - (n+2)%4) % 4
-	out, err := sa.seal(buf, off, n, nh, sn, sn, pad)
+	pad := (sa.blockLen - (n+2)%sa.blockLen) % sa.blockLen
+	out, err := sa.seal(buf, off, n, nh, sn, nil, pad)
 	if err != nil {
 		return nil, err
 	}
@@ -77,10 +83,11 @@ func (sa *SA) Seal(buf []byte, off, n int, nh byte) ([]byte, error) {
 	return out, nil
 }
 
-// seal is Seal with the SN, IV and padding given.
-func (sa *SA) seal(buf []byte, off, n int, nh byte, sn, iv uint64, pad int) ([]byte, error) {
+// seal is Seal with the SN and padding given, and the IV (nil: the SA's
+// own: the SN for GCM, the encrypted masked SN for CBC).
+func (sa *SA) seal(buf []byte, off, n int, nh byte, sn uint64, iv []byte, pad int) ([]byte, error) {
 	end := off + n
-	if off < Headroom || n < 0 || end+pad+2+ICVLen > len(buf) {
+	if off < Headroom || n < 0 || end+pad+2+sa.icvLen > len(buf) || (sa.cfg.Cipher.CBC() && (n+2+pad)%sa.blockLen != 0) {
 		return nil, ErrBufferLayout
 	}
 	for i := range pad {
@@ -90,13 +97,54 @@ func (sa *SA) seal(buf []byte, off, n int, nh byte, sn, iv uint64, pad int) ([]b
 	buf[end+pad+1] = nh
 	pt := buf[off : end+pad+2]
 
-	h := off - HeaderLen - IVLen
+	h := off - HeaderLen - sa.ivLen
 	binary.BigEndian.PutUint32(buf[h:], sa.cfg.SPI)
 	binary.BigEndian.PutUint32(buf[h+4:], uint32(sn))
-	binary.BigEndian.PutUint64(buf[h+8:], iv)
+	ivb := buf[h+HeaderLen : off]
+	if sa.cfg.Cipher.CBC() {
+		return sa.sealCBC(buf, h, pt, ivb, iv, sn), nil
+	}
+	if iv != nil {
+		copy(ivb, iv)
+	} else {
+		binary.BigEndian.PutUint64(ivb, sn)
+	}
 	nonce, aad := sa.nonceAAD(buf, h, sn)
 	sa.aead.Seal(pt[:0], nonce, pt, aad)
 	return buf[h : end+pad+2+ICVLen], nil
+}
+
+// sealCBC encrypts pt (whole blocks) in place after the IV at ivb, and
+// appends the ICV: the truncated HMAC of SPI | SN | IV | ciphertext, and
+// the high half of the SN with ESN (RFC 4303 §3.3.2.1, §2.2.1).
+func (sa *SA) sealCBC(buf []byte, h int, pt, ivb, iv []byte, sn uint64) []byte {
+	sa.cbcMu.Lock()
+	defer sa.cbcMu.Unlock()
+	if iv != nil {
+		copy(ivb, iv)
+	} else {
+		copy(ivb, sa.ivMask[:])
+		binary.BigEndian.PutUint64(ivb[8:], binary.BigEndian.Uint64(ivb[8:])^sn)
+		sa.block.Encrypt(ivb, ivb)
+	}
+	sa.cbcEnc.(ivSetter).SetIV(ivb)
+	sa.cbcEnc.CryptBlocks(pt, pt)
+	end := h + HeaderLen + sa.ivLen + len(pt)
+	icv := sa.icv(buf[h:end], sn)
+	copy(buf[end:], icv)
+	return buf[h : end+sa.icvLen]
+}
+
+// icv is the truncated HMAC of an ESP packet up to its ICV. The caller
+// holds cbcMu; the result is valid until the next call.
+func (sa *SA) icv(b []byte, sn uint64) []byte {
+	sa.mac.Reset()
+	sa.mac.Write(b)
+	if sa.cfg.ESN {
+		binary.BigEndian.PutUint32(sa.macHi[:], uint32(sn>>32))
+		sa.mac.Write(sa.macHi[:])
+	}
+	return sa.mac.Sum(sa.macSum[:0])[:sa.icvLen]
 }
 
 // nonceAAD builds the GCM nonce and AAD of the ESP packet at buf[h:] in
@@ -158,7 +206,7 @@ func (sa *SA) Open(buf []byte, off, n int) ([]byte, Result) {
 // its next header, whatever that is (the draft-mcgrew vectors carry next
 // header 1). It does the same checks up to the trailer.
 func (sa *SA) OpenPayload(buf []byte, off, n int) (payload []byte, nh byte, r Result) {
-	if off < ScratchLen || n < minESP || off+n > len(buf) || sa.cfg.Dir != DirIn ||
+	if off < ScratchLen || n < HeaderLen+sa.ivLen+sa.blockLen+sa.icvLen || off+n > len(buf) || sa.cfg.Dir != DirIn ||
 		binary.BigEndian.Uint32(buf[off:]) != sa.cfg.SPI {
 		return nil, 0, sa.drop(Malformed)
 	}
@@ -172,10 +220,16 @@ func (sa *SA) OpenPayload(buf []byte, off, n int) (payload []byte, nh byte, r Re
 	if r != OK {
 		return nil, 0, sa.drop(r)
 	}
-	nonce, aad := sa.nonceAAD(buf, off, sn)
-	ct := buf[off+HeaderLen+IVLen : off+n]
-	if _, err := sa.aead.Open(ct[:0], nonce, ct, aad); err != nil {
-		return nil, 0, sa.drop(IntegrityFailed)
+	ct := buf[off+HeaderLen+sa.ivLen : off+n]
+	if sa.cfg.Cipher.CBC() {
+		if !sa.openCBC(buf[off:off+n], ct, sn) {
+			return nil, 0, sa.drop(IntegrityFailed)
+		}
+	} else {
+		nonce, aad := sa.nonceAAD(buf, off, sn)
+		if _, err := sa.aead.Open(ct[:0], nonce, ct, aad); err != nil {
+			return nil, 0, sa.drop(IntegrityFailed)
+		}
 	}
 	// The window moves only for packets whose ICV verified (§3.4.3).
 	sa.mu.Lock()
@@ -184,7 +238,7 @@ func (sa *SA) OpenPayload(buf []byte, off, n int) (payload []byte, nh byte, r Re
 	if r != OK {
 		return nil, 0, sa.drop(r)
 	}
-	pt := ct[:len(ct)-ICVLen]
+	pt := ct[:len(ct)-sa.icvLen]
 	nh = pt[len(pt)-1]
 	pad := int(pt[len(pt)-2])
 	if pad+2 > len(pt) {
@@ -198,6 +252,24 @@ func (sa *SA) OpenPayload(buf []byte, off, n int) (payload []byte, nh byte, r Re
 	}
 	sa.account(len(payload))
 	return payload, nh, OK
+}
+
+// openCBC checks the ICV of the ESP packet esp (in constant time) and
+// then decrypts its ciphertext, which begins ct, in place. A packet that
+// is not whole blocks fails as a bad ICV would.
+func (sa *SA) openCBC(esp, ct []byte, sn uint64) bool {
+	body := len(ct) - sa.icvLen
+	if body <= 0 || body%aes.BlockSize != 0 {
+		return false
+	}
+	sa.cbcMu.Lock()
+	defer sa.cbcMu.Unlock()
+	if !hmac.Equal(sa.icv(esp[:len(esp)-sa.icvLen], sn), esp[len(esp)-sa.icvLen:]) {
+		return false
+	}
+	sa.cbcDec.(ivSetter).SetIV(esp[HeaderLen : HeaderLen+sa.ivLen])
+	sa.cbcDec.CryptBlocks(ct[:body], ct[:body])
+	return true
 }
 
 // inboundSN finds the full SN of a packet and pre-checks it against the

@@ -24,7 +24,19 @@ func keymat(n int) []byte {
 // pair returns an outbound SA and the inbound SA that matches it.
 func pair(t testing.TB, keyLen int, esn bool, window int, initial uint64) (out, in *SA) {
 	t.Helper()
-	cfg := SAConfig{SPI: 0x1000, Src: gwA, Dst: gwB, ReqID: 1, KEYMAT: keymat(keyLen + 4), ESN: esn, ReplayWindow: window, InitialSN: initial}
+	return cipherPair(t, AESGCM16, keyLen, esn, window, initial)
+}
+
+// cipherPair is pair with a cipher: keyLen is the AES key length.
+func cipherPair(t testing.TB, c Cipher, keyLen int, esn bool, window int, initial uint64) (out, in *SA) {
+	t.Helper()
+	cfg := SAConfig{SPI: 0x1000, Src: gwA, Dst: gwB, ReqID: 1, KEYMAT: keymat(keyLen + 4), ESN: esn, ReplayWindow: window, InitialSN: initial, Cipher: c}
+	switch c {
+	case AESCBCHMACSHA1:
+		cfg.KEYMAT, cfg.AuthKey = keymat(keyLen), keymat(20)
+	case AESCBCHMACSHA256:
+		cfg.KEYMAT, cfg.AuthKey = keymat(keyLen), keymat(32)
+	}
 	cfg.Dir = DirOut
 	out, err := NewSA(cfg)
 	if err != nil {

@@ -17,7 +17,14 @@ func WriteStates(w io.Writer, states []State) error {
 			flags = " flag esn"
 		}
 		fmt.Fprintf(w, "\treplay-window %d%s\n", c.ReplayWindow, flags)
-		fmt.Fprintf(w, "\taead rfc4106(gcm(aes)) key-fingerprint %s %d\n", s.Fingerprint, ICVLen*8)
+		switch c.Cipher {
+		case AESCBCHMACSHA1:
+			fmt.Fprintf(w, "\tenc cbc(aes) auth-trunc hmac(sha1) 96 key-fingerprint %s\n", s.Fingerprint)
+		case AESCBCHMACSHA256:
+			fmt.Fprintf(w, "\tenc cbc(aes) auth-trunc hmac(sha256) 128 key-fingerprint %s\n", s.Fingerprint)
+		default:
+			fmt.Fprintf(w, "\taead rfc4106(gcm(aes)) key-fingerprint %s %d\n", s.Fingerprint, ICVLen*8)
+		}
 		if c.Encap == EncapUDP {
 			fmt.Fprintf(w, "\tencap type espinudp sport %d dport %d addr 0.0.0.0\n", c.EncapSrcPort, c.EncapDstPort)
 		}

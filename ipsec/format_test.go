@@ -19,4 +19,10 @@ func TestFormat(t *testing.T) {
 	if strings.Contains(s, "0102") {
 		t.Fatal("key material printed")
 	}
+	cbc, _ := cipherPair(t, AESCBCHMACSHA1, 16, false, 64, 0)
+	b.Reset()
+	WriteStates(&b, []State{StateOf(cbc)})
+	if !strings.Contains(b.String(), "enc cbc(aes) auth-trunc hmac(sha1) 96 key-fingerprint") {
+		t.Fatalf("CBC state:\n%s", b.String())
+	}
 }

@@ -3,7 +3,12 @@ package ipsec
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
 	"fmt"
+	"hash"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -68,6 +73,59 @@ type Limits struct {
 	SoftBytes, HardBytes     uint64
 }
 
+// Cipher is the ESP transform of an SA.
+type Cipher uint8
+
+const (
+	// AESGCM16 is AES-GCM with a 16-octet ICV (RFC 4106); KEYMAT is the
+	// key and the salt.
+	AESGCM16 Cipher = iota
+	// AESCBCHMACSHA1 is AES-CBC (RFC 3602) with HMAC-SHA1-96 (RFC 2404);
+	// KEYMAT is the AES key, AuthKey the 20-octet HMAC key.
+	AESCBCHMACSHA1
+	// AESCBCHMACSHA256 is AES-CBC with HMAC-SHA-256-128 (RFC 4868);
+	// AuthKey is 32 octets.
+	AESCBCHMACSHA256
+)
+
+func (c Cipher) String() string {
+	switch c {
+	case AESGCM16:
+		return "aes-gcm-16"
+	case AESCBCHMACSHA1:
+		return "aes-cbc-hmac-sha1-96"
+	case AESCBCHMACSHA256:
+		return "aes-cbc-hmac-sha256-128"
+	}
+	return fmt.Sprintf("cipher(%d)", uint8(c))
+}
+
+// CBC reports whether the cipher is AES-CBC with an HMAC.
+func (c Cipher) CBC() bool { return c == AESCBCHMACSHA1 || c == AESCBCHMACSHA256 }
+
+// ivLen, icvLen and block are the per-packet sizes of the cipher: the
+// explicit IV, the ICV, and what the ciphertext is a multiple of.
+func (c Cipher) ivLen() int {
+	if c.CBC() {
+		return aes.BlockSize
+	}
+	return IVLen
+}
+
+func (c Cipher) icvLen() int {
+	if c == AESCBCHMACSHA1 {
+		return 12
+	}
+	return ICVLen
+}
+
+func (c Cipher) block() int {
+	if c.CBC() {
+		return aes.BlockSize
+	}
+	return 4
+}
+
 // SAConfig describes a manually keyed SA, the fields of an xfrm state.
 type SAConfig struct {
 	SPI      uint32     // 256 and up; 1..255 are reserved and 0 is never sent (RFC 4303 §2.1)
@@ -78,6 +136,11 @@ type SAConfig struct {
 	// KEYMAT is the AES key followed by the 4-octet salt (RFC 4106 §8.1):
 	// 20 octets for AES-128, 28 for AES-192, 36 for AES-256.
 	KEYMAT []byte `json:"-"` // never in a status or report
+	// Cipher is the transform (the zero value is AES-GCM-16). With
+	// AES-CBC, KEYMAT is the AES key (16, 24 or 32 octets) and AuthKey the
+	// HMAC key (20 octets for SHA-1, 32 for SHA-256, RFC 4868 §2.1.1).
+	Cipher  Cipher
+	AuthKey []byte `json:"-"`
 	// ReplayWindow is the anti-replay window of an inbound SA in packets:
 	// 0 turns anti-replay off, otherwise 32 to MaxReplayWindow.
 	ReplayWindow int
@@ -111,8 +174,18 @@ func (c *SAConfig) check() error {
 		return fmt.Errorf("SA %#x: mode %v: only tunnel mode is supported", c.SPI, c.Mode)
 	case c.Dir != DirIn && c.Dir != DirOut:
 		return fmt.Errorf("SA %#x: direction %v: an SA is in or out", c.SPI, c.Dir)
-	case len(c.KEYMAT) != 20 && len(c.KEYMAT) != 28 && len(c.KEYMAT) != 36:
+	case c.Cipher > AESCBCHMACSHA256:
+		return fmt.Errorf("SA %#x: %v is not an ESP transform this engine has", c.SPI, c.Cipher)
+	case c.Cipher == AESGCM16 && len(c.KEYMAT) != 20 && len(c.KEYMAT) != 28 && len(c.KEYMAT) != 36:
 		return fmt.Errorf("SA %#x: KEYMAT is %d octets; AES-GCM needs key||salt of 20, 28 or 36 octets (RFC 4106 §8.1)", c.SPI, len(c.KEYMAT))
+	case c.Cipher == AESGCM16 && len(c.AuthKey) != 0:
+		return fmt.Errorf("SA %#x: AES-GCM authenticates with its own key; an integrity key is not used", c.SPI)
+	case c.Cipher.CBC() && len(c.KEYMAT) != 16 && len(c.KEYMAT) != 24 && len(c.KEYMAT) != 32:
+		return fmt.Errorf("SA %#x: KEYMAT is %d octets; AES-CBC needs a key of 16, 24 or 32 octets (RFC 3602)", c.SPI, len(c.KEYMAT))
+	case c.Cipher == AESCBCHMACSHA1 && len(c.AuthKey) != sha1.Size:
+		return fmt.Errorf("SA %#x: the HMAC-SHA1-96 key is %d octets; it is 20 (RFC 2404)", c.SPI, len(c.AuthKey))
+	case c.Cipher == AESCBCHMACSHA256 && len(c.AuthKey) != sha256.Size:
+		return fmt.Errorf("SA %#x: the HMAC-SHA-256-128 key is %d octets; it is 32 (RFC 4868 §2.1.1)", c.SPI, len(c.AuthKey))
 	case c.ReplayWindow != 0 && (c.ReplayWindow < 32 || c.ReplayWindow > MaxReplayWindow):
 		return fmt.Errorf("SA %#x: replay window %d: use 0 (off) or 32..%d packets (RFC 4303 §3.4.3)", c.SPI, c.ReplayWindow, MaxReplayWindow)
 	case c.ESN && c.ReplayWindow == 0 && c.Dir == DirIn:
@@ -140,6 +213,23 @@ type SA struct {
 	salt        [4]byte
 	fingerprint string
 	maxSN       uint64
+	ivLen       int // the explicit IV in each packet
+	icvLen      int
+	blockLen    int // the ciphertext is a multiple of this
+
+	// AES-CBC with an HMAC: the CBC mode and the HMAC are stateful, so
+	// one packet at a time uses them (cbcMu). The IV of a packet is the
+	// SN, masked with a random block and encrypted under the SA's key:
+	// unpredictable, as RFC 3602 §2.4 requires, without a random read per
+	// packet.
+	cbcMu  sync.Mutex
+	block  cipher.Block
+	cbcEnc cipher.BlockMode
+	cbcDec cipher.BlockMode
+	mac    hash.Hash
+	ivMask [aes.BlockSize]byte
+	macSum [sha256.Size]byte
+	macHi  [4]byte // the high half of an ESN, which the ICV covers
 
 	sn      atomic.Uint64 // outbound: the last SN handed out
 	dead    atomic.Bool   // hard limit or SN overflow: the SA carries nothing more
@@ -197,17 +287,12 @@ func newSA(cfg SAConfig) (*SA, error) {
 		return nil, err
 	}
 	cfg.KEYMAT = append([]byte(nil), cfg.KEYMAT...)
-	keyLen := len(cfg.KEYMAT) - 4
-	block, err := aes.NewCipher(cfg.KEYMAT[:keyLen])
-	if err != nil {
+	cfg.AuthKey = append([]byte(nil), cfg.AuthKey...)
+	sa := &SA{cfg: cfg, fingerprint: Fingerprint(append(append([]byte(nil), cfg.KEYMAT...), cfg.AuthKey...)), maxSN: maxSN32,
+		ivLen: cfg.Cipher.ivLen(), icvLen: cfg.Cipher.icvLen(), blockLen: cfg.Cipher.block()}
+	if err := sa.key(); err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	sa := &SA{cfg: cfg, aead: aead, fingerprint: Fingerprint(cfg.KEYMAT), maxSN: maxSN32}
-	copy(sa.salt[:], cfg.KEYMAT[keyLen:])
 	if cfg.ESN {
 		sa.maxSN = 1<<64 - 1
 	}
@@ -215,6 +300,44 @@ func newSA(cfg SAConfig) (*SA, error) {
 	sa.replay.init(uint64(cfg.ReplayWindow), cfg.InitialSN)
 	return sa, nil
 }
+
+// key sets up the cipher of the SA from its configuration.
+func (sa *SA) key() error {
+	cfg := &sa.cfg
+	if !cfg.Cipher.CBC() {
+		keyLen := len(cfg.KEYMAT) - 4
+		block, err := aes.NewCipher(cfg.KEYMAT[:keyLen])
+		if err != nil {
+			return err
+		}
+		if sa.aead, err = cipher.NewGCM(block); err != nil {
+			return err
+		}
+		copy(sa.salt[:], cfg.KEYMAT[keyLen:])
+		return nil
+	}
+	block, err := aes.NewCipher(cfg.KEYMAT)
+	if err != nil {
+		return err
+	}
+	sa.block = block
+	var iv [aes.BlockSize]byte
+	sa.cbcEnc, sa.cbcDec = cipher.NewCBCEncrypter(block, iv[:]), cipher.NewCBCDecrypter(block, iv[:])
+	if _, ok := sa.cbcEnc.(ivSetter); !ok {
+		return fmt.Errorf("SA %#x: this Go's CBC mode cannot take a new IV in place", cfg.SPI)
+	}
+	h := sha1.New
+	if cfg.Cipher == AESCBCHMACSHA256 {
+		h = sha256.New
+	}
+	sa.mac = hmac.New(h, cfg.AuthKey)
+	_, err = rand.Read(sa.ivMask[:])
+	return err
+}
+
+// ivSetter is what crypto/cipher's CBC modes offer to reuse them for the
+// next packet without allocating.
+type ivSetter interface{ SetIV([]byte) }
 
 // Config returns the SA's configuration. Its KEYMAT is the SA's own:
 // do not modify it.
@@ -248,6 +371,7 @@ func (sa *SA) SN() uint64 {
 // expanded key until the SA is garbage; a zeroed SA must not be used.
 func (sa *SA) Zero() {
 	clear(sa.cfg.KEYMAT)
+	clear(sa.cfg.AuthKey)
 	sa.dead.Store(true)
 }
 

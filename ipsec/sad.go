@@ -49,6 +49,35 @@ func (d *SAD) Add(sa *SA) error {
 	return nil
 }
 
+// Swap adds the outbound SA sa in place of the outbound SA of its reqid,
+// in one step (make-before-break: no packet finds no SA), and returns the
+// SA it replaced (nil: none), so that the caller may zero it.
+func (d *SAD) Swap(sa *SA) (*SA, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := sa.cfg
+	if c.Dir != DirOut {
+		return nil, fmt.Errorf("SAD: swap SPI %#x: only an outbound SA replaces another", c.SPI)
+	}
+	old := d.load()
+	all := slices.Clone(old.all)
+	var prev *SA
+	for i, o := range all {
+		if o.cfg.Dir == DirOut && o.cfg.ReqID == c.ReqID {
+			prev = o
+			all = slices.Delete(all, i, i+1)
+			break
+		}
+	}
+	for _, o := range all {
+		if o.cfg.SPI == c.SPI && o.cfg.Dst == c.Dst && o.cfg.Dir == c.Dir {
+			return nil, fmt.Errorf("SAD: an SA with SPI %#x to %v (%v) exists", c.SPI, c.Dst, c.Dir)
+		}
+	}
+	d.publish(append(all, sa))
+	return prev, nil
+}
+
 // Del removes the SA with the SPI and destination and returns it, so that
 // the caller may zero it.
 func (d *SAD) Del(spi uint32, dst netip.Addr) (*SA, error) {

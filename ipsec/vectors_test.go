@@ -111,8 +111,7 @@ func TestVectorsSeal(t *testing.T) {
 			payload := pt[:len(pt)-2-v.PadLength]
 			buf := make([]byte, Headroom+len(pt)+Tailroom)
 			copy(buf[Headroom:], payload)
-			iv := binary.BigEndian.Uint64(mustHex(t, v.IV))
-			got, err := sa.seal(buf, Headroom, len(payload), v.NextHeader, v.sn(), iv, v.PadLength)
+			got, err := sa.seal(buf, Headroom, len(payload), v.NextHeader, v.sn(), mustHex(t, v.IV), v.PadLength)
 			if err != nil {
 				t.Fatal(err)
 			}

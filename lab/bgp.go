@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -36,11 +37,18 @@ type bgpRouter struct {
 
 	daemon    *routers.Daemon
 	daemonDir string
+	own       string               // the user's own configuration file, if any
 	dconf     routers.DaemonConfig // the daemon's configured policies
 
+	// nbrs is a daemon's sessions as it last showed them (scrape).
+	nbrMu  sync.Mutex
+	nbrs   []bgp.NeighborStatus
+	nbrErr error
+
 	mu      sync.Mutex
-	base    map[string]bgp.NeighborConfig // by link: the configured policies
+	base    map[string]bgp.NeighborConfig // by session name: the configured policies
 	drained map[string]bool
+	holds   map[string][2]bool // by session with a sibling: in, out (see drain)
 }
 
 // close releases what the router holds once it stopped running.
@@ -64,8 +72,19 @@ func (r *bgpRouter) close() {
 func (r *bgpRouter) run(ctx context.Context) error {
 	defer r.close()
 	if r.daemon != nil {
-		<-ctx.Done()
-		return nil
+		// The daemon is asked for its sessions once a second, so that
+		// status (polled by lab up --wait and the scenario runner every
+		// 50–100 ms) never waits for birdc or vtysh.
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				r.scrape()
+			}
+		}
 	}
 	var wg sync.WaitGroup
 	for _, ep := range r.endpoints {
@@ -84,9 +103,11 @@ func (r *bgpRouter) run(ctx context.Context) error {
 // addresses the sessions use exist). Speakers start running with the
 // ports; daemons are started here.
 func (l *Lab) startBGP() error {
-	for _, n := range l.topo.Nodes {
-		if n.BGP == nil {
-			continue
+	routers := make([]*bgpRouter, len(l.topo.Nodes)) // in node order; nodes in parallel
+	err := parallel(len(l.topo.Nodes), func(i int) error {
+		n := l.topo.Nodes[i]
+		if n.BGP == nil || n.External() {
+			return nil // an external node's bgp block describes the device
 		}
 		var r *bgpRouter
 		var err error
@@ -98,15 +119,21 @@ func (l *Lab) startBGP() error {
 		if err != nil {
 			return fmt.Errorf("bgp on %s: %w", n.Name, err)
 		}
-		l.routers = append(l.routers, r)
+		routers[i] = r
+		return nil
+	})
+	for _, r := range routers {
+		if r != nil {
+			l.routers = append(l.routers, r) // closed by StartLab's fail on an error
+		}
 	}
-	return nil
+	return err
 }
 
 func (l *Lab) newSpeaker(n *topology.Node) (*bgpRouter, error) {
 	b := n.BGP
 	ns := topology.NamespaceName(l.topo.Name, n.Name)
-	r := &bgpRouter{node: n.Name, cfg: b, base: map[string]bgp.NeighborConfig{}, drained: map[string]bool{}}
+	r := &bgpRouter{node: n.Name, cfg: b, base: map[string]bgp.NeighborConfig{}, drained: map[string]bool{}, holds: map[string][2]bool{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -131,9 +158,9 @@ func (l *Lab) newSpeaker(n *topology.Node) (*bgpRouter, error) {
 			eps[nb.Local] = ep
 			r.endpoints = append(r.endpoints, ep)
 		}
-		sessions[nb.Link] = ep.Add(bfd.Config{Peer: nb.Peer, Local: nb.Local,
+		sessions[nb.Name] = ep.Add(bfd.Config{Peer: nb.Peer, Local: nb.Local,
 			DesiredMinTx: expressroute.BFDInterval, RequiredMinRx: expressroute.BFDInterval, DetectMult: expressroute.BFDMultiplier,
-			Clock: l.cfg.Clock, Logger: l.cfg.Logger.With("node", n.Name, "bfd", nb.Link)})
+			Clock: l.cfg.Clock, Logger: l.cfg.Logger.With("node", n.Name, "bfd", nb.Name)})
 	}
 	nsh, err := netns.GetFromName(ns)
 	if err != nil {
@@ -164,10 +191,11 @@ func (l *Lab) newSpeaker(n *topology.Node) (*bgpRouter, error) {
 }
 
 // speakerConfig turns a node's bgp block into a speaker configuration
-// through package bgp's profiles; neighbours are named after their link.
+// through package bgp's profiles; neighbours are named as their sessions
+// (topology.BGPNeighbor.Name).
 func speakerConfig(b *topology.BGP, sessions map[string]*bfd.Session) bgp.Config {
 	link := func(nb topology.BGPNeighbor) expressroute.Link {
-		return expressroute.Link{Name: nb.Link, Local: nb.Local, Peer: nb.Peer, PeerASN: nb.PeerASN, BFD: sessions[nb.Link]}
+		return expressroute.Link{Name: nb.Name, Local: nb.Local, Peer: nb.Peer, PeerASN: nb.PeerASN, BFD: sessions[nb.Name]}
 	}
 	cfg := bgp.Config{ASN: b.ASN, RouterID: b.RouterID, Networks: b.Networks}
 	for _, nb := range b.Neighbors {
@@ -176,7 +204,7 @@ func speakerConfig(b *topology.BGP, sessions map[string]*bfd.Session) bgp.Config
 		case nb.IBGP(b.ASN) || b.Profile == topology.BGPPlain:
 			// Between siblings (and without a profile) nothing is filtered;
 			// iBGP carries the local preference.
-			nc = bgp.NeighborConfig{Name: nb.Link, Address: nb.Peer, ASN: nb.PeerASN, LocalAddress: nb.Local, BFD: sessions[nb.Link]}
+			nc = bgp.NeighborConfig{Name: nb.Name, Address: nb.Peer, ASN: nb.PeerASN, LocalAddress: nb.Local, BFD: sessions[nb.Name]}
 		case b.Profile == topology.BGPCustomer:
 			// Customer's first link is the preferred one, its second the backup.
 			c := expressroute.Customer(b.ASN, b.RouterID, b.Networks, link(nb), link(nb))
@@ -184,6 +212,10 @@ func speakerConfig(b *topology.BGP, sessions map[string]*bfd.Session) bgp.Config
 			if nb.Prefer {
 				nc = c.Neighbors[0]
 			}
+		case b.Profile == topology.BGPMicrosoftEdge && nb.Peering == topology.MicrosoftPeering:
+			nc = expressroute.MicrosoftPeeringEdge(publicNetworks(b.Networks, true), nb.AcceptOnly, link(nb))
+		case b.Profile == topology.BGPMicrosoftEdge && nb.Peering == topology.PrivatePeering:
+			nc = expressroute.MicrosoftEdge(b.RouterID, publicNetworks(b.Networks, false), link(nb)).Neighbors[0]
 		case b.Profile == topology.BGPMicrosoftEdge:
 			nc = expressroute.MicrosoftEdge(b.RouterID, b.Networks, link(nb)).Neighbors[0]
 		}
@@ -194,6 +226,19 @@ func speakerConfig(b *topology.BGP, sessions map[string]*bfd.Session) bgp.Config
 	}
 	cfg.HoldTime, cfg.KeepaliveTime = b.HoldTime, b.Keepalive
 	return cfg
+}
+
+// publicNetworks returns the networks of an MSEE that its Microsoft
+// peering advertises (public, Microsoft's services) or, with public false,
+// those of its private peering (the VNets' private space).
+func publicNetworks(nets []netip.Prefix, public bool) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range nets {
+		if !p.Addr().IsPrivate() == public {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // daemonName makes a link name usable in BIRD and FRR identifiers.
@@ -218,10 +263,10 @@ func DaemonConfig(b *topology.BGP) routers.DaemonConfig {
 		if nb.IBGP(b.ASN) {
 			// A sibling: everything both ways, next hop self (as
 			// secylab's own router does).
-			c.Neighbors = append(c.Neighbors, routers.DaemonNeighbor{Name: daemonName(nb.Link), Local: nb.Local, Peer: nb.Peer, PeerASN: nb.PeerASN, BFD: nb.BFD})
+			c.Neighbors = append(c.Neighbors, routers.DaemonNeighbor{Name: daemonName(nb.Name), Local: nb.Local, Peer: nb.Peer, PeerASN: nb.PeerASN, BFD: nb.BFD})
 			continue
 		}
-		l := expressroute.Link{Name: daemonName(nb.Link), Local: nb.Local, Peer: nb.Peer, PeerASN: nb.PeerASN}
+		l := expressroute.Link{Name: daemonName(nb.Name), Local: nb.Local, Peer: nb.Peer, PeerASN: nb.PeerASN}
 		p := routers.CustomerDaemon(b.ASN, b.RouterID, b.Networks, l, l, nb.BFD)
 		dn := p.Neighbors[1]
 		if nb.Prefer {
@@ -249,11 +294,15 @@ func (l *Lab) startDaemon(n *topology.Node) (*bgpRouter, error) {
 		return nil, err
 	}
 	dc := DaemonConfig(n.BGP)
-	r := &bgpRouter{node: n.Name, cfg: n.BGP, daemonDir: dir, dconf: dc, drained: map[string]bool{}}
+	r := &bgpRouter{node: n.Name, cfg: n.BGP, daemonDir: dir, dconf: dc, drained: map[string]bool{}, holds: map[string][2]bool{}}
 	var conf string
-	if n.Kind == topology.KindBIRD {
+	switch {
+	case n.Config != "":
+		r.own = n.Config
+		conf, err = ownConfig(n)
+	case n.Kind == topology.KindBIRD:
 		conf, err = routers.BIRDConfig(dc)
-	} else {
+	default:
 		conf, err = routers.FRRConfig(dc)
 	}
 	if err == nil {
@@ -261,6 +310,9 @@ func (l *Lab) startDaemon(n *topology.Node) (*bgpRouter, error) {
 			r.daemon, err = routers.StartBIRD(ns, dir, conf)
 		} else {
 			r.daemon, err = routers.StartFRR(ns, dir, conf)
+		}
+		if err != nil && n.Config != "" {
+			err = fmt.Errorf("%s's own configuration %s: %w", n.Name, n.Config, err)
 		}
 	}
 	if err != nil {
@@ -275,8 +327,27 @@ func (l *Lab) startDaemon(n *topology.Node) (*bgpRouter, error) {
 			}
 		}
 	}
+	r.scrape()
 	l.cfg.Logger.Info("routing daemon started", "node", n.Name, "kind", n.Kind, "dir", dir, "pids", r.daemon.PIDs())
 	return r, nil
+}
+
+// OwnConfigAdds says what secylab adds to a bird or frr node's own
+// configuration file (topology's config:), for lab up and the docs.
+const OwnConfigAdds = "secylab adds nothing to it and overrides nothing in it (the interface addresses are the topology's, set by the lab on the ports; the daemons' sockets, pid files and logs are in the node's run directory, given on their command lines); lab bgp drain is then yours to do in it"
+
+// ownConfig reads a node's own configuration file and has the daemon's
+// own parser check it (vtysh --dryrun, bird -p), so that one it rejects
+// fails lab up with the daemon's message before anything runs.
+func ownConfig(n *topology.Node) (string, error) {
+	b, err := os.ReadFile(n.Config)
+	if err != nil {
+		return "", err
+	}
+	if err := routers.CheckConfig(string(n.Kind), n.Config); err != nil {
+		return "", fmt.Errorf("%s's own configuration: %w", n.Name, err)
+	}
+	return string(b), nil
 }
 
 // BGPStatus is one router's BGP for display.
@@ -294,6 +365,18 @@ type BGPStatus struct {
 	RIB    []bgp.RIBEntry `json:"rib,omitempty"`
 	Daemon string         `json:"daemon,omitempty"`
 	Error  string         `json:"error,omitempty"`
+	// Refused are the prefixes the Microsoft edge's route filter of a
+	// Microsoft peering refused, each with the reason.
+	Refused []RefusedPrefix `json:"refused,omitempty"`
+}
+
+// RefusedPrefix is a prefix a customer advertised on a Microsoft peering
+// that is not one of the peering's advertisedPublicPrefixes: Azure drops
+// it, as the Microsoft edge here does.
+type RefusedPrefix struct {
+	Session string       `json:"session"`
+	Prefix  netip.Prefix `json:"prefix"`
+	Reason  string       `json:"reason"`
 }
 
 func (r *bgpRouter) status(detail bool) BGPStatus {
@@ -308,6 +391,12 @@ func (r *bgpRouter) status(detail bool) BGPStatus {
 	slices.Sort(st.Drained)
 	if r.daemon != nil {
 		st.Kind, st.RunDir = r.daemon.Kind, r.daemon.Dir
+		r.nbrMu.Lock()
+		st.Status = &bgp.Status{ASN: r.cfg.ASN, RouterID: r.cfg.RouterID, Neighbors: slices.Clone(r.nbrs)}
+		if r.nbrErr != nil {
+			st.Error = r.nbrErr.Error()
+		}
+		r.nbrMu.Unlock()
 		if detail {
 			var out string
 			var err error
@@ -335,12 +424,59 @@ func (r *bgpRouter) status(detail bool) BGPStatus {
 		return st
 	}
 	st.Status = &s
+	for _, n := range s.Neighbors {
+		nb := r.cfg.Neighbor(n.Name)
+		if nb == nil || nb.Peering != topology.MicrosoftPeering || len(nb.AcceptOnly) == 0 {
+			continue
+		}
+		for _, p := range n.Refused {
+			st.Refused = append(st.Refused, RefusedPrefix{Session: n.Name, Prefix: p, Reason: refusedReason(p, nb.AcceptOnly)})
+		}
+	}
 	if detail {
 		if st.RIB, err = r.speaker.LocRIB(); err != nil {
 			st.Error = err.Error()
 		}
 	}
 	return st
+}
+
+// refusedReason says why a Microsoft peering's route filter refuses p,
+// given the peering's advertised public prefixes.
+func refusedReason(p netip.Prefix, advertised []netip.Prefix) string {
+	var list []string
+	for _, a := range advertised {
+		list = append(list, a.String())
+		if a.Bits() < p.Bits() && a.Contains(p.Addr()) {
+			return fmt.Sprintf("more specific than the advertised public prefix %s: Microsoft peering accepts the configured prefixes exactly", a)
+		}
+	}
+	if p.Addr().IsPrivate() {
+		return fmt.Sprintf("private: Microsoft peering carries only the public prefixes of advertisedPublicPrefixes (%s)", strings.Join(list, ", "))
+	}
+	return fmt.Sprintf("not in the peering's advertisedPublicPrefixes (%s)", strings.Join(list, ", "))
+}
+
+// scrape asks a daemon for its sessions and names each as the topology
+// does (by its peer address), so that status, lab up --wait and the
+// scenario's BGP conditions and events see a daemon's sessions, its
+// sessions with sibling daemons too, as they see the speaker's.
+func (r *bgpRouter) scrape() {
+	nbrs, err := r.daemon.Neighbors()
+	for i := range nbrs {
+		for _, tn := range r.cfg.Neighbors {
+			if tn.Peer == nbrs[i].Address {
+				nbrs[i].Name = tn.Name
+			}
+		}
+	}
+	r.nbrMu.Lock()
+	defer r.nbrMu.Unlock()
+	if err != nil {
+		r.nbrErr = err // keep the last sessions seen
+		return
+	}
+	r.nbrs, r.nbrErr = nbrs, nil
 }
 
 // BGPStatus returns every router's BGP state: sessions, timers, BFD,
@@ -360,77 +496,6 @@ func (l *Lab) router(node string) *bgpRouter {
 			return r
 		}
 	}
-	return nil
-}
-
-// drain drains (on) or undrains a link the way ExpressRoute users do, on
-// the customer router facing it: AS-path prepend on export
-// (expressroute.DrainPrepend in all) so Microsoft prefers the other link,
-// and local preference expressroute.DrainLocalPref on import so the
-// customer side does too. Undrain restores the configured policies. Traffic
-// moves as soon as the UPDATEs have
-// crossed, without loss when the other link is up.
-func (l *Lab) drain(link string, on bool) error {
-	tl := l.topo.Link(link)
-	if tl == nil {
-		return fmt.Errorf("no link %q in lab %s", link, l.topo.Name)
-	}
-	var r *bgpRouter
-	for _, e := range tl.Ends {
-		c := l.router(e.Node)
-		if c == nil || c.cfg.Neighbor(link) == nil || c.cfg.ASN == expressroute.MicrosoftASN {
-			continue
-		}
-		if r == nil || c.cfg.Profile == topology.BGPCustomer {
-			r = c
-		}
-	}
-	switch {
-	case r == nil:
-		return fmt.Errorf("link %s has no customer BGP router at either end to drain it", link)
-	case r.daemon != nil:
-		return l.drainDaemon(r, link, on)
-	}
-	nb := r.cfg.Neighbor(link)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	base := r.base[link]
-	imp, exp := base.Import, base.Export
-	if on {
-		imp.LocalPref = expressroute.DrainLocalPref
-		exp.Prepend = expressroute.DrainPrepend
-	}
-	if err := r.speaker.SetImportPolicy(nb.Peer, imp); err != nil {
-		return err
-	}
-	if err := r.speaker.SetExportPolicy(nb.Peer, exp); err != nil {
-		return err
-	}
-	r.drained[link] = on
-	l.cfg.Logger.Info("BGP drain", "link", link, "router", r.node, "on", on)
-	return nil
-}
-
-// drainDaemon drains or undrains link on a BIRD or FRR router with the
-// same policy, through the daemon's own configuration and CLI
-// (routers.Daemon.SetPolicy): the sessions stay up.
-func (l *Lab) drainDaemon(r *bgpRouter, link string, on bool) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.dconf
-	c.Neighbors = slices.Clone(c.Neighbors)
-	for i, dn := range c.Neighbors {
-		for _, nb := range r.cfg.Neighbors {
-			if daemonName(nb.Link) == dn.Name && (nb.Link == link && on || nb.Link != link && r.drained[nb.Link]) {
-				c.Neighbors[i].LocalPref, c.Neighbors[i].Prepend = expressroute.DrainLocalPref, expressroute.DrainPrepend
-			}
-		}
-	}
-	if err := r.daemon.SetPolicy(c, daemonName(link)); err != nil {
-		return fmt.Errorf("link %s on %s: %w", link, r.node, err)
-	}
-	r.drained[link] = on
-	l.cfg.Logger.Info("BGP drain", "link", link, "router", r.node, "kind", r.daemon.Kind, "on", on)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -15,7 +16,14 @@ type Client struct {
 	Socket string
 
 	hasBGP, hasMACsec bool // the last status showed BGP speakers, MACsec ports
+
+	// remote dials a half's remote control endpoint (DialRemote); nil:
+	// the unix socket.
+	remote func(context.Context) (net.Conn, error)
 }
+
+// Remote reports whether c reaches a half of the lab on another host.
+func (c *Client) Remote() bool { return c.remote != nil }
 
 // Status returns the lab's state.
 func (c *Client) Status() (*LabStatus, error) {
@@ -76,8 +84,18 @@ func (st *LabStatus) NotEstablished() (pending, heldDown []string) {
 // WaitSecured waits until MKA has secured every port with MACsec on; a
 // *NotReadyError lists those that are not after timeout.
 func (c *Client) WaitSecured(ctx context.Context, timeout time.Duration) error {
+	return waitSecured(ctx, c.Status, timeout)
+}
+
+// WaitBGP waits until every BGP session is Established or held down
+// (returned); a *NotReadyError lists the others after timeout.
+func (c *Client) WaitBGP(ctx context.Context, timeout time.Duration) (heldDown []string, err error) {
+	return waitBGP(ctx, c.Status, timeout)
+}
+
+func waitSecured(ctx context.Context, status func() (*LabStatus, error), timeout time.Duration) error {
 	var pending []string
-	err := c.poll(ctx, timeout, func(st *LabStatus) bool {
+	err := poll(ctx, status, timeout, func(st *LabStatus) bool {
 		pending = st.Unsecured()
 		return len(pending) == 0
 	})
@@ -87,11 +105,9 @@ func (c *Client) WaitSecured(ctx context.Context, timeout time.Duration) error {
 	return err
 }
 
-// WaitBGP waits until every BGP session is Established or held down
-// (returned); a *NotReadyError lists the others after timeout.
-func (c *Client) WaitBGP(ctx context.Context, timeout time.Duration) (heldDown []string, err error) {
+func waitBGP(ctx context.Context, status func() (*LabStatus, error), timeout time.Duration) (heldDown []string, err error) {
 	var pending []string
-	err = c.poll(ctx, timeout, func(st *LabStatus) bool {
+	err = poll(ctx, status, timeout, func(st *LabStatus) bool {
 		pending, heldDown = st.NotEstablished()
 		return len(pending) == 0
 	})
@@ -104,10 +120,10 @@ func (c *Client) WaitBGP(ctx context.Context, timeout time.Duration) (heldDown [
 var errTimeout = fmt.Errorf("timeout")
 
 // poll asks for the lab's status every 50 ms until cond holds.
-func (c *Client) poll(ctx context.Context, timeout time.Duration, cond func(*LabStatus) bool) error {
+func poll(ctx context.Context, status func() (*LabStatus, error), timeout time.Duration, cond func(*LabStatus) bool) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		st, err := c.Status()
+		st, err := status()
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,13 @@ type LabStatus struct {
 	Ports    []PortStatus   `json:"ports,omitempty"`
 	Tunnels  []TunnelStatus `json:"tunnels,omitempty"`
 	BGP      []BGPStatus    `json:"bgp,omitempty"`
+	// Strongswan are the strongswan nodes' charons.
+	Strongswan []StrongswanStatus `json:"strongswan,omitempty"`
+	Azure      *AzureStatus       `json:"azure,omitempty"`
+	// Host and Nodes, on a half of a lab spanning hosts: its host and the
+	// nodes it runs.
+	Host  string   `json:"host,omitempty"`
+	Nodes []string `json:"nodes,omitempty"`
 }
 
 // Serve answers control requests (operations, see Op) on the unix socket
@@ -45,6 +52,12 @@ func Serve(ctx context.Context, l *Lab, path string) error {
 		return err
 	}
 	go func() { <-ctx.Done(); stop() }()
+	return accept(ctx, ln, func(c net.Conn) { l.serveConn(ctx, c) })
+}
+
+// accept serves each connection ln accepts until ctx ends (nil) or ln
+// fails.
+func accept(ctx context.Context, ln net.Listener, serve func(net.Conn)) error {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -53,7 +66,7 @@ func Serve(ctx context.Context, l *Lab, path string) error {
 			}
 			return err
 		}
-		go l.serveConn(ctx, c)
+		go serve(c)
 	}
 }
 

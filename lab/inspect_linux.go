@@ -32,6 +32,8 @@ type Info struct {
 	Sessions []BGPSession `json:"bgp,omitempty"`
 	Tunnels  []TunnelInfo `json:"tunnels,omitempty"`
 	Warnings []string     `json:"warnings,omitempty"`
+	// Azure is the lab's Azure emulator, if it runs one.
+	Azure *AzureStatus `json:"azure,omitempty"`
 	// Status is the lab process's own answer (nil unless running).
 	Status *LabStatus `json:"-"`
 }
@@ -48,6 +50,16 @@ type PortInfo struct {
 	RxFrames   uint64 `json:"rxFrames"`
 	RxDropped  uint64 `json:"rxDropped"`
 	Impairment string `json:"impairment"`
+	// External is the host interface the port sends and receives on
+	// when the far end of its link is an external device.
+	External string `json:"external,omitempty"`
+	// Device is the external node there, with its kind.
+	Device string `json:"device,omitempty"`
+	// VXLAN is set on a port whose link goes to another host's half of
+	// the lab: the VNI and the far host; FarHalf says whether that half
+	// answers (its MKA peer is live, its BGP session's state).
+	VXLAN   string `json:"vxlan,omitempty"`
+	FarHalf string `json:"farHalf,omitempty"`
 }
 
 // BGPSession is one BGP session in lab status.
@@ -139,7 +151,7 @@ func inspect(stateDir string, ls topology.LabStatus) Info {
 		in.State = "running"
 	}
 	in.Status = st
-	in.PID, in.Warnings = st.PID, st.Warnings
+	in.PID, in.Warnings, in.Azure = st.PID, st.Warnings, st.Azure
 	started := st.Started
 	in.Started = &started
 	for _, p := range st.Ports {
@@ -152,13 +164,14 @@ func inspect(stateDir string, ls topology.LabStatus) Info {
 		}
 		for _, n := range r.Status.Neighbors {
 			s := BGPSession{Node: r.Node, Link: n.Name, Neighbor: n.Address.String(), State: n.State.String(),
-				Drained: slices.Contains(r.Drained, n.Name), HeldDown: n.HeldDown}
+				Drained: slices.Contains(r.Drained, topology.SessionLink(n.Name)), HeldDown: n.HeldDown}
 			if n.BFD != nil {
 				s.BFD = n.BFD.State.String()
 			}
 			in.Sessions = append(in.Sessions, s)
 		}
 	}
+	farHalves(&in, ls.VXLANs)
 	for _, t := range st.Tunnels {
 		ti := TunnelInfo{Tunnel: t.Tunnel, Node: t.Node, Backend: t.Backend, Why: t.Reason, SAs: len(t.States)}
 		for _, s := range t.States {
@@ -173,6 +186,9 @@ func portInfo(p PortStatus) PortInfo {
 	pi := PortInfo{Node: p.Node, Port: p.Name, Link: p.Link, MACsec: "off", MKA: "-", KeyServer: "-",
 		TxFrames: p.Dataplane.TxFrames, RxFrames: p.Dataplane.RxFrames, RxDropped: p.Dataplane.RxDropped,
 		Impairment: p.Impairment.String()}
+	if p.HostWire {
+		pi.External, pi.Device = p.Wire, p.Device
+	}
 	if p.MACsec {
 		pi.MACsec = p.Suite.AzureName()
 	}
@@ -209,6 +225,9 @@ func downList(stateDir string, ls topology.LabStatus) []string {
 			d = append(d, "namespace "+ns.Name+" (its veths and TAPs go with it)")
 		}
 	}
+	for _, se := range ls.Externals {
+		d = append(d, fmt.Sprintf("nothing of host interface %s (link %s): it stays, with what the lab changed on it restored", se.Interface, se.Link))
+	}
 	dir := topology.LabDir(stateDir, ls.Lab)
 	if keys, _ := filepath.Glob(filepath.Join(dir, "keys", "*")); len(keys) > 0 {
 		d = append(d, fmt.Sprintf("%d generated key file(s) in %s", len(keys), filepath.Join(dir, "keys")))
@@ -217,4 +236,42 @@ func downList(stateDir string, ls topology.LabStatus) []string {
 		d = append(d, "the state directory "+dir)
 	}
 	return d
+}
+
+// farHalves fills in the VXLAN links' ports: the far host, and whether the
+// half of the lab there answers.
+func farHalves(in *Info, vxs []topology.StateVXLAN) {
+	for i := range in.Ports {
+		p := &in.Ports[i]
+		j := slices.IndexFunc(vxs, func(v topology.StateVXLAN) bool { return v.Link == p.Link })
+		if j < 0 {
+			continue
+		}
+		p.VXLAN = fmt.Sprintf("VNI %d on %s to host %s", vxs[j].VNI, vxs[j].Device, vxs[j].Remote)
+		var says []string
+		switch p.MKA {
+		case "secured", "negotiating":
+			says = append(says, "MKA peer live ("+p.MKA+")")
+		case "no peer":
+			says = append(says, "no MKA peer")
+		}
+		for _, s := range in.Sessions {
+			if s.Node == p.Node && s.Link == p.Link {
+				b := "BGP " + s.State
+				if s.BFD != "" {
+					b += ", BFD " + s.BFD
+				}
+				says = append(says, b)
+			}
+		}
+		answers := len(says) > 0
+		for _, s := range says {
+			answers = answers && (strings.HasPrefix(s, "MKA peer live") || strings.HasPrefix(s, "BGP Established"))
+		}
+		verdict := "silent"
+		if answers {
+			verdict = "answers"
+		}
+		p.FarHalf = verdict + ": " + strings.Join(says, "; ")
+	}
 }

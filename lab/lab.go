@@ -1,11 +1,13 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -44,6 +46,17 @@ type LabConfig struct {
 	// Clock is the lab's time for MKA, BGP and BFD; nil: the real clock.
 	// A clock.Manual runs a lab's protocols in simulated time.
 	Clock clock.Clock
+	// Dir is the lab's directory (lab.log's): a strongswan node's charon
+	// runs from Dir/NODE.strongswan and logs to Dir/NODE.charon.log; "":
+	// a temporary directory.
+	Dir string
+	// AzureDir, for a topology with an azure block, is where the lab's
+	// Azure emulator writes what clients need (azure.go); "": no emulator.
+	AzureDir string
+	// ControlKey, for a half of a lab spanning hosts, is the control key
+	// both halves hold: generate:NAME keys are derived from it, so both
+	// halves make the same pair.
+	ControlKey *ControlKey
 }
 
 // Ranges of the MKA timers a lab takes (the standard's are 2 s and 6 s).
@@ -59,12 +72,16 @@ type Lab struct {
 	ports   map[string]*Port // "node:port"
 	tunnels []*tunnelEnd
 	routers []*bgpRouter // nodes with BGP, in node order
+	swans   []*swanNode  // strongswan nodes' charons
+	swanTmp string       // their directory when cfg.Dir is ""
 	started time.Time
 	// impair is each link's impairment as set; adminDown the links whose
 	// adminState is Disabled, which stay down whatever impair says.
 	linkMu    sync.Mutex
 	impair    map[string]dataplane.Impairment
 	adminDown map[string]bool
+	azure     *azureRuntime // nil: no Azure emulator
+	keyMu     sync.Mutex    // generatedKey's make-or-read
 	wg        sync.WaitGroup
 	errMu     sync.Mutex
 	err       error
@@ -84,50 +101,65 @@ func StartLab(ctx context.Context, cfg LabConfig) (*Lab, error) {
 			p.dp.Run(canceled())
 		}
 		for _, te := range l.tunnels {
-			te.gw.Close()
+			te.close()
 		}
 		for _, r := range l.routers {
 			r.close()
 		}
+		l.stopSwans()
 		return nil, err
 	}
-	for _, n := range t.Nodes {
+	// Each node's ports are opened, then configured in name order (a
+	// route may need an address of another of its ports); nodes are
+	// independent and done in parallel, as their namespaces are.
+	var portMu sync.Mutex
+	err := parallel(len(t.Nodes), func(i int) error {
+		n := t.Nodes[i]
+		var keys []string
 		for _, tp := range n.Ports {
 			if !tp.Controlled {
 				continue
 			}
-			link := t.Link(tp.Link)
-			mc, err := l.macsecConfig(link, tp.End)
+			p, err := l.openPort(n, tp)
 			if err != nil {
-				return fail(err)
+				return err
 			}
-			p, err := OpenPort(PortConfig{
-				Node: n.Name, Name: tp.Name, Link: tp.Link, Namespace: topology.NamespaceName(t.Name, n.Name),
-				TAP: tp.Name, Wire: tp.Wire, MACsec: mc,
-				Impairment: impairment(link.Impairments), Seed: seed(t.Name, n.Name, tp.Name),
-				Logger: l.cfg.Logger, Clock: l.cfg.Clock,
-			})
-			if err != nil {
-				return fail(err)
-			}
+			portMu.Lock()
 			l.ports[n.Name+":"+tp.Name] = p
+			portMu.Unlock()
+			keys = append(keys, n.Name+":"+tp.Name)
 		}
-	}
-	for _, key := range l.portKeys() {
-		p := l.ports[key]
-		if cfg.ConfigurePort != nil {
-			if err := cfg.ConfigurePort(ctx, p.cfg.Node, p.cfg.Name); err != nil {
-				return fail(err)
+		sort.Strings(keys)
+		for _, key := range keys {
+			portMu.Lock()
+			p := l.ports[key]
+			portMu.Unlock()
+			if cfg.ConfigurePort != nil {
+				if err := cfg.ConfigurePort(ctx, p.cfg.Node, p.cfg.Name); err != nil {
+					return err
+				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
 	}
 	if err := l.startTunnels(); err != nil {
+		return fail(err)
+	}
+	if err := l.startSwans(); err != nil {
 		return fail(err)
 	}
 	// BGP after the ports: its sockets, BFD and daemons need the
 	// controlled ports' addresses.
 	if err := l.startBGP(); err != nil {
 		return fail(err)
+	}
+	if t.Azure != nil && cfg.AzureDir != "" {
+		if err := l.startAzure(cfg.AzureDir); err != nil {
+			return fail(err)
+		}
 	}
 	run := func(f func(context.Context) error) {
 		l.wg.Add(1)
@@ -144,12 +176,79 @@ func StartLab(ctx context.Context, cfg LabConfig) (*Lab, error) {
 		run(p.Run)
 	}
 	for _, te := range l.tunnels {
-		run(te.gw.Run)
+		run(te.run)
 	}
 	for _, r := range l.routers {
 		run(r.run)
 	}
+	if len(l.swans) > 0 {
+		run(func(ctx context.Context) error { <-ctx.Done(); l.stopSwans(); return nil })
+	}
+	if l.azure != nil {
+		run(l.azure.serve)
+	}
 	return l, nil
+}
+
+// openPort opens node n's controlled port tp.
+func (l *Lab) openPort(n *topology.Node, tp *topology.Port) (*Port, error) {
+	t := l.topo
+	link := t.Link(tp.Link)
+	mc, err := l.macsecConfig(link, tp.End)
+	if err != nil {
+		return nil, err
+	}
+	var vlans []PortVLAN
+	for _, v := range tp.VLANs {
+		vlans = append(vlans, PortVLAN{TAP: v.Name, STag: v.STag, CTag: v.CTag})
+	}
+	var device string
+	if tp.HostWire {
+		far := link.Ends[1-tp.End]
+		fn := t.Node(far.Node)
+		device = fmt.Sprintf("%s (kind %s)", far.Node, fn.Kind)
+		if fn.Kind == topology.KindLinux {
+			device = fmt.Sprintf("%s (kind %s, KaY %s)", far.Node, fn.Kind, cmp.Or(fn.KaY, topology.LinuxWPA))
+		}
+	}
+	return OpenPort(PortConfig{
+		Node: n.Name, Name: tp.Name, Link: tp.Link, Namespace: topology.NamespaceName(t.Name, n.Name),
+		TAP: tp.Name, Wire: tp.Wire, HostWire: tp.HostWire, Device: device, VLANs: vlans, MACsec: mc,
+		Impairment: impairment(link.Impairments), Seed: seed(t.Name, n.Name, tp.Name),
+		Logger: l.cfg.Logger, Clock: l.cfg.Clock,
+	})
+}
+
+// parallel runs f(0..n-1), a few at a time (they wait on the kernel more
+// than they compute), and returns the first error; after one, no more
+// are started.
+func parallel(n int, f func(i int) error) error {
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for i := range n {
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		if failed {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := f(i); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
 
 // Wait blocks until every port has stopped (the context given to StartLab
@@ -304,6 +403,8 @@ func (l *Lab) SetAdminState(link string, enabled bool) error {
 // is read for suite by Azure's rule, like any key file; a bad name or a
 // refusal by the rule is an *InvalidError.
 func (l *Lab) generatedKey(name string, suite macsec.CipherSuite) (expressroute.Key, error) {
+	l.keyMu.Lock() // a link's two ends, opened in parallel, share the pair
+	defer l.keyMu.Unlock()
 	if err := value.CheckName(name, value.MaxKeyName); err != nil {
 		return expressroute.Key{}, &InvalidError{fmt.Errorf("key name %w", err)}
 	}
@@ -316,7 +417,11 @@ func (l *Lab) generatedKey(name string, suite macsec.CipherSuite) (expressroute.
 	if err := os.MkdirAll(l.cfg.KeyDir, 0o700); err != nil {
 		return expressroute.Key{}, err
 	}
-	k, err := mka.GeneratePSK(rand.Reader, suite)
+	var rnd io.Reader = rand.Reader
+	if l.cfg.ControlKey != nil {
+		rnd = l.cfg.ControlKey.Reader("generated key "+name, mka.MaxCKNLen+32)
+	}
+	k, err := mka.GeneratePSK(rnd, suite)
 	if err != nil {
 		return expressroute.Key{}, err
 	}

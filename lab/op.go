@@ -116,7 +116,12 @@ func (c *opCheck) link(field, name string) *topology.Link {
 		return nil
 	}
 	l := c.t.Link(name)
-	if l == nil {
+	switch {
+	case l == nil && c.t.Link(topology.SessionLink(name)) != nil:
+		// A peering's session (link1.100): operations act on the link,
+		// which is every peering on it.
+		c.errorf(field, "%q is a BGP session on link %s, not a link: name the link (%s), which acts on every peering on it", name, topology.SessionLink(name), topology.SessionLink(name))
+	case l == nil:
 		c.errorf(field, "no link %q in lab %s (have %s)", name, c.t.Name, strings.Join(linkNames(c.t), ", "))
 	}
 	return l
@@ -307,8 +312,13 @@ func (c *Client) dial(ctx context.Context, op Op) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := net.Dialer{Timeout: 2 * time.Second}
-	conn, err := d.DialContext(ctx, "unix", c.Socket)
+	var conn net.Conn
+	if c.remote != nil {
+		conn, err = c.remote(ctx)
+	} else {
+		d := net.Dialer{Timeout: 2 * time.Second}
+		conn, err = d.DialContext(ctx, "unix", c.Socket)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -18,4 +18,6 @@ func (o *DrainOp) Describe() string {
 	return "drain " + o.Link + " (BGP: AS-path prepend and lower local preference on the customer router)"
 }
 
-func (o *DrainOp) Apply(_ context.Context, l *Lab) (any, error) { return nil, l.drain(o.Link, true) }
+func (o *DrainOp) Apply(ctx context.Context, l *Lab) (any, error) {
+	return nil, l.drain(ctx, o.Link, true)
+}

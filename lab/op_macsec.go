@@ -57,6 +57,8 @@ func (o *MACsecOp) Check(t *topology.Topology) error {
 		c.errorf("state", "nothing to change: give state, cipher, sci, key or newCAK")
 	case !o.Key.IsZero() && o.NewCAK:
 		c.errorf("newCAK", "excludes key")
+	case o.Cipher.Suite().XPN() && t.ExpressRoutePortOf(o.Link) != nil && t.ExpressRoutePortOf(o.Link).BandwidthGbps == expressroute.NoXPNPortGbps:
+		c.errorf("cipher", "%s on link %s: %s", o.Cipher.Suite().AzureName(), o.Link, expressroute.NoXPNReason(t.ExpressRoutePortOf(o.Link).Name))
 	case o.Key.File != "" && !strings.HasPrefix(o.Key.File, "/"):
 		c.errorf("key", "%q: the lab reads key files by absolute path", o.Key.File)
 	case o.Key.File != "":

@@ -17,7 +17,15 @@ func (*StatusOp) Kind() string     { return "status" }
 func (*StatusOp) Describe() string { return "status" }
 
 func (o *StatusOp) Apply(_ context.Context, l *Lab) (any, error) {
-	st := &LabStatus{Name: l.topo.Name, PID: os.Getpid(), Started: l.started, Warnings: l.topo.Warnings, Tunnels: l.tunnelStatus(), BGP: l.BGPStatus()}
+	st := &LabStatus{Name: l.topo.Name, PID: os.Getpid(), Started: l.started, Warnings: l.topo.Warnings, Tunnels: l.tunnelStatus(), BGP: l.BGPStatus(), Strongswan: l.swanStatus(), Azure: l.azureStatus()}
+	if l.topo.Host != "" {
+		st.Host = l.topo.Host
+		for _, n := range l.topo.Nodes {
+			if !n.External() {
+				st.Nodes = append(st.Nodes, n.Name)
+			}
+		}
+	}
 	for _, p := range l.Ports() {
 		if o.Node == "" || o.Node == p.cfg.Node {
 			st.Ports = append(st.Ports, p.Status())

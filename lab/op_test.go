@@ -114,6 +114,8 @@ func TestOpCheck(t *testing.T) {
 		{&SAAddOp{Node: "azure-vpngw", SPI: 5, Dir: "sideways"}, []string{"spi", "src", "dst", "dir", "keyFile"}},
 		{&CaptureOp{Link: "link1", Side: "both"}, []string{"side"}},
 		{&BGPResetOp{Node: "ce2", Link: "link1"}, []string{"node", "node"}},
+		{&IPsecLifetimeOp{Tunnel: "s2s", Kilobytes: ptr(int64(1023))}, []string{"tunnel", "kilobytes"}},
+		{&IPsecLifetimeOp{Tunnel: "s2s", Kilobytes: ptr(int64(1 << 31))}, []string{"tunnel", "kilobytes"}},
 	} {
 		err := tt.op.Check(topo)
 		require.Error(t, err, "%#v", tt.op)
@@ -122,6 +124,19 @@ func TestOpCheck(t *testing.T) {
 	for _, op := range []Op{&MACsecOp{Link: "link1", Node: "msee1", NewCAK: true}, &CutOp{OnLink{"link1"}}, &IPsecRekeyOp{Tunnel: "s2s"}} {
 		assert.NoError(t, op.Check(topo))
 	}
+	// A peering's session is not a link: the error says which link to name.
+	def, err := topology.Builtin("expressroute-direct")
+	require.NoError(t, err)
+	require.NoError(t, (&DrainOp{OnLink{"link1"}}).Check(def))
+	assert.ErrorContains(t, (&DrainOp{OnLink{"link1.100"}}).Check(def), `"link1.100" is a BGP session on link link1, not a link: name the link (link1), which acts on every peering on it`)
+	// A reset may name one peering's session of the node.
+	require.NoError(t, (&BGPResetOp{Node: "msee1", Link: "link1.200"}).Check(def))
+	assert.ErrorContains(t, (&BGPResetOp{Node: "msee1", Link: "link2.200"}).Check(def), "name the link (link2)")
+	// A kilobyte lifetime alone is enough for an IKE-keyed tunnel.
+	vpn, err := topology.Builtin("expressroute-vpngw")
+	require.NoError(t, err)
+	require.NoError(t, (&IPsecLifetimeOp{Tunnel: "s2s0", Kilobytes: ptr(int64(1024))}).Check(vpn))
+	assert.Equal(t, "lifetimes of tunnel s2s0: Child SA 1024 KB", (&IPsecLifetimeOp{Tunnel: "s2s0", Kilobytes: ptr(int64(1024))}).Describe())
 }
 
 // A new CAK on both ends is one new CAK/CKN pair; the description says so.
@@ -211,4 +226,38 @@ func TestMACsecOpChecksKeyFile(t *testing.T) {
 	}
 	require.NoError(t, (&MACsecOp{Link: "link1", Key: value.KeySource{File: full}}).Check(topo))
 	require.NoError(t, (&MACsecOp{Link: "link1", Cipher: value.Cipher(macsec.GCMAES256), Key: value.KeySource{File: full}}).Check(topo))
+}
+
+// On a 10 Gbps Direct port an XPN cipher is refused before anything
+// changes, with the documentation's reason; on a 100 Gbps port it is
+// accepted.
+func TestMACsecOpXPNOn10GbpsPort(t *testing.T) {
+	for _, gbps := range []int{10, 100} {
+		topo, err := topology.Builtin("expressroute-direct")
+		require.NoError(t, err)
+		topo.ExpressRoutePorts[0].BandwidthGbps = gbps
+		xpn := &MACsecOp{Link: "link2", Cipher: value.Cipher(macsec.GCMAESXPN128)}
+		gcm := &MACsecOp{Link: "link2", Cipher: value.Cipher(macsec.GCMAES256)}
+		require.NoError(t, gcm.Check(topo))
+		if gbps == 100 {
+			require.NoError(t, xpn.Check(topo))
+			continue
+		}
+		err = xpn.Check(topo)
+		require.ErrorContains(t, err, "cipher: GcmAesXpn128 on link link2: Azure does not support the XPN ciphers")
+		assert.Equal(t, []string{"cipher"}, fieldOf(err))
+	}
+}
+
+// TestRefusedReason: what the Microsoft peering's route filter says about
+// each prefix it refuses.
+func TestRefusedReason(t *testing.T) {
+	adv := []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}
+	for _, c := range []struct{ prefix, want string }{
+		{"10.1.0.0/16", "private: Microsoft peering carries only the public prefixes of advertisedPublicPrefixes (198.51.100.0/24)"},
+		{"198.51.100.128/25", "more specific than the advertised public prefix 198.51.100.0/24: Microsoft peering accepts the configured prefixes exactly"},
+		{"192.0.2.0/24", "not in the peering's advertisedPublicPrefixes (198.51.100.0/24)"},
+	} {
+		require.Equal(t, c.want, refusedReason(netip.MustParsePrefix(c.prefix), adv), c.prefix)
+	}
 }

@@ -13,4 +13,6 @@ type UndrainOp struct {
 func (*UndrainOp) Kind() string       { return "undrain" }
 func (o *UndrainOp) Describe() string { return "undrain " + o.Link }
 
-func (o *UndrainOp) Apply(_ context.Context, l *Lab) (any, error) { return nil, l.drain(o.Link, false) }
+func (o *UndrainOp) Apply(ctx context.Context, l *Lab) (any, error) {
+	return nil, l.drain(ctx, o.Link, false)
+}

@@ -5,10 +5,13 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/secylab/secylab/bgp/bfd"
 	"github.com/secylab/secylab/clock"
 	"github.com/secylab/secylab/dataplane"
 	"github.com/secylab/secylab/internal/frameio"
@@ -41,11 +44,26 @@ type PortConfig struct {
 	Namespace  string // the node's network namespace
 	TAP        string // controlled port interface
 	Wire       string // uncontrolled port: the veth end
+	// VLANs are the port's tagged sub-interfaces (its peerings), each a
+	// TAP of its own in the node.
+	VLANs []PortVLAN
+	// HostWire: Wire is a host interface (an external end) in the lab
+	// process's own namespace, not a veth in the node's.
+	HostWire bool
+	// Device names the external node at the far end of a host wire.
+	Device     string
 	MACsec     *MACsecConfig
 	Impairment dataplane.Impairment
 	Seed       uint64
 	Logger     *slog.Logger
 	Clock      clock.Clock // MKA's time; nil: the real clock
+}
+
+// PortVLAN is a tagged sub-interface of a port: its TAP's name and its
+// tags (STag 0 for 802.1Q).
+type PortVLAN struct {
+	TAP        string
+	STag, CTag uint16
 }
 
 // Port is one running port of a node.
@@ -59,6 +77,11 @@ type Port struct {
 	mu  sync.Mutex
 	mc  *MACsecConfig
 	kay *mka.Participant // nil when MACsec is off
+
+	// driveMKA sleeps until mkaNext (Unix ns; MaxInt64 while it looks);
+	// mkaWake wakes it earlier.
+	mkaWake chan struct{}
+	mkaNext atomic.Int64
 }
 
 // OpenPort opens the TAP and the wire socket inside the node's namespace.
@@ -67,30 +90,57 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 	var wire *frameio.PacketSocket
 	var mac net.HardwareAddr
 	var offload bool
+	var vlans []dataplane.VLAN
+	closeVLANs := func() {
+		for _, v := range vlans {
+			v.Dev.Close()
+		}
+	}
 	err := netnsx.Do(cfg.Namespace, func() error {
+		for _, v := range cfg.VLANs {
+			t, err := frameio.OpenTAPOffload(v.TAP)
+			if err != nil {
+				closeVLANs()
+				return err
+			}
+			vlans = append(vlans, dataplane.VLAN{STag: v.STag, CTag: v.CTag, Dev: t})
+		}
 		// TSO/GRO offloads: one TAP read or write per up to 64 KiB of TCP.
 		t, err := frameio.OpenTAPOffload(cfg.TAP)
 		if err != nil {
+			closeVLANs()
 			return err
 		}
 		offload = t.Offload()
 		ifi, err := net.InterfaceByName(cfg.TAP)
 		if err != nil {
 			t.Close()
+			closeVLANs()
 			return err
 		}
 		mac = ifi.HardwareAddr
-		if wire, err = frameio.OpenPacket(cfg.Wire); err != nil {
-			t.Close()
-			return err
+		if !cfg.HostWire {
+			if wire, err = frameio.OpenPacket(cfg.Wire); err != nil {
+				t.Close()
+				closeVLANs()
+				return err
+			}
 		}
 		tap = t
 		return nil
 	})
+	if err == nil && cfg.HostWire {
+		// A NIC passes only its own MAC's unicast; the far end sends to
+		// the TAP's.
+		if wire, err = frameio.OpenPacketPromisc(cfg.Wire); err != nil {
+			tap.Close()
+			closeVLANs()
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s:%s: %w", cfg.Node, cfg.Name, err)
 	}
-	p := &Port{cfg: cfg, mac: mac, log: cfg.Logger, clk: cfg.Clock}
+	p := &Port{cfg: cfg, mac: mac, log: cfg.Logger, clk: cfg.Clock, mkaWake: make(chan struct{}, 1)}
 	if p.clk == nil {
 		p.clk = clock.Real{}
 	}
@@ -102,6 +152,7 @@ func OpenPort(cfg PortConfig) (*Port, error) {
 		p.log.Warn("TAP offloads unavailable: one system call per frame on the controlled port")
 	}
 	p.dp = dataplane.NewPort(cfg.Node+":"+cfg.Name, tap, wire, nil, cfg.Seed)
+	p.dp.SetVLANs(vlans)
 	p.dp.SetImpairment(cfg.Impairment)
 	if err := p.SetMACsec(cfg.MACsec); err != nil {
 		p.dp.Run(canceled()) // closes the devices
@@ -143,7 +194,7 @@ func (p *Port) SetMACsec(mc *MACsecConfig) error {
 		Suite: mc.Suite, SCI: p.SCI(), IncludeSCI: mc.IncludeSCI,
 		ReplayProtect: mc.ReplayProtect, ReplayWindow: mc.ReplayWindow,
 		PNThreshold:   mc.PNThreshold,
-		OnPNThreshold: func(an uint8, pn uint64) { kay.PNThresholdReached(an, pn) },
+		OnPNThreshold: func(an uint8, pn uint64) { kay.PNThresholdReached(an, pn); p.wakeMKA() },
 	})
 	if err != nil {
 		return fmt.Errorf("%s:%s: %w", p.cfg.Node, p.cfg.Name, err)
@@ -163,8 +214,9 @@ func (p *Port) SetMACsec(mc *MACsecConfig) error {
 	}
 	p.kay = kay
 	p.dp.SetSecY(y)
-	p.dp.SetKaY(func(frame []byte) { kay.Receive(p.clk.Now(), frame) })
+	p.dp.SetKaY(func(frame []byte) { kay.Receive(p.clk.Now(), frame); p.nudge(kay) })
 	kay.Tick(p.clk.Now())
+	p.wakeMKA()
 	return nil
 }
 
@@ -186,41 +238,67 @@ func (p *Port) Run(ctx context.Context) error {
 }
 
 // driveMKA calls the participant's Tick on time, as the port's clock
-// tells it (a manual clock runs MKA in simulated time). Received MKPDUs
-// are answered at once by Receive; the poll bound catches timers they
-// moved.
+// tells it (a manual clock runs MKA in simulated time), and sleeps until
+// its NextTick: one wake-up per hello, not a poll. Received MKPDUs are
+// answered at once by Receive; what they, a rekey or a PN threshold move
+// earlier wakes it (nudge).
 func (p *Port) driveMKA(ctx context.Context) {
-	const maxSleep = 100 * time.Millisecond
-	wake := make(chan struct{}, 1)
 	var t clock.Timer
-	defer func() { t.Stop() }()
-	arm := func(d time.Duration) {
-		t = p.clk.AfterFunc(d, func() {
-			select {
-			case wake <- struct{}{}:
-			default:
-			}
-		})
-	}
-	arm(0)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
+	defer func() {
+		if t != nil {
+			t.Stop()
 		}
+	}()
+	for {
+		p.mkaNext.Store(math.MaxInt64) // a nudge while we look wakes us again
 		p.mu.Lock()
 		kay := p.kay
 		p.mu.Unlock()
-		wait := maxSleep
+		if t != nil {
+			t.Stop()
+			t = nil
+		}
 		if kay != nil {
 			now := p.clk.Now()
 			kay.Tick(now)
-			if d := kay.NextTick().Sub(now); d < wait {
-				wait = max(d, time.Millisecond)
-			}
+			next := kay.NextTick()
+			p.mkaNext.Store(next.UnixNano())
+			t = p.clk.AfterFunc(mkaWait(now, next), p.wakeMKA)
 		}
-		arm(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.mkaWake:
+		}
+	}
+}
+
+// mkaWait is how long driveMKA sleeps for a tick due at next. A wait of a
+// hello or a life time ends on the next instant of BFD's transmit grid
+// (less than one bfd.GridStep late), so that every port's MKPDUs leave in
+// the bursts of the lab's BFD packets instead of waking the lab on their
+// own; a short wait (a step of the protocol under way) is kept exact.
+func mkaWait(now, next time.Time) time.Duration {
+	d := next.Sub(now)
+	if d < 4*bfd.GridStep {
+		return max(d, time.Millisecond)
+	}
+	step := int64(bfd.GridStep)
+	return time.Duration((next.UnixNano()+step-1)/step*step - now.UnixNano())
+}
+
+func (p *Port) wakeMKA() {
+	select {
+	case p.mkaWake <- struct{}{}:
+	default:
+	}
+}
+
+// nudge wakes driveMKA if kay's next timer is now earlier than the one it
+// sleeps for.
+func (p *Port) nudge(kay *mka.Participant) {
+	if kay.NextTick().UnixNano() < p.mkaNext.Load() {
+		p.wakeMKA()
 	}
 }
 
@@ -233,6 +311,7 @@ func (p *Port) Rekey() error {
 	if kay == nil {
 		return fmt.Errorf("%s:%s: MACsec is off", p.cfg.Node, p.cfg.Name)
 	}
+	defer p.nudge(kay)
 	return kay.Rekey(p.clk.Now())
 }
 
@@ -243,9 +322,12 @@ type PortStatus struct {
 	Link       string               `json:"link"`
 	TAP        string               `json:"tap"`
 	Wire       string               `json:"wire"`
+	HostWire   bool                 `json:"hostWire,omitempty"`
+	Device     string               `json:"device,omitempty"`
 	SCI        macsec.SCI           `json:"sci"`
 	MACsec     bool                 `json:"macsec"`
 	Suite      macsec.CipherSuite   `json:"suite,omitempty"`
+	IncludeSCI bool                 `json:"includeSCI,omitempty"` // Azure's sciState Enabled
 	Impairment dataplane.Impairment `json:"impairment"`
 	Dataplane  dataplane.PortStats  `json:"dataplane"`
 	SecY       *macsec.Status       `json:"secY,omitempty"`
@@ -256,7 +338,7 @@ type PortStatus struct {
 // Status takes a snapshot of the port.
 func (p *Port) Status() PortStatus {
 	s := PortStatus{
-		Node: p.cfg.Node, Name: p.cfg.Name, Link: p.cfg.Link, TAP: p.cfg.TAP, Wire: p.cfg.Wire, SCI: p.SCI(),
+		Node: p.cfg.Node, Name: p.cfg.Name, Link: p.cfg.Link, TAP: p.cfg.TAP, Wire: p.cfg.Wire, HostWire: p.cfg.HostWire, Device: p.cfg.Device, SCI: p.SCI(),
 		Impairment: p.dp.Impairment(), Dataplane: p.dp.Stats(),
 	}
 	p.mu.Lock()
@@ -264,7 +346,7 @@ func (p *Port) Status() PortStatus {
 	p.mu.Unlock()
 	if y := p.dp.SecY(); y != nil && mc != nil {
 		st := y.Status()
-		s.MACsec, s.Suite, s.SecY = true, mc.Suite, &st
+		s.MACsec, s.Suite, s.IncludeSCI, s.SecY = true, mc.Suite, mc.IncludeSCI, &st
 	}
 	if kay != nil {
 		ms, mcnt := kay.Status(), kay.Counters()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -17,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/secylab/secylab/ipsec/strongswan"
 	"github.com/secylab/secylab/topology"
 )
 
@@ -36,6 +38,16 @@ type Spec struct {
 	HelloTime, LifeTime time.Duration
 	// PNThreshold lowers the PN at which MKA rekeys (0: the suite's).
 	PNThreshold uint64
+	// Control, for a half of a lab spanning hosts, is its remote control
+	// endpoint; nil: the unix socket only.
+	Control *ControlSpec `json:",omitempty"`
+}
+
+// ControlSpec is a half's remote control endpoint: where it listens and
+// the control key file (its path only: the lab process reads it).
+type ControlSpec struct {
+	Listen  string // host:port, the host's underlay address; "": none (the key only)
+	KeyFile string
 }
 
 // UpOptions say where a lab keeps its state and how long Up waits.
@@ -80,6 +92,28 @@ func LogPath(stateDir, lab string) string {
 
 // Up brings a lab up as spec describes and returns a client for it. On
 // error, what was made is removed again.
+// checkSwanctl has charon check a strongswan node's swanctl.conf: a
+// built-in topology's (Node.ConfigData) written 0600 into a private
+// directory (0700) that is removed after.
+func checkSwanctl(n *topology.Node) error {
+	if n.ConfigData == nil {
+		return strongswan.Check(n.Config)
+	}
+	dir, err := os.MkdirTemp("", "secylab-swanctl-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "swanctl.conf")
+	if err := os.WriteFile(file, n.ConfigData, 0o600); err != nil {
+		return err
+	}
+	if err := strongswan.Check(file); err != nil {
+		return fmt.Errorf("%s: %w", n.Config, err)
+	}
+	return nil
+}
+
 func Up(ctx context.Context, spec Spec, o UpOptions) (c *Client, err error) {
 	topo := spec.Topology
 	name := topo.Name
@@ -91,9 +125,25 @@ func Up(ctx context.Context, spec Spec, o UpOptions) (c *Client, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// A node's own daemon configuration is checked before anything is
+	// made (the lab process checks it again as it starts the daemon).
+	for _, n := range topo.Nodes {
+		switch {
+		case n.Kind == topology.KindStrongswan:
+			if err := checkSwanctl(n); err != nil {
+				return nil, fmt.Errorf("%s's own configuration: %w", n.Name, err)
+			}
+		case n.Config != "":
+			if _, err := ownConfig(n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	made := time.Now()
 	if err := topology.Create(ctx, topo, o.StateDir); err != nil {
 		return nil, err
 	}
+	fmt.Fprintf(log, "lab %s: namespaces made in %v\n", name, time.Since(made).Round(time.Millisecond))
 	defer func() {
 		if err != nil {
 			fmt.Fprintf(log, "lab %s failed; removing what was made\n", name)
@@ -124,6 +174,22 @@ func Up(ctx context.Context, spec Spec, o UpOptions) (c *Client, err error) {
 		return nil, err
 	}
 	fmt.Fprintf(log, "lab %s is up: namespaces %s*, log %s\n", name, topology.NamespaceName(name, ""), LogPath(o.StateDir, name))
+	swans := false
+	for _, n := range topo.Nodes {
+		switch {
+		case n.Kind == topology.KindStrongswan:
+			backend, _ := SwanBackend()
+			fmt.Fprintf(log, "%s (strongswan) runs charon with %s, ESP %s, its log %s; lab exec %s -- swanctl --list-sas reaches it\n",
+				n.Name, n.Config, backend, StrongswanConfig(dir, name, n, false).Log, n.Name)
+			swans = true
+		case n.Config != "":
+			fmt.Fprintf(log, "%s (%s) runs %s as written: %s\n", n.Name, n.Kind, n.Config, OwnConfigAdds)
+		}
+	}
+	if swans {
+		_, why := SwanBackend()
+		fmt.Fprintf(log, "strongswan nodes: %s; ESP: %s\n", strongswan.Adds, why)
+	}
 	if o.Wait > 0 {
 		if err := c.waitUp(ctx, o.Wait, log); err != nil {
 			return nil, err
@@ -315,10 +381,31 @@ func serveProcess(dir string) error {
 			stop()
 		}()
 	}
+	stopPprof, err := servePprof(logger)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	topo := spec.Topology
+	var key *ControlKey
+	var remoteLn net.Listener
+	if spec.Control != nil {
+		k, err := LoadControlKey(spec.Control.KeyFile)
+		if err != nil {
+			return err
+		}
+		key = &k
+		if spec.Control.Listen != "" {
+			if remoteLn, err = ListenRemote(spec.Control.Listen); err != nil {
+				return err
+			}
+		}
+	}
 	l, err := StartLab(ctx, LabConfig{
-		Topology: topo, KeyDir: filepath.Join(dir, "keys"),
+		ControlKey: key,
+		Topology:   topo, KeyDir: filepath.Join(dir, "keys"),
 		HelloTime: spec.HelloTime, LifeTime: spec.LifeTime, PNThreshold: spec.PNThreshold, Logger: logger,
+		AzureDir: AzureDir(stateDir, name), Dir: dir,
 		ConfigurePort: func(ctx context.Context, n, p string) error {
 			return topology.ConfigureControlledPort(ctx, topo, n, p)
 		},
@@ -327,12 +414,22 @@ func serveProcess(dir string) error {
 		},
 	})
 	if err != nil {
+		if remoteLn != nil {
+			remoteLn.Close()
+		}
 		return err
 	}
 	logger.Info("lab running", "lab", name, "pid", os.Getpid())
+	remote := make(chan error, 1)
+	if remoteLn != nil {
+		logger.Info("remote control endpoint", "listen", spec.Control.Listen, "key", key.Fingerprint())
+		go func() { remote <- ServeRemote(ctx, l, remoteLn, *key) }()
+	} else {
+		remote <- nil
+	}
 	serr := Serve(ctx, l, SocketPath(stateDir, name))
 	stop()
-	err = errors.Join(serr, l.Wait())
+	err = errors.Join(serr, <-remote, l.Wait())
 	if ownerGone.Load() {
 		logger.Info("the command that owned the lab has ended: removing the lab", "lab", name, "owner", st.Owner.Name, "pid", st.Owner.PID)
 		err = errors.Join(err, Down(stateDir, name))

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 
 // The lab process gets exactly the topology the command resolved: every
 // built-in survives the spec file unchanged, tunnels' own backends too.
+// (Compared as JSON: the file as read, which only the command's exports
+// use, stays in the command.)
 func TestSpecRoundTrip(t *testing.T) {
 	for _, name := range topology.Builtins() {
 		topo, err := topology.Builtin(name)
@@ -24,6 +27,11 @@ func TestSpecRoundTrip(t *testing.T) {
 		require.NoError(t, writeSpec(dir, want))
 		got, err := ReadSpec(dir)
 		require.NoError(t, err)
-		require.Equal(t, want, *got, name)
+		wantJSON, err := json.Marshal(want)
+		require.NoError(t, err)
+		gotJSON, err := json.Marshal(*got)
+		require.NoError(t, err)
+		require.JSONEq(t, string(wantJSON), string(gotJSON), name)
+		require.Equal(t, want.Topology.Nodes, got.Topology.Nodes, name)
 	}
 }

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -19,6 +20,23 @@ type tunnelEnd struct {
 	end    int
 	gw     *gateway.Gateway
 	cfg    gateway.Config
+	// ike, on an IKE-keyed tunnel, keys gw (its data plane).
+	ike *gateway.IKEGateway
+}
+
+func (te *tunnelEnd) run(ctx context.Context) error {
+	if te.ike != nil {
+		return te.ike.Run(ctx)
+	}
+	return te.gw.Run(ctx)
+}
+
+func (te *tunnelEnd) close() {
+	if te.ike != nil {
+		te.ike.Close()
+		return
+	}
+	te.gw.Close()
 }
 
 // tunnelKeys are the two SAs of a tunnel: index 0 carries end 0 → end 1.
@@ -46,6 +64,12 @@ func newTunnelKeys(keyBits int) (tunnelKeys, error) {
 // startTunnels keys every tunnel of the topology and starts its gateways.
 func (l *Lab) startTunnels() error {
 	for _, tu := range l.topo.Tunnels {
+		if tu.IKE != nil {
+			if err := l.startIKETunnel(tu); err != nil {
+				return err
+			}
+			continue
+		}
 		keys, err := newTunnelKeys(tu.KeyBits)
 		if err != nil {
 			return err

@@ -22,10 +22,14 @@ type Key struct {
 // saCrypto is what the transmit and receive SAs share: the AEAD and the
 // inputs of the IV.
 type saCrypto struct {
-	aead        cipher.AEAD
-	xpn         bool
-	ssci        SSCI
-	salt        Salt
+	aead cipher.AEAD
+	xpn  bool
+	ssci SSCI
+	// ivHi and ivLo are the XPN IV's parts, worked out once per SA: the
+	// SSCI XOR the salt's first 4 octets, and the salt's last 8, which
+	// the PN is XORed with.
+	ivHi        uint32
+	ivLo        uint64
 	fingerprint string
 }
 
@@ -41,19 +45,33 @@ func newSACrypto(suite CipherSuite, k Key) (saCrypto, error) {
 	if err != nil {
 		return saCrypto{}, err
 	}
-	return saCrypto{aead: aead, xpn: suite.XPN(), ssci: k.SSCI, salt: k.Salt, fingerprint: fingerprint.Of(fingerprint.SAK, k.SAK)}, nil
+	return saCrypto{
+		aead: aead, xpn: suite.XPN(), ssci: k.SSCI,
+		ivHi:        uint32(k.SSCI) ^ binary.BigEndian.Uint32(k.Salt[:4]),
+		ivLo:        binary.BigEndian.Uint64(k.Salt[4:]),
+		fingerprint: fingerprint.Of(fingerprint.SAK, k.SAK),
+	}, nil
 }
 
 // iv fills the 96-bit GCM IV: SCI || PN32 for the original suites,
 // (SSCI || PN64) XOR Salt for the XPN suites (802.1AE-2018 14.5, 14.7).
+//
+// It writes the 12 octets as two overlapping 8-octet stores, octets 0..7
+// and 4..11: the AEAD copies the nonce with the two 8-octet loads of a
+// 12-octet memmove, and each then reads one store back whole from the
+// store buffer, where a load spanning two stores would wait for both to
+// reach the cache.
 func (c *saCrypto) iv(iv *[12]byte, sci SCI, pn uint64) {
-	if !c.xpn {
-		binary.BigEndian.PutUint64(iv[:8], uint64(sci))
-		binary.BigEndian.PutUint32(iv[8:], uint32(pn))
-		return
+	lo := uint64(uint32(sci))<<32 | uint64(uint32(pn)) // SCI[4:8] || PN
+	if c.xpn {
+		lo = pn ^ c.ivLo
 	}
-	binary.BigEndian.PutUint32(iv[:4], uint32(c.ssci)^binary.BigEndian.Uint32(c.salt[:4]))
-	binary.BigEndian.PutUint64(iv[4:], pn^binary.BigEndian.Uint64(c.salt[4:]))
+	hi := uint64(sci) // SCI
+	if c.xpn {
+		hi = uint64(c.ivHi)<<32 | lo>>32
+	}
+	binary.BigEndian.PutUint64(iv[:8], hi)
+	binary.BigEndian.PutUint64(iv[4:], lo)
 }
 
 // txSA is a transmit secure association.
@@ -68,19 +86,24 @@ type txSA struct {
 	stats     txSACounters
 }
 
-// takePN assigns the next packet number. It never hands out a wrapped PN:
-// after maxPN the SA goes inactive and every later call fails.
-func (sa *txSA) takePN() (uint64, bool) {
+// takePNs assigns up to want consecutive packet numbers, first..first+k-1,
+// with one atomic operation. It never hands out a wrapped PN: fewer than
+// want are left only at the end of the PN space, and the SA goes inactive
+// with its last PN, after which every call gets none.
+func (sa *txSA) takePNs(want int) (first uint64, k int) {
 	for {
 		pn := sa.nextPN.Load()
 		if pn == 0 || pn > sa.maxPN {
-			return 0, false
+			return 0, 0
 		}
-		if sa.nextPN.CompareAndSwap(pn, pn+1) {
-			if pn == sa.maxPN {
-				sa.active.Store(false) // this was the last frame of the SA
+		n := min(uint64(want), sa.maxPN-pn+1) // pn ≥ 1: no overflow
+		// pn+n is 0 after the last XPN PN, maxPN+1 after the last 32-bit
+		// one: either is exhausted.
+		if sa.nextPN.CompareAndSwap(pn, pn+n) {
+			if pn+n-1 == sa.maxPN {
+				sa.active.Store(false) // the SA's last frames
 			}
-			return pn, true
+			return pn, int(n)
 		}
 	}
 }
@@ -99,12 +122,19 @@ type rxSA struct {
 	stats  rxSACounters
 }
 
-// advance raises nextPN to pn+1 unless it is already beyond.
-func (sa *rxSA) advance(pn uint64) {
-	next := pn + 1
-	if next == 0 { // the last XPN packet number: nothing can follow it
-		next = pn
+// nextAfter is the next PN expected after a valid frame with pn.
+func nextAfter(pn uint64) uint64 {
+	if pn+1 == 0 { // the last XPN packet number: nothing can follow it
+		return pn
 	}
+	return pn + 1
+}
+
+// advance raises nextPN to follow pn unless it is already beyond.
+func (sa *rxSA) advance(pn uint64) { sa.raise(nextAfter(pn)) }
+
+// raise raises nextPN to next unless it is already there or beyond.
+func (sa *rxSA) raise(next uint64) {
 	for {
 		cur := sa.nextPN.Load()
 		if cur >= next || sa.nextPN.CompareAndSwap(cur, next) {

@@ -108,7 +108,19 @@ func (t SecTAG) Check(frameLen int, xpn bool) error {
 	return checkTag(t.TCI, t.SL, t.PN, frameLen, xpn)
 }
 
-// checkTag is Check on the raw fields, for the receive path.
+// tagValid is checkTag's verdict alone, small enough to inline into the
+// receive path.
+func tagValid(tci, sl uint8, pn uint32, frameLen int, xpn bool) bool {
+	secure := frameLen - addrLen - sectagLen - ICVLen
+	if tci&TCISC != 0 {
+		secure -= sectagLenSCI - sectagLen
+	}
+	return tci&TCIV == 0 && (tci&TCISC == 0 || tci&(TCIES|TCISCB) == 0) &&
+		sl&0xC0 == 0 && (pn != 0 || xpn) &&
+		(sl == 0 && secure >= minNonShortLen || sl != 0 && secure == int(sl))
+}
+
+// checkTag is Check on the raw fields.
 func checkTag(tci, sl uint8, pn uint32, frameLen int, xpn bool) error {
 	if tci&TCIV != 0 {
 		return ErrVersion
@@ -138,17 +150,6 @@ func checkTag(tci, sl uint8, pn uint32, frameLen int, xpn bool) error {
 		return ErrShortLength
 	}
 	return nil
-}
-
-// put writes the tag at b, which must hold t.Len() octets.
-func (t SecTAG) put(b []byte) {
-	binary.BigEndian.PutUint16(b, EtherType)
-	b[2] = t.TCI | t.AN&ANMask
-	b[3] = t.SL
-	binary.BigEndian.PutUint32(b[4:], t.PN)
-	if t.HasSCI() {
-		binary.BigEndian.PutUint64(b[8:], uint64(t.SCI))
-	}
 }
 
 // shortLen is the SL value for secure data of n octets.

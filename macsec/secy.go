@@ -111,7 +111,8 @@ func (c *Config) check() error {
 type SecY struct {
 	cfg       Config
 	xpn       bool
-	tci       uint8 // TCI bits of every transmitted SecTAG
+	tci       uint8  // TCI bits of every transmitted SecTAG
+	tagHdr    uint64 // the SecTAG's first 8 octets without AN, SL and PN
 	tagLen    int
 	threshold uint64
 
@@ -170,6 +171,7 @@ func New(cfg Config) (*SecY, error) {
 	if !cfg.IntegrityOnly {
 		y.tci |= TCIE | TCIC
 	}
+	y.tagHdr = EtherType<<48 | uint64(y.tci)<<40
 	y.rxSCs.Store(new([]*rxSC))
 	y.ivs.New = func() any { return new([12]byte) }
 	return y, nil

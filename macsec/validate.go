@@ -2,6 +2,7 @@ package macsec
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 )
 
 // Result is what Validate did with a frame. The delivered results come
@@ -78,8 +79,232 @@ func (r Result) String() string {
 // control methods; receive paths for the same SecY may run in parallel. It
 // keeps its IV in the 12 octets before off when there are that many: a
 // caller that receives at an offset of 12 or more saves a pool round trip
-// per frame.
+// per frame. A receiver with more than one frame at hand uses
+// ValidateBatch.
 func (y *SecY) Validate(buf []byte, off, n int) ([]byte, Result) {
+	bufs, sizes, out, res := [1][]byte{buf}, [1]int{n}, [1][]byte{}, [1]Result{}
+	y.ValidateBatch(bufs[:], off, sizes[:], out[:], res[:])
+	return out[0], res[0]
+}
+
+// ValidateBatch validates the frames bufs[i][off:off+sizes[i]] in order, as
+// Validate does each, and sets out[i] and results[i] to what Validate would
+// return for it. The frames of one receive SA are checked against the
+// replay window one after the other as Validate would, but the SA's
+// atomics (its next PN, its counters and its SC's) are updated once per
+// run of frames on that SA: what a receiver with a batch of frames at hand
+// saves. Another receiver of the same SecY in parallel sees the batch's
+// advance of the lowest acceptable PN when the batch ends. sizes, out and
+// results must be at least as long as bufs.
+func (y *SecY) ValidateBatch(bufs [][]byte, off int, sizes []int, out [][]byte, results []Result) {
+	sizes, out, results = sizes[:len(bufs)], out[:len(bufs)], results[:len(bufs)]
+	var iv *[12]byte // nil: each frame's IV goes before it
+	if off < ivLen {
+		iv = y.ivs.Get().(*[12]byte)
+	}
+	var run rxRun
+	for i := 0; i < len(bufs); {
+		if iv == nil {
+			if k := y.validateRun(bufs[i:], off, sizes[i:], out[i:], results[i:], &run); k > 0 {
+				i += k
+				continue
+			}
+		}
+		out[i], results[i] = y.validate(bufs[i], off, sizes[i], iv, &run)
+		i++
+	}
+	run.flush()
+	if iv != nil {
+		y.ivs.Put(iv)
+	}
+}
+
+// rxRun gathers what a run of frames on one receive SA does to the SA's
+// next PN and to the counters of the SA and its SC, until flush adds it to
+// their atomics.
+type rxRun struct {
+	sc   *rxSC
+	sa   *rxSA
+	next uint64 // the SA's next PN after the run's valid frames; 0 if none
+
+	octetsValidated, octetsDecrypted, unchecked, delayed, late uint64
+	ok, invalid, notValid                                      uint64 // of the SC and of the SA
+}
+
+// start makes sa the run's SA, flushing the run of another SA.
+func (r *rxRun) start(sc *rxSC, sa *rxSA) {
+	if r.sa != sa {
+		r.flush()
+		r.sc, r.sa = sc, sa
+	}
+}
+
+// lowest is the lowest PN the run's SA accepts now.
+func (r *rxRun) lowest(window uint32) uint64 {
+	return lowestPN(max(r.sa.nextPN.Load(), r.next), window)
+}
+
+func (r *rxRun) flush() {
+	if r.sa == nil {
+		return
+	}
+	if r.next != 0 {
+		r.sa.raise(r.next)
+	}
+	sc, sa := &r.sc.stats, &r.sa.stats
+	addNonZero(&sc.octetsValidated, r.octetsValidated)
+	addNonZero(&sc.octetsDecrypted, r.octetsDecrypted)
+	addNonZero(&sc.unchecked, r.unchecked)
+	addNonZero(&sc.delayed, r.delayed)
+	addNonZero(&sc.late, r.late)
+	addNonZero(&sc.ok, r.ok)
+	addNonZero(&sa.ok, r.ok)
+	addNonZero(&sc.invalid, r.invalid)
+	addNonZero(&sa.invalid, r.invalid)
+	addNonZero(&sc.notValid, r.notValid)
+	addNonZero(&sa.notValid, r.notValid)
+	*r = rxRun{}
+}
+
+func addNonZero(c *atomic.Uint64, v uint64) {
+	if v != 0 {
+		c.Add(v)
+	}
+}
+
+// minProtected is the shortest frame that can validate: DA|SA, a SecTAG
+// without SCI, one octet of secure data, the ICV.
+const minProtected = addrLen + sectagLen + 1 + ICVLen
+
+// validateRun validates the frames of the common case, encrypted frames
+// for one active receive SA, from the first frame of bufs on while they
+// carry its TCI, AN and SCI, with the IV in the RxHeadroom before each. It
+// returns how many it took: 0 when the first frame is another case, which
+// validate then takes. Each frame goes through validate's checks in
+// validate's order, with the same results and counters; what the run
+// saves is finding the SC and SA and deciding the case once, and a loop
+// small enough to keep its state in registers across the AEAD's call.
+func (y *SecY) validateRun(bufs [][]byte, off int, sizes []int, out [][]byte, results []Result, run *rxRun) int {
+	n0 := sizes[0]
+	f := bufs[0][off : off+n0]
+	if n0 < minProtected || binary.BigEndian.Uint16(f[addrLen:]) != EtherType || f[addrLen+2]&(TCIE|TCIC) != TCIE|TCIC {
+		return 0
+	}
+	tci := f[addrLen+2]
+	if tci&TCIV != 0 || tci&TCISC != 0 && tci&(TCIES|TCISCB) != 0 { // tagValid's checks of the TCI
+		return 0
+	}
+	sc := y.runSC(f, tci)
+	if sc == nil {
+		return 0
+	}
+	sa := sc.sa[tci&ANMask].Load()
+	if sa == nil || !sa.active.Load() {
+		return 0
+	}
+	hdr := addrLen + sectagLen
+	if tci&TCISC != 0 {
+		hdr = addrLen + sectagLenSCI
+	}
+	run.start(sc, sa)
+	window, replay, xpn, sci := y.cfg.ReplayWindow, y.cfg.ReplayProtect, y.xpn, sc.sci
+	tag := uint32(EtherType)<<8 | uint32(tci) // the SecTAG's first 3 octets
+	bySCI := tci&(TCISC|TCIES) != 0
+	count := y.cfg.ValidateFrames != Disabled
+	aead := sa.aead
+	next := run.next
+	var late, ok, delayed, notValid, octets uint64
+
+	k := 0
+	for ; k < len(bufs); k++ {
+		buf, n := bufs[k], sizes[k]
+		f := buf[off : off+n]
+		if n < minProtected {
+			break
+		}
+		h := binary.BigEndian.Uint32(f[addrLen:]) // EtherType, TCI|AN, SL
+		sl, pn32, secure := uint8(h), binary.BigEndian.Uint32(f[addrLen+4:]), n-hdr-ICVLen
+		if h>>8 != tag || bySCI && frameSCI(f, tci, 0) != sci ||
+			sl&0xC0 != 0 || pn32 == 0 && !xpn || (sl != 0 || secure < minNonShortLen) && secure != int(sl) {
+			break
+		}
+		lowest := lowestPN(max(sa.nextPN.Load(), next), window)
+		pn := uint64(pn32)
+		if xpn {
+			pn = recoverPN(lowest, pn32)
+		}
+		if replay && pn < lowest {
+			late++
+			out[k], results[k] = nil, Late
+			continue
+		}
+		iv := buf[off-ivLen : off]
+		sa.iv((*[ivLen]byte)(iv), sci, pn)
+		ct := f[hdr:]
+		_, err := aead.Open(ct[:0], iv, ct, f[:hdr])
+
+		// The replay check again: another receiver may have moved nextPN.
+		lowest = lowestPN(max(sa.nextPN.Load(), next), window)
+		if replay && pn < lowest {
+			late++
+			out[k], results[k] = nil, Late
+			continue
+		}
+		if count {
+			octets += uint64(secure)
+		}
+		switch {
+		case err != nil:
+			notValid++
+			out[k], results[k] = nil, NotValid
+			continue
+		case pn < lowest:
+			delayed++
+			results[k] = Delayed
+		default:
+			ok++
+			results[k] = OK
+		}
+		next = max(next, nextAfter(pn))
+		out[k] = strip(f, hdr-addrLen)
+	}
+	run.next = next
+	run.late += late
+	run.ok += ok
+	run.delayed += delayed
+	run.notValid += notValid
+	run.octetsDecrypted += octets
+	return k
+}
+
+// runSC is the receive SC of a frame with TCI tci: by the SCI in the
+// SecTAG, by ES, or the one peer SC. The frame has the SecTAG's SCI when
+// tci has SC.
+func (y *SecY) runSC(f []byte, tci uint8) *rxSC {
+	if tci&(TCISC|TCIES) != 0 {
+		return y.findRxSC(frameSCI(f, tci, 0))
+	}
+	if scs := *y.rxSCs.Load(); len(scs) == 1 {
+		return scs[0]
+	}
+	return nil
+}
+
+// frameSCI is the SCI a frame with TCI tci names: the SecTAG's (the frame
+// has it), or ES's; otherwise none, so def.
+func frameSCI(f []byte, tci uint8, def SCI) SCI {
+	switch {
+	case tci&TCISC != 0:
+		return SCI(binary.BigEndian.Uint64(f[addrLen+sectagLen:]))
+	case tci&TCIES != 0:
+		return SCI(binary.BigEndian.Uint64(f[6:])&^0xFFFF | PortES)
+	}
+	return def
+}
+
+// validate is Validate of one frame within run. iv is the IV scratch, or
+// nil for the 12 octets before off (or a pooled one when off is smaller).
+func (y *SecY) validate(buf []byte, off, n int, iv *[12]byte, run *rxRun) ([]byte, Result) {
 	frame := buf[off : off+n]
 	if n < addrLen+2 {
 		y.stats.inPktsBadTag.Add(1)
@@ -104,41 +329,30 @@ func (y *SecY) Validate(buf []byte, off, n int) ([]byte, Result) {
 	changed := tciAN&TCIC != 0
 	strict := y.cfg.ValidateFrames == Strict
 
-	// Find the SC: from the tag, from ES, or the one peer SC.
-	var sc *rxSC
-	switch {
-	case tciAN&TCISC != 0:
-		if n < addrLen+sectagLenSCI {
-			y.stats.inPktsBadTag.Add(1)
-			return nil, BadTag
-		}
-		sc = y.findRxSC(SCI(binary.BigEndian.Uint64(frame[addrLen+sectagLen:])))
-	case tciAN&TCIES != 0:
-		sc = y.findRxSC(SCI(binary.BigEndian.Uint64(frame[6:])&^0xFFFF | PortES))
-	default:
-		if scs := *y.rxSCs.Load(); len(scs) == 1 {
-			sc = scs[0]
-		}
+	if tciAN&TCISC != 0 && n < addrLen+sectagLenSCI {
+		y.stats.inPktsBadTag.Add(1)
+		return nil, BadTag
 	}
+	sc := y.runSC(frame, tciAN)
 	tagLen := sectagLen
 	if tciAN&TCISC != 0 {
 		tagLen = sectagLenSCI
 	}
 	an, sl, pn32 := tciAN&ANMask, frame[addrLen+3], binary.BigEndian.Uint32(frame[addrLen+4:])
-	err := checkTag(tciAN&^ANMask, sl, pn32, n, y.xpn)
+	tagOK := tagValid(tciAN&^ANMask, sl, pn32, n, y.xpn)
 	if sc == nil {
 		if changed || strict {
 			y.stats.inPktsNoSCI.Add(1)
 			return nil, NoSCI
 		}
-		if err != nil {
+		if !tagOK {
 			y.stats.inPktsBadTag.Add(1)
 			return nil, BadTag
 		}
 		y.stats.inPktsUnknownSCI.Add(1)
 		return strip(frame, tagLen), UnknownSCI
 	}
-	if err != nil {
+	if !tagOK {
 		y.stats.inPktsBadTag.Add(1)
 		return nil, BadTag
 	}
@@ -159,21 +373,25 @@ func (y *SecY) Validate(buf []byte, off, n int) ([]byte, Result) {
 		return strip(frame, tagLen), UnusedSA
 	}
 
+	run.start(sc, sa)
 	window := y.cfg.ReplayWindow
-	lowest := lowestPN(sa.nextPN.Load(), window)
+	lowest := run.lowest(window)
 	pn := uint64(pn32)
 	if sa.xpn {
 		pn = recoverPN(lowest, pn32)
 	}
 	if y.cfg.ReplayProtect && pn < lowest {
-		sc.stats.late.Add(1)
+		run.late++
 		return nil, Late
 	}
 
 	userData := n - addrLen - tagLen - ICVLen
 	valid := false
 	if changed || y.cfg.ValidateFrames != Disabled {
-		iv, pooled := y.ivScratch(buf, off-ivLen)
+		pooled := false
+		if iv == nil {
+			iv, pooled = y.ivScratch(buf, off-ivLen)
+		}
 		sa.iv(iv, sc.sci, pn)
 		hdr := addrLen + tagLen
 		var err error
@@ -191,44 +409,41 @@ func (y *SecY) Validate(buf []byte, off, n int) ([]byte, Result) {
 	}
 
 	// The replay check again: another receiver may have moved nextPN.
-	lowest = lowestPN(sa.nextPN.Load(), window)
+	lowest = run.lowest(window)
 	if y.cfg.ReplayProtect && pn < lowest {
-		sc.stats.late.Add(1)
+		run.late++
 		return nil, Late
 	}
 	if y.cfg.ValidateFrames != Disabled {
 		if tciAN&TCIE != 0 {
-			sc.stats.octetsDecrypted.Add(uint64(userData))
+			run.octetsDecrypted += uint64(userData)
 		} else {
-			sc.stats.octetsValidated.Add(uint64(userData))
+			run.octetsValidated += uint64(userData)
 		}
 	}
 	var r Result
 	switch {
 	case valid && pn < lowest:
-		sc.stats.delayed.Add(1)
+		run.delayed++
 		r = Delayed
 	case valid:
-		sc.stats.ok.Add(1)
-		sa.stats.ok.Add(1)
+		run.ok++
 		r = OK
 	case changed || strict:
-		sc.stats.notValid.Add(1)
-		sa.stats.notValid.Add(1)
+		run.notValid++
 		return nil, NotValid
 	case y.cfg.ValidateFrames == Check:
-		sc.stats.invalid.Add(1)
-		sa.stats.invalid.Add(1)
+		run.invalid++
 		r = Invalid
 	case pn < lowest:
-		sc.stats.delayed.Add(1)
+		run.delayed++
 		r = Delayed
 	default:
-		sc.stats.unchecked.Add(1)
+		run.unchecked++
 		r = Unchecked
 	}
 	if valid {
-		sa.advance(pn)
+		run.next = max(run.next, nextAfter(pn))
 	}
 	return strip(frame, tagLen), r
 }
@@ -236,6 +451,7 @@ func (y *SecY) Validate(buf []byte, off, n int) ([]byte, Result) {
 // strip removes the SecTAG and ICV from a protected frame in place by
 // moving DA|SA up against the secure data.
 func strip(frame []byte, tagLen int) []byte {
-	copy(frame[tagLen:tagLen+addrLen], frame[:addrLen])
+	addr := *(*[addrLen]byte)(frame) // may overlap where it goes
+	*(*[addrLen]byte)(frame[tagLen:]) = addr
 	return frame[tagLen : len(frame)-ICVLen]
 }

@@ -40,6 +40,10 @@ type DaemonNeighbor struct {
 	Prepend   int    // extra copies of our AS on export
 	MaxPrefix int    // 0: none
 	BFD       bool
+	// HoldIn and HoldOut stop, for a while, what is accepted from and
+	// sent to the neighbour: the lab's drain orders its changes across
+	// sibling routers with them (see lab's drain).
+	HoldIn, HoldOut bool
 	// Internal is set by the config writers: PeerASN is our AS.
 	Internal bool
 }
@@ -150,8 +154,8 @@ protocol bgp n_{{.Name}} from edge {
   {{if .BFD}}bfd on;{{end}}
 {{- if .Internal}}
   direct;
-  ipv4 { next hop self; import all; export all; };
-  ipv6 { extended next hop on; next hop self; import all; export all; };
+  ipv4 { next hop self; import {{if .HoldIn}}none{{else}}all{{end}}; export {{if .HoldOut}}none{{else}}all{{end}}; };
+  ipv6 { extended next hop on; next hop self; import {{if .HoldIn}}none{{else}}all{{end}}; export {{if .HoldOut}}none{{else}}all{{end}}; };
 }
 {{- else}}
   ipv4 {
@@ -214,6 +218,18 @@ ip prefix-list ORIGINATED4 seq {{entry $i}} permit {{$p}}
 ipv6 prefix-list ORIGINATED6 seq {{entry $i}} permit {{$p}}
 {{- end}}
 {{- range .Neighbors}}
+{{- if .HoldIn}}
+route-map FROM-{{.Name}} deny 5
+exit
+{{- end}}
+{{- if .HoldOut}}
+route-map TO-{{.Name}} deny 5
+exit
+{{- if .Internal}}
+route-map TO6-{{.Name}} deny 5
+exit
+{{- end}}
+{{- end}}
 route-map FROM-{{.Name}} permit 10
 {{- if .LocalPref}}
  set local-preference {{.LocalPref}}

@@ -1,8 +1,10 @@
 package routers
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/user"
@@ -12,6 +14,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/secylab/secylab/bgp"
+	"github.com/secylab/secylab/internal/pgroup"
 )
 
 // Daemon is a routing daemon (BIRD or FRR) running in a namespace, with
@@ -23,6 +28,9 @@ type Daemon struct {
 	Kind  string // "bird" or "frr"
 	procs []*exec.Cmd
 	done  []chan struct{} // closed when procs[i] has exited (and been reaped)
+	// held is FRR's route-map deny entries in place, by neighbour:
+	// [0] what it accepts, [1] what it sends.
+	held map[string][2]bool
 }
 
 // StartBIRD runs `bird -f` in namespace ns with config conf, its control
@@ -41,6 +49,20 @@ func StartBIRD(ns, dir, conf string) (*Daemon, error) {
 		return nil, fmt.Errorf("routers: bird in %s: %w (log %s)", ns, err, d.logTail())
 	}
 	return d, nil
+}
+
+// CheckConfig has the daemon's own parser check a configuration file
+// (bird -p; vtysh --dryrun) and returns its message when it rejects it.
+func CheckConfig(kind, file string) error {
+	cmd := exec.Command("vtysh", "--dryrun", "-f", file)
+	name := "FRR"
+	if kind == "bird" {
+		cmd, name = exec.Command("bird", "-p", "-c", file), "BIRD"
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s rejects %s: %s", name, file, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 func (d *Daemon) birdSocket() string { return filepath.Join(d.Dir, "bird.ctl") }
@@ -126,14 +148,9 @@ func (d *Daemon) PIDs() []int {
 // Stop terminates the daemons (SIGTERM, then SIGKILL after 3 s).
 func (d *Daemon) Stop() error {
 	for i := len(d.procs) - 1; i >= 0; i-- {
-		p, done := d.procs[i], d.done[i]
+		p := d.procs[i]
 		syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(3 * time.Second):
-			syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
+		pgroup.KillAfter(p.Process.Pid, d.done[i], 3*time.Second)
 	}
 	d.procs, d.done = nil, nil
 	return nil
@@ -150,6 +167,23 @@ func (d *Daemon) Show(args string) (string, error) {
 	}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// Neighbors asks the daemon for its BGP sessions (ParseBIRDProtocols,
+// ParseFRRNeighbors).
+func (d *Daemon) Neighbors() ([]bgp.NeighborStatus, error) {
+	cmd := "show bgp neighbors json"
+	if d.Kind == "bird" {
+		cmd = "show protocols all"
+	}
+	out, err := d.Show(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("routers: %s %q: %w: %s", d.Kind, cmd, err, strings.TrimSpace(out))
+	}
+	if d.Kind == "bird" {
+		return ParseBIRDProtocols(out), nil
+	}
+	return ParseFRRNeighbors([]byte(out))
 }
 
 func (d *Daemon) logTail() string {
@@ -219,6 +253,9 @@ func (d *Daemon) SetPolicy(c DaemonConfig, name string) error {
 		}
 		return nil
 	}
+	if n.Internal {
+		return d.hold(n)
+	}
 	cmds := []string{"configure terminal", "route-map FROM-" + n.Name + " permit 10"}
 	if n.LocalPref != 0 {
 		cmds = append(cmds, fmt.Sprintf("set local-preference %d", n.LocalPref))
@@ -235,7 +272,53 @@ func (d *Daemon) SetPolicy(c DaemonConfig, name string) error {
 	if len(p.Networks6()) > 0 {
 		cmds = append(cmds, "route-map TO-"+n.Name+" permit 20", prepend)
 	}
-	cmds = append(cmds, "end", "clear bgp ipv4 unicast "+n.Peer.String()+" soft", "clear bgp ipv6 unicast "+n.Peer.String()+" soft")
+	return d.vtysh(append(cmds, "end", "clear bgp ipv4 unicast "+n.Peer.String()+" soft", "clear bgp ipv6 unicast "+n.Peer.String()+" soft"))
+}
+
+// hold puts in place (or takes away) FRR's deny entries that stop what
+// bgpd accepts from and sends to the sibling n (its HoldIn, HoldOut),
+// then refreshes the session in the direction that changed.
+func (d *Daemon) hold(n DaemonNeighbor) error {
+	was := d.held[n.Name]
+	cmds := []string{"configure terminal"}
+	var soft []string
+	entry := func(on, before bool, maps ...string) {
+		for _, m := range maps {
+			switch {
+			case on && !before:
+				cmds = append(cmds, "route-map "+m+" deny 5", "exit")
+			case !on && before:
+				cmds = append(cmds, "no route-map "+m+" deny 5")
+			}
+		}
+	}
+	entry(n.HoldIn, was[0], "FROM-"+n.Name)
+	entry(n.HoldOut, was[1], "TO-"+n.Name, "TO6-"+n.Name)
+	if n.HoldIn != was[0] {
+		soft = append(soft, " soft in")
+	}
+	if n.HoldOut != was[1] {
+		soft = append(soft, " soft out")
+	}
+	if len(soft) == 0 {
+		return nil
+	}
+	cmds = append(cmds, "end")
+	for _, dir := range soft {
+		cmds = append(cmds, "clear bgp ipv4 unicast "+n.Peer.String()+dir, "clear bgp ipv6 unicast "+n.Peer.String()+dir)
+	}
+	if err := d.vtysh(cmds); err != nil {
+		return err
+	}
+	if d.held == nil {
+		d.held = map[string][2]bool{}
+	}
+	d.held[n.Name] = [2]bool{n.HoldIn, n.HoldOut}
+	return nil
+}
+
+// vtysh runs commands in one vtysh session; FRR's "% " marks an error.
+func (d *Daemon) vtysh(cmds []string) error {
 	args := []string{"--vty_socket", d.Dir}
 	for _, c := range cmds {
 		args = append(args, "-c", c)
@@ -245,6 +328,57 @@ func (d *Daemon) SetPolicy(c DaemonConfig, name string) error {
 		return fmt.Errorf("routers: vtysh in %s: %v: %s", d.NS, err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// BGPPath is one path of FRR's BGP table.
+type BGPPath struct {
+	Prefix    netip.Prefix
+	Best      bool
+	Peer      netip.Addr // who sent it; invalid for our own
+	NextHop   netip.Addr
+	LocalPref uint32 // 0: not shown
+}
+
+// BGPTable reads FRR's BGP table of both families (show bgp … json).
+func (d *Daemon) BGPTable() ([]BGPPath, error) {
+	if d.Kind != "frr" {
+		return nil, fmt.Errorf("routers: BGPTable reads FRR's table, not %s's", d.Kind)
+	}
+	var out []BGPPath
+	for _, af := range []string{"ipv4", "ipv6"} {
+		b, err := exec.Command("vtysh", "--vty_socket", d.Dir, "-c", "show bgp "+af+" unicast json").Output()
+		if err != nil {
+			return nil, fmt.Errorf("routers: vtysh in %s: show bgp %s unicast json: %w", d.NS, af, err)
+		}
+		var t struct {
+			Routes map[string][]struct {
+				Best     bool   `json:"bestpath"`
+				PeerID   string `json:"peerId"`
+				LocPrf   uint32 `json:"locPrf"`
+				NextHops []struct {
+					IP string `json:"ip"`
+				} `json:"nexthops"`
+			} `json:"routes"`
+		}
+		if err := json.Unmarshal(b, &t); err != nil {
+			return nil, fmt.Errorf("routers: show bgp %s unicast json in %s: %w", af, d.NS, err)
+		}
+		for pfx, paths := range t.Routes {
+			p, err := netip.ParsePrefix(pfx)
+			if err != nil {
+				continue
+			}
+			for _, x := range paths {
+				bp := BGPPath{Prefix: p, Best: x.Best, LocalPref: x.LocPrf}
+				bp.Peer, _ = netip.ParseAddr(x.PeerID)
+				if len(x.NextHops) > 0 {
+					bp.NextHop, _ = netip.ParseAddr(x.NextHops[0].IP)
+				}
+				out = append(out, bp)
+			}
+		}
+	}
+	return out, nil
 }
 
 // ExecArgv wraps argv, a command to run in a daemon's namespace with `ip

@@ -99,6 +99,13 @@ func checkInterop(t *testing.T, d *Daemon, msee *node, sess *bfd.Session, showRo
 	deadline := 40 * time.Second
 	eventually(t, d.Kind+" session Established", deadline, func() bool { return msee.neighbor(t, ce1Addr).State == bgp.Established })
 	t.Logf("%s: Established after %v", d.Kind, time.Since(start).Round(time.Millisecond))
+	eventually(t, d.Kind+"'s own view of the session", 5*time.Second, func() bool {
+		nbrs, err := d.Neighbors()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(nbrs) == 1 && nbrs[0].Address == msee1Addr && nbrs[0].ASN == 12076 && nbrs[0].State == bgp.Established
+	})
 	eventually(t, "on-premises prefix from "+d.Kind, 10*time.Second, func() bool {
 		b := msee.best(t, onprem4)
 		return len(b) == 1 && b[0].ASPath.String() == "65001"

@@ -81,7 +81,7 @@ func (r *run) check(step int, a Assertion) {
 		r.assert(step, text, len(clear) == 0 && cr.Error == "", detail+captureError(cr))
 	case a.NoClearPayload != "":
 		cr := r.captureResult(a.NoClearPayload)
-		text := a.NoClearPayload + ": no traffic in clear on the wire (MACsec, MKA, ARP or ESP in UDP only)"
+		text := a.NoClearPayload + ": no traffic in clear on the wire (MACsec, MKA, ARP, IKE or ESP in UDP only)"
 		if cr == nil {
 			r.assert(step, text, false, "no capture of this link")
 			return

@@ -3,3 +3,5 @@
 // that measure loss and outages, and assertions whose results make the
 // report and the exit status.
 package scenario
+
+//go:generate go test -run ^TestFieldReference$ -update-docs .

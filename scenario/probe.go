@@ -1,31 +1,22 @@
 package scenario
 
 import (
-	"encoding/binary"
+	"encoding/json"
 	"fmt"
-	"net"
-	"net/netip"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/secylab/secylab/internal/netnsx"
+	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/topology"
 )
 
-// probePort is the UDP port of probe flows.
-const probePort = 47123
-
-// probeMagic opens every probe datagram: "slprobe" and a version.
-var probeMagic = [8]byte{'s', 'l', 'p', 'r', 'o', 'b', 'e', 1}
-
 // flow is one direction of a probe: datagrams with a sequence number and
-// the send time, from one namespace to another.
+// the send time, from one namespace to another; what was sent and what
+// arrived, on this host's clock.
 type flow struct {
 	name     string
 	interval time.Duration
-	tx, rx   *net.UDPConn
-	dst      *net.UDPAddr
 	start    time.Time
 
 	mu   sync.Mutex
@@ -38,105 +29,156 @@ type arrival struct {
 	sent, at time.Time
 }
 
-// probe is a bidirectional probe: two flows.
+func (f *flow) addSent(seq uint64, at time.Time) {
+	f.mu.Lock()
+	if seq == uint64(len(f.sent)) {
+		f.sent = append(f.sent, at)
+	}
+	f.mu.Unlock()
+}
+
+func (f *flow) addRecv(seq uint64, sent, at time.Time) {
+	f.mu.Lock()
+	f.recv = append(f.recv, arrival{seq: seq, sent: sent, at: at})
+	f.mu.Unlock()
+}
+
+// landed reports whether the datagrams the flow sent before t are where
+// they were going: every one sent in the last probeGrace before t has
+// arrived (older losses are final), or one sent at t or later has (the
+// path delivers, so those before it that would arrive have). missing
+// counts those of the last probeGrace not arrived.
+func (f *flow) landed(t time.Time) (ok bool, missing int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	before := func(s, t time.Time) int { return s.Compare(t) }
+	hi, _ := slices.BinarySearchFunc(f.sent, t, before)
+	lo, _ := slices.BinarySearchFunc(f.sent[:hi], t.Add(-probeGrace), before)
+	got := make([]bool, hi-lo)
+	missing = hi - lo
+	after := false
+	// Arrivals are in the order they came: those of the last probeGrace's
+	// datagrams, or later ones, are at the end (twice the grace back:
+	// a far half's arrival times are on this host's clock only as well as
+	// their offset was measured).
+	from := t.Add(-2 * probeGrace)
+	for i := len(f.recv) - 1; i >= 0 && !f.recv[i].at.Before(from); i-- {
+		switch a := f.recv[i]; {
+		case a.seq >= uint64(hi):
+			after = true
+		case a.seq >= uint64(lo) && !got[a.seq-uint64(lo)]:
+			got[a.seq-uint64(lo)] = true
+			missing--
+		}
+	}
+	return missing == 0 || after, missing
+}
+
+// probe is a bidirectional probe: two flows, flows[0] from spec.From to
+// spec.To. Each end runs here or, on a lab spanning hosts, in the lab
+// process of its node's half (remoteProbeEnd).
 type probe struct {
 	spec  ProbeSpec
 	flows [2]*flow
 	stop  chan struct{}
 	wg    sync.WaitGroup
+	// local are the ends run here, remote those run by a far half.
+	local  [2]*lab.ProbeEnd
+	remote [2]*remoteProbeEnd
 }
 
-// openUDP opens a UDP socket bound to addr inside a node's namespace.
-func openUDP(lab, node string, addr netip.Addr) (*net.UDPConn, error) {
-	var c *net.UDPConn
-	err := netnsx.Do(topology.NamespaceName(lab, node), func() (err error) {
-		c, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, probePort)))
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("probe socket %s %s: %w", node, addr, err)
-	}
-	return c, nil
-}
-
-func startProbe(lab string, spec ProbeSpec) (*probe, error) {
-	a, err := openUDP(lab, spec.From.Node, spec.From.Addr)
-	if err != nil {
-		return nil, err
-	}
-	b, err := openUDP(lab, spec.To.Node, spec.To.Addr)
-	if err != nil {
-		a.Close()
-		return nil, err
-	}
+func startProbe(r *run, spec ProbeSpec) (*probe, error) {
 	p := &probe{spec: spec, stop: make(chan struct{})}
 	interval := time.Second / time.Duration(spec.Rate)
 	now := time.Now()
-	p.flows[0] = &flow{name: spec.From.Node + "→" + spec.To.Node, interval: interval, tx: a, rx: b,
-		dst: net.UDPAddrFromAddrPort(netip.AddrPortFrom(spec.To.Addr, probePort)), start: now}
-	p.flows[1] = &flow{name: spec.To.Node + "→" + spec.From.Node, interval: interval, tx: b, rx: a,
-		dst: net.UDPAddrFromAddrPort(netip.AddrPortFrom(spec.From.Addr, probePort)), start: now}
-	for _, f := range p.flows {
-		p.wg.Add(2)
-		go func() { defer p.wg.Done(); f.send(p.stop) }()
-		go func() { defer p.wg.Done(); f.receive() }()
+	p.flows[0] = &flow{name: spec.From.Node + "→" + spec.To.Node, interval: interval, start: now}
+	p.flows[1] = &flow{name: spec.To.Node + "→" + spec.From.Node, interval: interval, start: now}
+	eps := [2]Endpoint{spec.From, spec.To}
+	// The sockets first, then the senders: no datagram goes to an end not
+	// yet listening.
+	local, remote := &p.local, &p.remote
+	fail := func(err error) (*probe, error) {
+		for i := range 2 {
+			if local[i] != nil {
+				local[i].Close()
+			}
+			if remote[i] != nil {
+				remote[i].stream.Close()
+			}
+		}
+		return nil, err
+	}
+	for i, ep := range eps {
+		h, err := r.halfOf(ep.Node)
+		if err != nil {
+			return fail(fmt.Errorf("probe %s: %w", spec.Name, err))
+		}
+		if h == nil {
+			if local[i], err = lab.OpenProbeEnd(topology.NamespaceName(r.name, ep.Node), ep.Addr); err != nil {
+				return fail(fmt.Errorf("probe %s: %s %w", spec.Name, ep.Node, err))
+			}
+			continue
+		}
+		if remote[i], err = openRemoteProbeEnd(h, ep, eps[1-i].Addr, spec.Rate, probeGrace); err != nil {
+			return fail(fmt.Errorf("probe %s: %s on host %s: %w", spec.Name, ep.Node, h.Host, err))
+		}
+	}
+	for i := range 2 {
+		out, in := p.flows[i], p.flows[1-i] // what this end sends, what it receives
+		// The sender's clock less this host's: a remote sender's times
+		// are put on this host's clock.
+		var sentOffset time.Duration
+		if remote[1-i] != nil {
+			sentOffset = remote[1-i].half.ClockOffset
+		}
+		got := func(seq uint64, sent, at time.Time) { in.addRecv(seq, sent.Add(-sentOffset), at) }
+		if e := local[i]; e != nil {
+			p.wg.Add(2)
+			go func() { defer p.wg.Done(); e.Send(p.stop, eps[1-i].Addr, interval, out.addSent) }()
+			go func() { defer p.wg.Done(); e.Receive(got) }()
+			continue
+		}
+		e := remote[i]
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); e.read(out, got) }()
+		if err := e.start(); err != nil {
+			p.finish()
+			return nil, fmt.Errorf("probe %s: %w", spec.Name, err)
+		}
 	}
 	return p, nil
 }
 
-func (f *flow) send(stop <-chan struct{}) {
-	buf := make([]byte, 64)
-	copy(buf, probeMagic[:])
-	t := time.NewTicker(f.interval)
-	defer t.Stop()
-	for seq := uint64(0); ; seq++ {
-		now := time.Now()
-		binary.BigEndian.PutUint64(buf[8:], seq)
-		binary.BigEndian.PutUint64(buf[16:], uint64(now.UnixNano()))
-		f.mu.Lock()
-		f.sent = append(f.sent, now)
-		f.mu.Unlock()
-		// A send error (no route, no neighbour) is a lost probe, as on a
-		// real network.
-		f.tx.WriteToUDP(buf, f.dst)
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (f *flow) receive() {
-	buf := make([]byte, 256)
-	for {
-		n, _, err := f.rx.ReadFromUDP(buf)
-		if err != nil {
-			return
-		}
-		at := time.Now()
-		if n < 24 || [8]byte(buf[:8]) != probeMagic {
-			continue
-		}
-		f.mu.Lock()
-		f.recv = append(f.recv, arrival{
-			seq:  binary.BigEndian.Uint64(buf[8:]),
-			sent: time.Unix(0, int64(binary.BigEndian.Uint64(buf[16:]))),
-			at:   at,
-		})
-		f.mu.Unlock()
-	}
-}
+// probeGrace is how long the ends keep receiving after the last datagram
+// was sent: those in flight are not losses.
+const probeGrace = 500 * time.Millisecond
 
 // finish stops sending, waits for datagrams in flight and closes the
 // sockets.
-func (p *probe) finish(grace time.Duration) {
+func (p *probe) finish() {
 	close(p.stop)
-	time.Sleep(grace)
-	for _, f := range p.flows {
-		f.tx.Close()
+	for _, e := range p.remote {
+		if e != nil {
+			e.stopSending() // its lab process waits probeGrace too, then ends the stream
+		}
+	}
+	time.Sleep(probeGrace)
+	for _, e := range p.local {
+		if e != nil {
+			e.Close()
+		}
+	}
+	for _, e := range p.remote {
+		if e != nil {
+			e.stream.SetReadDeadline(time.Now().Add(5 * time.Second)) // a far half gone silent
+		}
 	}
 	p.wg.Wait()
+	for _, e := range p.remote {
+		if e != nil {
+			e.stream.Close()
+		}
+	}
 }
 
 // FlowResult measures one direction of a probe.
@@ -176,6 +218,15 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	return fmt.Appendf(nil, "%.6f", time.Duration(d).Seconds()), nil
 }
 
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s float64
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*d = Duration(s * float64(time.Second))
+	return nil
+}
+
 func (d Duration) String() string {
 	if time.Duration(d) < 10*time.Millisecond {
 		return time.Duration(d).Round(time.Microsecond).String()
@@ -198,7 +249,7 @@ func (r ProbeResult) MaxOutage() time.Duration {
 	return time.Duration(max(r.Flows[0].MaxOutage, r.Flows[1].MaxOutage))
 }
 
-const bucket = 250 * time.Millisecond
+const bucket = lab.BulkBucket // a far bulk receiver counts in the same buckets
 
 func (p *probe) result(runStart time.Time) ProbeResult {
 	r := ProbeResult{Name: p.spec.Name, Spec: fmt.Sprintf("%s %s ⇄ %s %s, %d/s each way", p.spec.From.Node, p.spec.From.Addr, p.spec.To.Node, p.spec.To.Addr, p.spec.Rate)}

@@ -11,29 +11,51 @@ import (
 	"time"
 
 	"github.com/secylab/secylab/expressroute"
+	"github.com/secylab/secylab/lab"
 )
 
 // Report is what a scenario run found.
 type Report struct {
-	Scenario    string            `json:"scenario"`
-	Title       string            `json:"title"`
-	Description string            `json:"description"`
-	Source      string            `json:"source"`
-	Lab         string            `json:"lab,omitempty"`
-	Started     time.Time         `json:"started"`
-	Duration    Duration          `json:"duration"`
-	Passed      bool              `json:"passed"`
-	Error       string            `json:"error,omitempty"`
-	Timers      map[string]string `json:"timers"`
-	Production  []string          `json:"production,omitempty"`
-	Steps       []StepResult      `json:"steps"`
-	Events      []Event           `json:"events"`
-	Probes      []ProbeResult     `json:"probes"`
-	Bulk        []BulkResult      `json:"bulk,omitempty"`
-	Captures    []CaptureResult   `json:"captures,omitempty"`
+	Scenario    string          `json:"scenario"`
+	Title       string          `json:"title"`
+	Description string          `json:"description"`
+	Source      string          `json:"source"`
+	Lab         string          `json:"lab,omitempty"`
+	Started     time.Time       `json:"started"`
+	Duration    Duration        `json:"duration"`
+	Passed      bool            `json:"passed"`
+	Error       string          `json:"error,omitempty"`
+	Timers      *ReportTimers   `json:"timers,omitempty"`
+	Production  []string        `json:"production,omitempty"`
+	Steps       []StepResult    `json:"steps"`
+	Events      []Event         `json:"events"`
+	Probes      []ProbeResult   `json:"probes"`
+	Bulk        []BulkResult    `json:"bulk,omitempty"`
+	Captures    []CaptureResult `json:"captures,omitempty"`
 	// KeysFile is where lab run --export-keys wrote the run's keys.
 	KeysFile   string            `json:"keysFile,omitempty"`
 	Assertions []AssertionResult `json:"assertions"`
+	// YAML is the scenario file as run.
+	YAML string `json:"yaml,omitempty"`
+	// Graph is the topology, for the drawing; Start and End the state of
+	// its links when the probes started and when they stopped.
+	Graph *Graph    `json:"graph,omitempty"`
+	Start *Snapshot `json:"start,omitempty"`
+	End   *Snapshot `json:"end,omitempty"`
+	// Traffic is the data frames per interval on each link run in user
+	// space (link1, link2), from the ports' counters.
+	Traffic []LinkTraffic `json:"traffic,omitempty"`
+	// Phases are the scenario's note steps and what the probes saw in
+	// each; Spans the times a link was drained, cut or disabled.
+	Phases  []Phase  `json:"phases,omitempty"`
+	Spans   []Span   `json:"spans,omitempty"`
+	Runbook *Runbook `json:"runbook,omitempty"`
+	// Markers are the events the timeline numbers, as its legend lists
+	// them (from Events).
+	Markers []Marker `json:"markers,omitempty"`
+	// Hosts, for a lab spanning hosts, are its halves: this host's (the
+	// run's own lab) first, then each far half the run drove.
+	Hosts []*lab.Half `json:"hosts,omitempty"`
 }
 
 // StepResult is when a step ran.
@@ -42,6 +64,8 @@ type StepResult struct {
 	Text  string  `json:"text"`
 	Start float64 `json:"start"` // seconds into the run
 	End   float64 `json:"end"`
+	// Output is an exec step's output (stdout and stderr, its last 8 kB).
+	Output string `json:"output,omitempty"`
 }
 
 // Event is something that happened, at T seconds into the run.
@@ -117,31 +141,76 @@ func (rep *Report) CapturesComplete() bool {
 	return true
 }
 
-func timersReport(sc *Scenario) map[string]string {
+// ReportTimers are the lab's protocol timers beside production's.
+type ReportTimers struct {
+	MKAHello           Duration `json:"mkaHello"`
+	MKALife            Duration `json:"mkaLife"`
+	MKAHelloProduction Duration `json:"mkaHelloProduction"`
+	MKALifeProduction  Duration `json:"mkaLifeProduction"`
+	// BGP: the hold time and keepalive the lab's routers offer, zero
+	// without BGP.
+	BGPHold             Duration `json:"bgpHold,omitempty"`
+	BGPKeepalive        Duration `json:"bgpKeepalive,omitempty"`
+	BGPHoldProduction   Duration `json:"bgpHoldProduction,omitempty"`
+	BGPKeepaliveProduct Duration `json:"bgpKeepaliveProduction,omitempty"`
+	BFD                 bool     `json:"bfd,omitempty"` // 300 ms × 3, as the Microsoft edge
+	PNThreshold         uint64   `json:"pnThreshold,omitempty"`
+}
+
+func timersReport(sc *Scenario) *ReportTimers {
 	if sc.Topology == nil {
 		return nil
 	}
-	t := map[string]string{
-		"mka_hello": sc.Timers.MKAHello.String() + " (production " + expressroute.MKAHelloTime.String() + ")",
-		"mka_life":  sc.Timers.MKALife.String() + " (production " + expressroute.MKALifeTime.String() + ")",
-	}
+	t := &ReportTimers{MKAHello: Duration(sc.Timers.MKAHello), MKALife: Duration(sc.Timers.MKALife),
+		MKAHelloProduction: Duration(expressroute.MKAHelloTime), MKALifeProduction: Duration(expressroute.MKALifeTime),
+		PNThreshold: sc.Timers.PNThreshold}
 	for _, n := range sc.Topology.Nodes {
 		if b := n.BGP; b != nil {
-			t["bgp_hold"] = fmt.Sprintf("%v / keepalive %v (production 180s / 60s: without BFD a dead link is noticed after up to 3 minutes)", b.HoldTime, b.Keepalive)
-			if b.BFD {
-				t["bfd"] = "300ms x 3 (as the Microsoft edge)"
-			}
+			t.BGPHold, t.BGPKeepalive = Duration(b.HoldTime), Duration(b.Keepalive)
+			t.BGPHoldProduction, t.BGPKeepaliveProduct = Duration(expressroute.HoldTime), Duration(expressroute.KeepaliveTime)
+			t.BFD = b.BFD
 			break
 		}
-	}
-	if sc.Timers.PNThreshold != 0 {
-		t["pn_threshold"] = fmt.Sprintf("%d (production 0xC0000000, XPN 0xC000000000000000)", sc.Timers.PNThreshold)
 	}
 	return t
 }
 
+// secs writes a duration as people do: 9 s, 300 ms, 1.5 s, 3 min.
+func secs(d time.Duration) string {
+	switch {
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%d min", d/time.Minute)
+	case d >= time.Second:
+		return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.1f", d.Seconds()), "0"), ".") + " s"
+	}
+	return fmt.Sprintf("%d ms", d.Milliseconds())
+}
+
+// Lines are the timers in words, one sentence a protocol.
+func (t *ReportTimers) Lines() []string {
+	if t == nil {
+		return nil
+	}
+	d := func(v Duration) string { return secs(time.Duration(v)) }
+	lines := []string{fmt.Sprintf("MKA hello %s, lifetime %s (production %s, %s)", d(t.MKAHello), d(t.MKALife), d(t.MKAHelloProduction), d(t.MKALifeProduction))}
+	if t.BGPHold != 0 {
+		lines = append(lines, fmt.Sprintf("BGP hold %s, keepalive %s (production %s, %s: without BFD a dead link is noticed after up to %s)",
+			d(t.BGPHold), d(t.BGPKeepalive), d(t.BGPHoldProduction), d(t.BGPKeepaliveProduct), d(t.BGPHoldProduction)))
+		if t.BFD {
+			lines = append(lines, fmt.Sprintf("BFD %s × %d, as the Microsoft edge runs it", secs(expressroute.BFDInterval), expressroute.BFDMultiplier))
+		} else {
+			lines = append(lines, "BFD off")
+		}
+	}
+	if t.PNThreshold != 0 {
+		lines = append(lines, fmt.Sprintf("PN threshold %d (production 0xC0000000, XPN 0xC000000000000000)", t.PNThreshold))
+	}
+	return lines
+}
+
 // write puts report.json, summary.txt and report.html in dir.
 func (rep *Report) write(dir string) error {
+	rep.Markers = rep.markers()
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
@@ -153,6 +222,13 @@ func (rep *Report) write(dir string) error {
 	rep.WriteText(&sb)
 	if err := os.WriteFile(filepath.Join(dir, "summary.txt"), []byte(sb.String()), 0o644); err != nil {
 		return err
+	}
+	if rep.Runbook != nil {
+		var rb strings.Builder
+		rep.Runbook.WriteText(&rb)
+		if err := os.WriteFile(filepath.Join(dir, "runbook.txt"), []byte(rb.String()), 0o644); err != nil {
+			return err
+		}
 	}
 	f, err := os.Create(filepath.Join(dir, "report.html"))
 	if err != nil {
@@ -201,12 +277,37 @@ func (rep *Report) WriteText(w io.Writer) {
 	if rep.Error != "" {
 		fmt.Fprintf(w, "  error: %s\n", rep.Error)
 	}
+	for _, h := range rep.Hosts {
+		where := "this host, its own lab"
+		if h.Endpoint != "" {
+			where = fmt.Sprintf("at %s, clock offset %v ± %v", h.Endpoint, h.ClockOffset.Round(time.Microsecond), (h.RTT / 2).Round(time.Microsecond))
+		}
+		fmt.Fprintf(w, "  host %-10s lab %s (pid %d), %s: %s\n", h.Host, h.Lab, h.PID, where, strings.Join(h.Nodes, ", "))
+	}
 	for _, p := range rep.Probes {
 		fmt.Fprintf(w, "  probe %-14s %s\n", p.Name, p.Spec)
 		for _, f := range p.Flows {
 			fmt.Fprintf(w, "    %-26s sent %5d  lost %4d  longest outage %-8s reordered %d  latency p50 %s p99 %s\n",
 				f.Name, f.Sent, f.Lost, f.MaxOutage, f.Reordered, f.LatencyP50, f.LatencyP99)
 		}
+	}
+	for _, ph := range rep.Phases {
+		fmt.Fprintf(w, "  phase %-14s %5.1f–%5.1f s:", ph.Name, ph.From, ph.To)
+		for _, p := range ph.Probes {
+			fmt.Fprintf(w, " %s lost %d of %d, outage %s;", p.Probe, p.Lost, p.Sent, p.MaxOutage)
+		}
+		if ph.Traffic != "" {
+			fmt.Fprintf(w, " traffic %s", ph.Traffic)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, sp := range rep.Spans {
+		fmt.Fprintf(w, "  %-20s %5.1f–%5.1f s\n", sp.Label(), sp.From, sp.To)
+	}
+	// The timeline's numbered markers, so a text-only reader (a CI log)
+	// has what the HTML legend lists.
+	for _, m := range rep.Markers {
+		fmt.Fprintf(w, "  event %2d %6.2f s  %-5s %s\n", m.N, m.T, m.Kind, m.Text)
 	}
 	for _, b := range rep.Bulk {
 		fmt.Fprintf(w, "  bulk  %-14s %s: %.0f Mbit/s average, longest stall %s\n", b.Name, b.Spec, b.Mbps, b.MaxStall)
@@ -237,15 +338,12 @@ func (rep *Report) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %s %-7s %s — %s\n", mark, where, a.Text, a.Detail)
 	}
-	if len(rep.Timers) > 0 {
-		fmt.Fprintf(w, "  timers: MKA hello %s, life %s\n", rep.Timers["mka_hello"], rep.Timers["mka_life"])
-		if h, ok := rep.Timers["bgp_hold"]; ok {
-			bfd := "off"
-			if v, ok := rep.Timers["bfd"]; ok {
-				bfd = v
-			}
-			fmt.Fprintf(w, "  timers: BGP hold %s; BFD %s\n", h, bfd)
-		}
+	var sb strings.Builder
+	rep.Start.writeText(&sb, "start")
+	rep.End.writeText(&sb, "end")
+	io.WriteString(w, sb.String())
+	for _, l := range rep.Timers.Lines() {
+		fmt.Fprintf(w, "  timers: %s\n", l)
 	}
 	for _, p := range rep.Production {
 		fmt.Fprintf(w, "  in production: %s\n", p)

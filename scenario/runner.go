@@ -5,10 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +39,11 @@ type Options struct {
 	// in OutDir, mode 0600: what secylab frame validate --keys needs to
 	// decrypt the run's (--full) captures.
 	ExportKeys bool
+	// Azure names the user's Azure resources in the runbook.
+	Azure AzureNames
+	// Span, for a scenario whose topology spans hosts, makes the run
+	// bring up this host's half and drive the far halves (span.go).
+	Span *SpanOptions
 }
 
 // CaptureOverride changes the bounds of every scenario's captures (lab run's
@@ -70,17 +75,21 @@ func (o CaptureOverride) bounds(b capture.Bounds) capture.Bounds {
 type run struct {
 	sc     *Scenario
 	opt    Options
-	lab    *lab.Client
+	lab    lab.Controller
+	span   *lab.Span // a lab spanning hosts; nil: one host
 	name   string
 	start  time.Time
 	report *Report
 
-	mu     sync.Mutex
-	events []Event
-	step   string
-	probes []*probe
-	bulks  []*bulk
-	caps   []*linkCapture
+	mu        sync.Mutex
+	events    []Event
+	azureSeen uint64 // the Seq of the last Azure call looked at
+	step      string
+	probes    []*probe
+	bulks     []*bulk
+	caps      []*linkCapture
+
+	traffic map[string][]trafficSample // link → its first end's frame counts, by the monitor
 
 	captureBounds capture.Bounds
 	keysMu        sync.Mutex
@@ -95,7 +104,10 @@ type run struct {
 func Run(ctx context.Context, sc *Scenario, opt Options) (*Report, error) {
 	r := &run{sc: sc, opt: opt, start: time.Now()}
 	r.report = &Report{Scenario: sc.Name, Title: sc.Title, Description: sc.Description, Source: sc.Source,
-		Started: r.start, Timers: timersReport(sc), Production: sc.Production}
+		Started: r.start, Timers: timersReport(sc), Production: sc.Production, YAML: sc.YAML}
+	if sc.Topology != nil {
+		r.report.Graph = graphOf(sc.Topology)
+	}
 	if sc.PNTable {
 		r.report.Production = append(r.report.Production, pnTableLines()...)
 	}
@@ -106,6 +118,10 @@ func Run(ctx context.Context, sc *Scenario, opt Options) (*Report, error) {
 	err := r.run(ctx)
 	r.report.Duration = Duration(time.Since(r.start))
 	r.report.Events = r.events
+	if r.lab != nil {
+		r.finishReport(time.Duration(r.report.Duration))
+		r.report.Runbook = buildRunbook(sc, r.report, opt.Azure)
+	}
 	if err != nil {
 		r.report.Error = err.Error()
 	}
@@ -120,6 +136,17 @@ func Run(ctx context.Context, sc *Scenario, opt Options) (*Report, error) {
 }
 
 func (r *run) elapsed() float64 { return time.Since(r.start).Seconds() }
+
+// snapshot is the state of the lab's links now (nil if the lab does not
+// answer).
+func (r *run) snapshot() *Snapshot {
+	st, err := r.lab.Status()
+	if err != nil {
+		r.event("lab", "status: %v", err)
+		return nil
+	}
+	return snapshot(r.sc.Topology, st, r.elapsed())
+}
 
 func (r *run) event(kind, format string, args ...any) {
 	e := Event{T: r.elapsed(), Kind: kind, Text: fmt.Sprintf(format, args...)}
@@ -153,6 +180,9 @@ func (r *run) run(ctx context.Context) error {
 			r.event("lab", "lab %s keeps running (--keep): see it with secylab lab status --lab %s, remove it with secylab lab down %s", r.name, r.name, r.name)
 			return
 		}
+		if r.span != nil {
+			r.resetFar(context.WithoutCancel(ctx))
+		}
 		if err := lab.Down(r.opt.StateDir, r.name); err != nil {
 			r.event("lab", "removing the lab: %v", err)
 		}
@@ -175,6 +205,7 @@ func (r *run) run(ctx context.Context) error {
 	if err := r.waitAllBGP(ctx, 60*time.Second); err != nil {
 		return err
 	}
+	r.report.Start = r.snapshot()
 	if err := r.startCaptures(); err != nil {
 		return err
 	}
@@ -186,14 +217,14 @@ func (r *run) run(ctx context.Context) error {
 
 	for _, ps := range sc.Probes {
 		if ps.Bulk {
-			b, err := startBulk(r.name, ps, r.start)
+			b, err := startBulk(r, ps)
 			if err != nil {
 				return err
 			}
 			r.bulks = append(r.bulks, b)
 			continue
 		}
-		p, err := startProbe(r.name, ps)
+		p, err := startProbe(r, ps)
 		if err != nil {
 			return err
 		}
@@ -211,15 +242,18 @@ func (r *run) run(ctx context.Context) error {
 		return err
 	}
 	for i, st := range sc.Steps {
-		if err := r.doStep(ctx, i, st); err != nil {
+		err := r.doStep(ctx, i, st)
+		r.azureEvents()
+		if err != nil {
 			return fmt.Errorf("step %d (%s): %w", i+1, st.describe(), err)
 		}
 	}
 	if err := sleep(ctx, time.Second); err != nil {
 		return err
 	}
+	r.report.End = r.snapshot()
 	for _, p := range r.probes {
-		p.finish(500 * time.Millisecond)
+		p.finish()
 		r.report.Probes = append(r.report.Probes, p.result(r.start))
 	}
 	bulk := []BulkResult{}
@@ -248,8 +282,23 @@ func (r *run) up(ctx context.Context) error {
 	if r.opt.Keep {
 		owner = ""
 	}
+	var far *lab.Span
+	if so := r.opt.Span; so != nil {
+		// The far halves first: a run whose far half is absent builds
+		// nothing.
+		var err error
+		if far, err = lab.NewSpan(ctx, r.sc.Topology, so.Host, so.Far); err != nil {
+			return err
+		}
+		for _, h := range far.Halves {
+			r.event("lab", "host %s: lab %s answers at %s (pid %d; nodes %s; clock offset %v, round trip %v)", h.Host, h.Lab, h.Endpoint, h.PID, strings.Join(h.Nodes, ", "), h.ClockOffset.Round(time.Microsecond), h.RTT.Round(time.Microsecond))
+		}
+	}
 	for try := 0; ; try++ {
 		topo := *r.sc.Topology
+		if r.opt.Span != nil {
+			topo = *r.opt.Span.Half
+		}
 		r.name = r.opt.LabName
 		if r.name == "" {
 			r.name = NewLabName()
@@ -259,7 +308,11 @@ func (r *run) up(ctx context.Context) error {
 		}
 		r.report.Lab = r.name
 		r.event("lab", "creating lab %s from %s (%d nodes, %d links)", r.name, r.sc.TopologyRef, len(topo.Nodes), len(topo.Links))
-		c, err := lab.Up(ctx, lab.Spec{Topology: &topo, HelloTime: r.sc.Timers.MKAHello, LifeTime: r.sc.Timers.MKALife, PNThreshold: r.sc.Timers.PNThreshold},
+		spec := lab.Spec{Topology: &topo, HelloTime: r.sc.Timers.MKAHello, LifeTime: r.sc.Timers.MKALife, PNThreshold: r.sc.Timers.PNThreshold}
+		if r.opt.Span != nil {
+			spec.Control = &lab.ControlSpec{KeyFile: r.opt.Span.KeyFile}
+		}
+		c, err := lab.Up(ctx, spec,
 			lab.UpOptions{StateDir: r.opt.StateDir, Owner: owner})
 		var exists *topology.ExistsError
 		if errors.As(err, &exists) && r.opt.LabName == "" && try < 3 {
@@ -269,6 +322,13 @@ func (r *run) up(ctx context.Context) error {
 			return err
 		}
 		r.lab = c
+		if far != nil {
+			if err := far.SetHere(ctx, r.opt.Span.Host, c); err != nil {
+				return errors.Join(err, lab.Down(r.opt.StateDir, r.name))
+			}
+			r.lab, r.span = far, far
+			r.report.Hosts = far.Halves
+		}
 		return nil
 	}
 }
@@ -376,7 +436,7 @@ func (r *run) bgpHolds(c BGPCond) (bool, error) {
 			continue
 		}
 		for _, n := range st.Status.Neighbors {
-			if n.Name != c.Link {
+			if topology.SessionLink(n.Name) != c.Link {
 				continue
 			}
 			if n.State.String() == "Established" {
@@ -391,6 +451,35 @@ func (r *run) bgpHolds(c BGPCond) (bool, error) {
 	}
 	if c.Established {
 		return down == 0, nil
+	}
+	return up == 0, nil
+}
+
+// ipsecHolds reports whether the tunnel's IKE SAs are (all) established
+// or (none) not.
+func (r *run) ipsecHolds(ctx context.Context, c IPsecCond) (bool, error) {
+	var sas []lab.IKETunnelSAs
+	if err := r.lab.DoResult(ctx, &lab.IPsecSAsOp{Tunnel: c.Tunnel, Node: c.Node}, &sas); err != nil {
+		return false, err
+	}
+	up, notified := 0, ""
+	for _, s := range sas {
+		if s.State == "ESTABLISHED" {
+			up++
+		}
+		if notified == "" && c.Notify != "" && strings.Contains(s.LastError, c.Notify) {
+			notified = fmt.Sprintf("%s at %s (peer %s): %s", s.Tunnel, s.Node, s.Peer, s.LastError)
+		}
+	}
+	if c.Notify != "" {
+		if up == 0 && notified != "" {
+			r.event("ipsec", "%s", notified)
+			return true, nil
+		}
+		return false, nil
+	}
+	if c.Established {
+		return up == len(sas), nil
 	}
 	return up == 0, nil
 }
@@ -418,6 +507,39 @@ func (r *run) waitAllBGP(ctx context.Context, timeout time.Duration) error {
 	return nil
 }
 
+// settle lets the probes' datagrams in flight land before the step after
+// a note acts. A phase ends at the next note and counts the datagrams sent
+// until then; one sent just before, still on its way when the next step
+// cuts a link, would count as lost in the phase it left (dpd's "both
+// tunnels" lost 1 of 401 so: sent 61 µs before link1 was cut, on a path
+// of 1 ms p99 latency, 14 ms under load). It returns once every
+// flow has landed (flow.landed), or after probeGrace, saying which had
+// not.
+func (r *run) settle(ctx context.Context, note string) error {
+	t := time.Now()
+	deadline := t.Add(probeGrace)
+	for {
+		var late []string
+		for _, p := range r.probes {
+			for _, f := range p.flows {
+				if ok, missing := f.landed(t); !ok {
+					late = append(late, fmt.Sprintf("%s %s: %d", p.spec.Name, f.name, missing))
+				}
+			}
+		}
+		if len(late) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			r.event("probe", "%s: datagrams sent before the note and not arrived after %v (lost in the phase before): %s", note, probeGrace, strings.Join(late, ", "))
+			return nil
+		}
+		if err := sleep(ctx, time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
 // poll checks cond every 50 ms until it holds (true), it fails, or timeout
 // passes (false).
 func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error)) (bool, error) {
@@ -436,9 +558,33 @@ func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error))
 	}
 }
 
+// slowStatus is how late a status answer is an event: the lab process
+// (its routers' BFD and forwarders too) did not run for that long, as a
+// machine short of CPU does to it, and 500 ms is more than half of BFD's
+// 300 ms × 3.
+const slowStatus = 500 * time.Millisecond
+
+// hostLoad is the machine's load average and CPU pressure, for an event
+// saying the lab process was held up.
+func hostLoad() string {
+	load, pressure := "unknown", ""
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			load = f[0]
+		}
+	}
+	if b, err := os.ReadFile("/proc/pressure/cpu"); err == nil { // "some avg10=77.93 avg60=…"
+		if f := strings.Fields(string(b)); len(f) > 1 {
+			pressure = ", CPU pressure " + strings.TrimPrefix(f[1], "avg10=") + " % over 10 s"
+		}
+	}
+	return "load average " + load + pressure
+}
+
 // monitor records MKA transitions as events and keeps the live status line.
 func (r *run) monitor(ctx context.Context) {
 	last := map[string]string{}
+	sessions := sessionWatch{}
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for tick := 0; ; tick++ {
@@ -446,9 +592,15 @@ func (r *run) monitor(ctx context.Context) {
 			r.collectKeys(ctx)
 		}
 		var line []string
+		asked := time.Now()
 		ls, err := r.lab.Status()
+		if took := time.Since(asked); took >= slowStatus {
+			r.event("lab", "the lab answered its status after %v (%s): while the lab process does not run, BFD's detection time can pass with no packet lost", took.Round(time.Millisecond), hostLoad())
+		}
 		if err != nil {
 			ls = &lab.LabStatus{}
+		} else {
+			r.sampleTraffic(ls, r.elapsed())
 		}
 		for _, l := range r.sc.Topology.Links {
 			ps, err := linkPorts(ls, l.Name)
@@ -474,25 +626,8 @@ func (r *run) monitor(ctx context.Context) {
 				line = append(line, fmt.Sprintf("%s %d/%d secured", l.Name, s, s+u))
 			}
 		}
-		for _, st := range ls.BGP {
-			if st.Status == nil {
-				continue
-			}
-			for _, n := range st.Status.Neighbors {
-				key := "bgp " + st.Node + "→" + n.Name
-				state := n.State.String()
-				if prev, ok := last[key]; ok && prev != state {
-					r.event("bgp", "%s over %s: %s → %s", st.Node, n.Name, prev, state)
-				}
-				last[key] = state
-				if n.BFD != nil {
-					key, state := "bfd "+st.Node+"→"+n.Name, n.BFD.State.String()
-					if prev, ok := last[key]; ok && prev != state {
-						r.event("bfd", "%s over %s: %s → %s", st.Node, n.Name, prev, state)
-					}
-					last[key] = state
-				}
-			}
+		for _, e := range sessions.changes(ls) {
+			r.event(e.kind, "%s", e.text)
 		}
 		if r.opt.Live && r.opt.Progress != nil {
 			r.mu.Lock()
@@ -517,6 +652,15 @@ func (st Step) describe() string {
 		return "note: " + st.Note
 	case st.Wait > 0:
 		return "wait " + st.Wait.String()
+	case st.WaitFor != nil && st.WaitFor.IPsec != nil:
+		state := "ESTABLISHED"
+		if !st.WaitFor.IPsec.Established {
+			state = "down (no IKE SA)"
+		}
+		if nt := st.WaitFor.IPsec.Notify; nt != "" {
+			state = "refused with " + nt
+		}
+		return fmt.Sprintf("wait until the IKE SA of %s is %s (at most %v)", st.WaitFor.IPsec.Tunnel, state, st.WaitFor.Timeout)
 	case st.WaitFor != nil && st.WaitFor.BGP != nil:
 		state := "Established"
 		if !st.WaitFor.BGP.Established {
@@ -527,6 +671,8 @@ func (st Step) describe() string {
 		return fmt.Sprintf("wait until %s is %s (at most %v)", st.WaitFor.MKA.Link, securedWord(st.WaitFor.MKA.Secured), st.WaitFor.Timeout)
 	case st.Op != nil:
 		return st.Op.Describe()
+	case st.Exec != nil && st.Exec.Host:
+		return "on the host: " + st.Exec.Command
 	case st.Exec != nil:
 		return "on " + st.Exec.Node + ": " + st.Exec.Command
 	case st.Check != nil:
@@ -558,12 +704,16 @@ func (r *run) doStep(ctx context.Context, i int, st Step) error {
 	}
 	switch {
 	case st.Note != "":
+		return r.settle(ctx, st.Note)
 	case st.Wait > 0:
 		return sleep(ctx, st.Wait)
 	case st.WaitFor != nil:
 		ok, err := poll(ctx, st.WaitFor.Timeout, func() (bool, error) {
 			if st.WaitFor.BGP != nil {
 				return r.bgpHolds(*st.WaitFor.BGP)
+			}
+			if st.WaitFor.IPsec != nil {
+				return r.ipsecHolds(ctx, *st.WaitFor.IPsec)
 			}
 			return r.mkaHolds(*st.WaitFor.MKA)
 		})
@@ -576,25 +726,68 @@ func (r *run) doStep(ctx context.Context, i int, st Step) error {
 			r.assert(i+1, desc, false, "not reached within "+st.WaitFor.Timeout.String())
 		}
 	case st.Op != nil:
-		return r.lab.Do(ctx, st.Op)
+		// An op that answers (an IKE rekey's SPIs before and after) puts
+		// its answer in the report.
+		var res json.RawMessage
+		if err := r.lab.DoResult(ctx, st.Op, &res); err != nil {
+			return err
+		}
+		if len(res) > 0 && string(res) != "null" {
+			sr.Output = string(res)
+		}
 	case st.Exec != nil:
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		timeout := 30 * time.Second
+		if st.Exec.Host {
+			timeout = 5 * time.Minute // the user's automation: az takes seconds a call
+		}
+		cctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		out, err := exec.CommandContext(cctx, "ip", "netns", "exec", topology.NamespaceName(r.name, st.Exec.Node), "sh", "-c", st.Exec.Command).CombinedOutput()
-		detail := lastLine(string(out))
-		switch st.Exec.Expect {
-		case "ok":
-			r.assert(i+1, desc+" succeeds", err == nil, exitDetail(err, detail))
-		case "fail":
-			r.assert(i+1, desc+" fails", err != nil, exitDetail(err, detail))
-		default:
-			if err != nil && cctx.Err() == nil {
-				var ee *exec.ExitError
-				if !errors.As(err, &ee) {
-					return err
-				}
+		var cmd *exec.Cmd
+		var far *lab.Half
+		if !st.Exec.Host {
+			var err error
+			if far, err = r.halfOf(st.Exec.Node); err != nil {
+				return err
 			}
 		}
+		if far != nil {
+			res, err := r.remoteExec(cctx, far, st.Exec.Node, st.Exec.Command, timeout)
+			if err != nil {
+				return err
+			}
+			sr.Output = res.Output
+			status := fmt.Sprintf("exit status %d", res.ExitCode)
+			if res.Error != "" {
+				status = res.Error
+			}
+			r.execAssert(i+1, st.Exec, desc, res.ExitCode, status, lastLine(res.Output))
+			return nil
+		}
+		if st.Exec.Host {
+			var err error
+			if cmd, err = r.hostCommand(cctx, st.Exec.Command); err != nil {
+				return err
+			}
+		} else {
+			argv, err := r.nodeArgv(st.Exec.Node, []string{"sh", "-c", st.Exec.Command})
+			if err != nil {
+				return err
+			}
+			cmd = exec.CommandContext(cctx, "ip", append([]string{"netns", "exec", topology.NamespaceName(r.name, st.Exec.Node)}, argv...)...)
+		}
+		out, err := cmd.CombinedOutput()
+		sr.Output = tail(string(out), 8<<10)
+		code, status := 0, "exit status 0"
+		var ee *exec.ExitError
+		switch {
+		case errors.As(err, &ee):
+			code, status = ee.ExitCode(), err.Error()
+		case err != nil && st.Exec.ExitCode == nil && st.Exec.Expect != "":
+			code, status = -1, err.Error() // did not run: a failure to assert
+		case err != nil && cctx.Err() == nil:
+			return err
+		}
+		r.execAssert(i+1, st.Exec, desc, code, status, lastLine(string(out)))
 	case st.Check != nil:
 		for _, a := range st.Check {
 			r.check(i+1, a)
@@ -603,20 +796,46 @@ func (r *run) doStep(ctx context.Context, i int, st Step) error {
 	return nil
 }
 
+// nodeArgv is argv as it runs in node: on a bird, frr or strongswan node
+// so that the daemon's own CLI (vtysh, birdc, swanctl) reaches the node's
+// daemon (lab.LabStatus.ExecArgv).
+func (r *run) nodeArgv(node string, argv []string) ([]string, error) {
+	st, err := r.lab.Status()
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecArgv(node, argv), nil
+}
+
+// tail is the last max octets of s.
+func tail(s string, max int) string {
+	if len(s) > max {
+		return s[len(s)-max:]
+	}
+	return s
+}
+
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
 }
 
-func exitDetail(err error, out string) string {
-	status := "exit status 0"
-	if err != nil {
-		status = err.Error()
+// execAssert checks what an exec step expects of its command's exit
+// status code (status says it: "exit status 1", "signal: killed").
+func (r *run) execAssert(step int, ex *ExecStep, desc string, code int, status, out string) {
+	detail := status
+	if out != "" {
+		detail += ": " + out
 	}
-	if out == "" {
-		return status
+	ok := code == 0 && status == "exit status 0"
+	switch {
+	case ex.ExitCode != nil:
+		r.assert(step, fmt.Sprintf("%s exits with status %d", desc, *ex.ExitCode), code == *ex.ExitCode, detail)
+	case ex.Expect == "ok":
+		r.assert(step, desc+" succeeds", ok, detail)
+	case ex.Expect == "fail":
+		r.assert(step, desc+" fails", !ok, detail)
 	}
-	return status + ": " + out
 }
 
 // linkCapture records one link's wire, as seen by its first end, to a
@@ -738,9 +957,7 @@ func etherTypeName(et uint16) string { return capture.EtherTypeName(et) }
 // writes out what it queued, then closes) and records the results.
 func (r *run) stopCaptures() {
 	for _, c := range r.caps {
-		if uc, ok := c.stream.Conn.(*net.UnixConn); ok {
-			uc.CloseWrite()
-		}
+		closeWrite(c.stream)
 		select {
 		case <-c.done:
 		case <-time.After(5 * time.Second):

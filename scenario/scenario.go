@@ -19,6 +19,7 @@ import (
 	"github.com/secylab/secylab/expressroute"
 	"github.com/secylab/secylab/internal/value"
 	"github.com/secylab/secylab/internal/yamlx"
+	"github.com/secylab/secylab/ipsec/ike"
 	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/topology"
 )
@@ -45,6 +46,8 @@ type Scenario struct {
 	// PNTable adds the time to exhaust 32-bit and 64-bit packet numbers at
 	// production line rates to the report.
 	PNTable bool
+	// YAML is the file's text, for the report.
+	YAML string
 }
 
 // CaptureSpec is how the scenario's captures are bounded, and which of the
@@ -102,11 +105,26 @@ type Step struct {
 type WaitFor struct {
 	MKA     *MKACond
 	BGP     *BGPCond
+	IPsec   *IPsecCond
 	Timeout time.Duration
 }
 
-// BGPCond is the state of the BGP sessions over a link: Established on
-// both ends, or not.
+// IPsecCond is the state of an IKE-keyed tunnel's IKE SA at its gateway
+// on Node (every gateway the lab runs for it when ""): ESTABLISHED, or
+// not (a peer declared dead by DPD, a refused exchange).
+type IPsecCond struct {
+	Tunnel      string `yaml:"tunnel"`
+	Node        string `yaml:"node"`
+	Established bool   `yaml:"established"`
+	// Notify, with established false: the gateway's last failure names
+	// this IKE notify (NO_PROPOSAL_CHOSEN, AUTHENTICATION_FAILED, ...), at
+	// one of the tunnel's gateways at least (on Node when given).
+	Notify string `yaml:"notify"`
+}
+
+// BGPCond is the state of the BGP sessions over a link (or over an
+// IKE-keyed tunnel with enableBgp, by its name): Established on both
+// ends, or not.
 type BGPCond struct {
 	Link        string `yaml:"link"`
 	Established bool   `yaml:"established"`
@@ -123,9 +141,16 @@ type MKACond struct {
 // that it fails (e.g. a ping across mismatched keys), "ok" that it
 // succeeds, "" nothing.
 type ExecStep struct {
-	Node    string `yaml:"node"`
+	Node string `yaml:"node"`
+	// Host runs the command on the host instead of in a node: the user's
+	// own automation, aimed at the lab's Azure emulator (the environment
+	// of secylab azure env, the service principal's secret in
+	// AZURE_CLIENT_SECRET), in the scenario file's directory, 5 min at most.
+	Host    bool   `yaml:"host"`
 	Command string `yaml:"command"`
 	Expect  string `yaml:"expect"`
+	// ExitCode asserts the command's exit status exactly.
+	ExitCode *int `yaml:"exitCode"`
 }
 
 // Assertion is one expected outcome; exactly one kind is set.
@@ -140,7 +165,8 @@ type Assertion struct {
 	// NoCleartext: the link's wire capture holds only MACsec and MKA.
 	NoCleartext string
 	// NoClearPayload: the link's wire carries no traffic in clear: MACsec,
-	// MKA, ARP and ESP in UDP only (IPsec protects what MACsec does not).
+	// MKA, ARP, IKE (UDP 500, or 4500 behind the non-ESP marker) and ESP in
+	// UDP only (IPsec protects what MACsec does not).
 	NoClearPayload string
 	// MKA state now.
 	MKA *MKACond
@@ -172,6 +198,8 @@ type rawScenario struct {
 	Assert        []rawAssertion `yaml:"assert"`
 	Production    []string       `yaml:"production"`
 	PNTable       bool           `yaml:"pnExhaustionTable"`
+	// Azure runs the lab with its Azure emulator (lab up --azure).
+	Azure bool `yaml:"azure"`
 }
 
 type rawCapture struct {
@@ -199,9 +227,10 @@ type rawProbe struct {
 type rawStep map[string]ast.Node
 
 type rawWaitFor struct {
-	MKA     *MKACond `yaml:"mka"`
-	BGP     *BGPCond `yaml:"bgp"`
-	Timeout string   `yaml:"timeout"`
+	MKA     *MKACond   `yaml:"mka"`
+	BGP     *BGPCond   `yaml:"bgp"`
+	IPsec   *IPsecCond `yaml:"ipsec"`
+	Timeout string     `yaml:"timeout"`
 }
 
 type rawAssertion struct {
@@ -216,7 +245,7 @@ type rawAssertion struct {
 	Counter     *CounterCond `yaml:"counter"`
 }
 
-//go:embed builtin/*.yaml builtin/topologies/*.yaml
+//go:embed builtin/*.yaml builtin/topologies/*.yaml builtin/topologies/*.conf
 var builtinFS embed.FS
 
 // builtinFiles maps each built-in scenario's name to its file, in the
@@ -282,17 +311,21 @@ func Load(file string) (*Scenario, error) {
 const MaxName = 63
 
 // Parse checks a scenario; errors name the file, line and field.
-func Parse(file string, data []byte) (*Scenario, error) {
+func Parse(file string, data []byte) (*Scenario, error) { return parse(file, data, nil) }
+
+// parse checks a scenario against topo, or (nil) the topology it names.
+func parse(file string, data []byte, topo *topology.Topology) (*Scenario, error) {
 	var raw rawScenario
 	doc, err := yamlx.Decode(file, data, &raw)
 	if err != nil {
 		return nil, err
 	}
-	c := &scChecker{Doc: doc, file: file}
+	c := &scChecker{Doc: doc, file: file, override: topo}
 	sc := c.build(&raw)
 	if err := c.Err(); err != nil {
 		return nil, err
 	}
+	sc.YAML = string(data)
 	return sc, nil
 }
 
@@ -300,6 +333,9 @@ type scChecker struct {
 	*yamlx.Doc
 	file string
 	topo *topology.Topology
+	// override is the topology to check against instead of the one the
+	// scenario names (lab run --topology).
+	override *topology.Topology
 }
 
 // Ranges of a scenario's durations.
@@ -336,6 +372,10 @@ func (c *scChecker) build(raw *rawScenario) *Scenario {
 		sc.TopologyRef = raw.Topology
 	}
 	topo, err := c.loadTopology(raw.Topology)
+	if c.override != nil {
+		topo, err = c.override, nil
+		sc.TopologyRef = topo.Source
+	}
 	switch {
 	case len(raw.ExpectInvalid) > 0:
 		if err == nil {
@@ -346,6 +386,11 @@ func (c *scChecker) build(raw *rawScenario) *Scenario {
 	case err != nil:
 		c.Errorf("topology", "%v", err)
 		return sc
+	}
+	if raw.Azure && topo.Azure == nil {
+		if topo.Azure, err = topology.DefaultAzure(topo); err != nil {
+			c.Errorf("azure", "%v", err)
+		}
 	}
 	c.topo, sc.Topology = topo, topo
 	sc.Timers = Timers{
@@ -449,7 +494,7 @@ func (c *scChecker) loadTopology(ref string) (*topology.Topology, error) {
 			if err != nil {
 				return nil, err
 			}
-			return topology.Parse(name, data)
+			return topology.ParseFS(builtinFS, name, data)
 		}
 		return topology.Load(ref)
 	}
@@ -472,7 +517,7 @@ func (c *scChecker) endpoint(path, s string) Endpoint {
 		return Endpoint{}
 	}
 	for _, p := range n.Ports {
-		for _, a := range p.Addresses {
+		for _, a := range p.AllAddresses() {
 			if a.Addr() == addr {
 				return Endpoint{Node: f[0], Addr: addr}
 			}
@@ -486,6 +531,22 @@ func (c *scChecker) link(path, name string) {
 	if c.topo != nil && c.topo.Link(name) == nil {
 		c.Errorf(path, "no link %q in topology %s", name, c.topo.Name)
 	}
+}
+
+// ikeTunnel checks that name is an IKE-keyed tunnel.
+func (c *scChecker) ikeTunnel(path, name string) {
+	if c.topo == nil {
+		return
+	}
+	for _, tu := range c.topo.Tunnels {
+		if tu.Name == name {
+			if tu.IKE == nil {
+				c.Errorf(path, "tunnel %s is keyed by hand: it has no IKE SA (give it a sharedKey)", name)
+			}
+			return
+		}
+	}
+	c.Errorf(path, "no link or IKE-keyed tunnel %q in topology %s", name, c.topo.Name)
 }
 
 func (c *scChecker) node(path, name string) {
@@ -502,7 +563,7 @@ func stepKinds() string { return strings.Join(append(slices.Clone(stepKeys), lab
 
 // asserts reports whether the step checks something.
 func (st Step) asserts() bool {
-	return st.Check != nil || st.Exec != nil && st.Exec.Expect != "" || st.WaitFor != nil
+	return st.Check != nil || st.Exec != nil && (st.Exec.Expect != "" || st.Exec.ExitCode != nil) || st.WaitFor != nil
 }
 
 func (c *scChecker) step(path string, rs rawStep, probes map[string]bool) Step {
@@ -529,14 +590,33 @@ func (c *scChecker) step(path string, rs rawStep, probes map[string]bool) Step {
 		if !c.DecodeNode(n, &rw) {
 			return s
 		}
-		s.WaitFor = &WaitFor{MKA: rw.MKA, BGP: rw.BGP, Timeout: c.duration(path+".timeout", rw.Timeout, 30*time.Second, TimeoutRange)}
+		s.WaitFor = &WaitFor{MKA: rw.MKA, BGP: rw.BGP, IPsec: rw.IPsec, Timeout: c.duration(path+".timeout", rw.Timeout, 30*time.Second, TimeoutRange)}
+		n := 0
+		for _, set := range []bool{rw.MKA != nil, rw.BGP != nil, rw.IPsec != nil} {
+			if set {
+				n++
+			}
+		}
 		switch {
-		case (rw.MKA == nil) == (rw.BGP == nil):
-			c.Errorf(path, "give one condition: mka or bgp")
+		case n != 1:
+			c.Errorf(path, "give one condition: mka, bgp or ipsec")
 		case rw.MKA != nil:
 			c.link(path+".mka.link", rw.MKA.Link)
+		case rw.IPsec != nil:
+			c.ikeTunnel(path+".ipsec.tunnel", rw.IPsec.Tunnel)
+			if rw.IPsec.Node != "" {
+				c.node(path+".ipsec.node", rw.IPsec.Node)
+			}
+			if nt := rw.IPsec.Notify; nt != "" {
+				if _, ok := ike.NotifyNamed(nt); !ok {
+					c.Errorf(path+".ipsec.notify", "%q is not an IKEv2 notify (e.g. NO_PROPOSAL_CHOSEN, AUTHENTICATION_FAILED)", nt)
+				} else if rw.IPsec.Established {
+					c.Errorf(path+".ipsec.notify", "a notify is a failure: give established: false with it")
+				}
+			}
+		case c.topo == nil || c.topo.Link(rw.BGP.Link) != nil:
 		default:
-			c.link(path+".bgp.link", rw.BGP.Link)
+			c.ikeTunnel(path+".bgp.link", rw.BGP.Link)
 		}
 	case "exec":
 		var e ExecStep
@@ -544,9 +624,17 @@ func (c *scChecker) step(path string, rs rawStep, probes map[string]bool) Step {
 			return s
 		}
 		s.Exec = &e
-		c.node(path+".node", e.Node)
+		switch {
+		case e.Host && e.Node != "":
+			c.Errorf(path+".host", "host and node exclude each other: the command runs on the host or in a node")
+		case !e.Host:
+			c.node(path+".node", e.Node)
+		}
 		if e.Command == "" {
 			c.Errorf(path+".command", "missing")
+		}
+		if e.ExitCode != nil && (e.Expect != "" || *e.ExitCode < 0 || *e.ExitCode > 255) {
+			c.Errorf(path+".exitCode", "%d: want 0 to 255, and not with expect", *e.ExitCode)
 		}
 		if x := e.Expect; x != "" {
 			var err error

@@ -45,31 +45,56 @@ const (
 	BGPMicrosoftEdge BGPProfile = "microsoft-edge"
 )
 
-// BGPNeighbor is a session over one link to the node at its other end.
+// BGPNeighbor is a session over one link to the node at its other end,
+// on the port itself or on one peering of a circuit the port carries.
 type BGPNeighbor struct {
-	Link     string
-	Port     string     // our port on the link
-	Local    netip.Addr // our address on the link
-	Peer     netip.Addr // the other end's address in the same subnet
-	PeerNode string
-	PeerASN  uint32
+	// Name names the session: the link, or on a peering the link and the
+	// peering's tags as its interface has them (link1.100, link1.10.200).
+	Name  string
+	Link  string
+	Port  string // our port on the link
+	Iface string // our interface: the port, or the peering's VLAN interface
+	// Peering is the peering's type, "" for a session on the port itself.
+	Peering PeeringType
+	// AcceptOnly, on Microsoft's end of a Microsoft peering, is the
+	// peering's advertised public prefixes: nothing else is accepted.
+	AcceptOnly []netip.Prefix
+	Local      netip.Addr // our address on the link
+	Peer       netip.Addr // the other end's address in the same subnet
+	PeerNode   string
+	PeerASN    uint32
 	// Prefer marks a customer router's preferred link (active-passive):
 	// no prepend, local preference 100.
 	Prefer bool
 	BFD    bool
+	// Tunnel, on a session over an IKE-keyed tunnel with enableBgp, names
+	// the tunnel (Link and Port are then empty, Iface is the tunnel's
+	// inner interface, Local and Peer its ends' APIPA BGP addresses).
+	Tunnel string
 }
 
 // IBGP reports whether the session is internal (same AS both ends).
 func (n BGPNeighbor) IBGP(asn uint32) bool { return n.PeerASN == asn }
 
-// Neighbor returns the neighbour on link, or nil.
-func (b *BGP) Neighbor(link string) *BGPNeighbor {
+// Neighbor returns the session called name, or nil.
+func (b *BGP) Neighbor(name string) *BGPNeighbor {
 	for i := range b.Neighbors {
-		if b.Neighbors[i].Link == link {
+		if b.Neighbors[i].Name == name {
 			return &b.Neighbors[i]
 		}
 	}
 	return nil
+}
+
+// OnLink returns the sessions over link: the port's own and its peerings'.
+func (b *BGP) OnLink(link string) []*BGPNeighbor {
+	var nbs []*BGPNeighbor
+	for i := range b.Neighbors {
+		if b.Neighbors[i].Link == link {
+			nbs = append(nbs, &b.Neighbors[i])
+		}
+	}
+	return nbs
 }
 
 type rawBGP struct {
@@ -84,9 +109,11 @@ type rawBGP struct {
 }
 
 type rawBGPNeighbor struct {
-	Link   string `yaml:"link"`
-	Prefer bool   `yaml:"prefer"`
-	BFD    *bool  `yaml:"bfd"`
+	Link    string `yaml:"link"`
+	Peering string `yaml:"peering"`
+	Circuit string `yaml:"circuit"`
+	Prefer  bool   `yaml:"prefer"`
+	BFD     *bool  `yaml:"bfd"`
 }
 
 // bgpNode checks a node's bgp block, except the neighbours (which need
@@ -177,7 +204,10 @@ func (c *checker) bgpNeighbors(t *Topology, raws map[string]rawNode) {
 		}
 		path := "nodes." + n.Name + ".bgp"
 		rb := raws[n.Name].BGP
-		if len(rb.Neighbors) == 0 {
+		if rb == nil {
+			continue // a vpngateway: sessions over its tunnels only
+		}
+		if len(rb.Neighbors) == 0 && len(b.Neighbors) == 0 {
 			c.Errorf(path+".neighbors", "missing: a BGP speaker needs at least one neighbour {link: NAME}")
 		}
 		for i, rn := range rb.Neighbors {
@@ -212,9 +242,11 @@ func (c *checker) bgpNeighbors(t *Topology, raws map[string]rawNode) {
 			if peer == nil || peer.BGP == nil {
 				continue
 			}
-			pn := peer.BGP.Neighbor(nb.Link)
+			pn := peer.BGP.Neighbor(nb.Name)
 			npath := fmt.Sprintf("nodes.%s.bgp.neighbors[%d]", n.Name, i)
 			switch {
+			case pn == nil && nb.Peering != "":
+				c.Errorf(npath+".peering", "%s has no neighbour on %s of link %s: a session needs both ends (add {link: %s, peering: %s} to nodes.%s.bgp.neighbors)", nb.PeerNode, nb.Peering, nb.Link, nb.Link, nb.Peering, nb.PeerNode)
 			case pn == nil:
 				c.Errorf(npath+".link", "%s has no neighbour on link %s: a session needs both ends (add {link: %s} to nodes.%s.bgp.neighbors)", nb.PeerNode, nb.Link, nb.Link, nb.PeerNode)
 			case pn.BFD != nb.BFD && n.Name < peer.Name:
@@ -243,17 +275,13 @@ func (c *checker) bgpNeighbor(t *Topology, n *Node, path string, rn rawBGPNeighb
 		c.Errorf(path+".link", "link %q does not exist (links: %s)", rn.Link, strings.Join(names, ", "))
 		return nb, false
 	}
-	if b.Neighbor(rn.Link) != nil {
-		c.Errorf(path+".link", "link %s already has a neighbour of this node", rn.Link)
-		return nb, false
-	}
 	end := slices.IndexFunc(l.Ends[:], func(e Endpoint) bool { return e.Node == n.Name })
 	if end < 0 {
 		c.Errorf(path+".link", "%s is not an end of link %s (%s ⇄ %s)", n.Name, l.Name, l.Ends[0], l.Ends[1])
 		return nb, false
 	}
 	me, other := l.Ends[end], l.Ends[1-end]
-	nb.Port, nb.PeerNode = me.Port, other.Node
+	nb.Port, nb.Iface, nb.Name, nb.PeerNode = me.Port, me.Port, l.Name, other.Node
 	peer := t.Node(other.Node)
 	if peer.BGP == nil {
 		c.Errorf(path+".link", "%s at the other end of %s runs no BGP: give it a bgp block", other.Node, l.Name)
@@ -261,19 +289,81 @@ func (c *checker) bgpNeighbor(t *Topology, n *Node, path string, rn rawBGPNeighb
 	}
 	nb.PeerASN = peer.BGP.ASN
 	mine, theirs := n.Port(me.Port), peer.Port(other.Port)
-	for _, a := range mine.Addresses {
-		for _, p := range theirs.Addresses {
+	mineAddrs, theirAddrs := mine.Addresses, theirs.Addresses
+	if rn.Peering != "" || rn.Circuit != "" {
+		v := c.neighborPeering(path, mine, l, rn)
+		if v == nil {
+			return nb, false
+		}
+		suffix := strings.TrimPrefix(v.Name, mine.Name)
+		pv := theirs.VLAN(theirs.Name + suffix)
+		if pv == nil {
+			return nb, false // both ends get every peering: reported there
+		}
+		nb.Name, nb.Iface, nb.Peering = l.Name+suffix, v.Name, v.Peering
+		mineAddrs, theirAddrs = v.Addresses, pv.Addresses
+		if v.Peering == MicrosoftPeering && v.Microsoft {
+			nb.AcceptOnly = v.AdvertisedPublicPrefixes
+		}
+	}
+	if b.Neighbor(nb.Name) != nil {
+		if nb.Peering == "" {
+			c.Errorf(path+".link", "link %s already has a neighbour of this node", rn.Link)
+		} else {
+			c.Errorf(path+".peering", "link %s already has a neighbour of this node on %s", rn.Link, nb.Peering)
+		}
+		return nb, false
+	}
+	for _, a := range mineAddrs {
+		for _, p := range theirAddrs {
 			if a.Addr().Is4() && p.Addr().Is4() && a.Masked() == p.Masked() && !nb.Local.IsValid() {
 				nb.Local, nb.Peer = a.Addr(), p.Addr()
 			}
 		}
 	}
 	if !nb.Local.IsValid() {
-		c.Errorf(path+".link", "%s and %s have no IPv4 subnet in common on link %s: BGP needs their addresses", me, other, l.Name)
+		hint := ""
+		if len(mine.VLANs) > 0 && rn.Peering == "" {
+			hint = " (the port carries peerings: name one, e.g. peering: AzurePrivatePeering)"
+		}
+		c.Errorf(path+".link", "%s and %s have no IPv4 subnet in common on link %s: BGP needs their addresses%s", me, other, l.Name, hint)
 		return nb, false
 	}
 	if nb.Prefer && b.Profile != BGPCustomer {
 		c.Errorf(path+".prefer", "prefer is a customer router's choice of its active link: want profile: customer")
 	}
 	return nb, true
+}
+
+// neighborPeering finds the peering interface a neighbour names on port p.
+func (c *checker) neighborPeering(path string, p *Port, l *Link, rn rawBGPNeighbor) *VLANIface {
+	var found []*VLANIface
+	var have []string
+	for i := range p.VLANs {
+		v := &p.VLANs[i]
+		have = append(have, v.Circuit+" "+string(v.Peering))
+		if (rn.Peering == "" || string(v.Peering) == rn.Peering) && (rn.Circuit == "" || v.Circuit == rn.Circuit) {
+			found = append(found, v)
+		}
+	}
+	switch {
+	case len(p.VLANs) == 0:
+		c.Errorf(path+".peering", "link %s's port %s carries no peering (expressRoutePorts lists the circuits)", l.Name, p.Name)
+	case rn.Peering != string(PrivatePeering) && rn.Peering != string(MicrosoftPeering):
+		c.Errorf(path+".peering", "%q is not a peering type: want AzurePrivatePeering or MicrosoftPeering", rn.Peering)
+	case len(found) == 0:
+		c.Errorf(path+".peering", "no circuit on link %s has that peering (it carries: %s)", l.Name, strings.Join(have, ", "))
+	case len(found) > 1:
+		c.Errorf(path+".circuit", "several circuits on link %s have %s: name the circuit (it carries: %s)", l.Name, rn.Peering, strings.Join(have, ", "))
+	default:
+		return found[0]
+	}
+	return nil
+}
+
+// SessionLink is the link a BGP session runs over, from its name: names
+// hold no dots, so a peering's session link1.100 runs over link1.
+func SessionLink(session string) string {
+	l, _, _ := strings.Cut(session, ".")
+	return l
 }

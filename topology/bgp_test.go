@@ -56,7 +56,7 @@ func TestBGPValid(t *testing.T) {
 	assert.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}, a.Networks)
 	require.Len(t, a.Neighbors, 1)
 	n := a.Neighbors[0]
-	assert.Equal(t, BGPNeighbor{Link: "link1", Port: "er1", Local: netip.MustParseAddr("192.168.100.129"),
+	assert.Equal(t, BGPNeighbor{Name: "link1", Link: "link1", Port: "er1", Iface: "er1", Local: netip.MustParseAddr("192.168.100.129"),
 		Peer: netip.MustParseAddr("192.168.100.130"), PeerNode: "b", PeerASN: 12076, Prefer: true, BFD: true}, n)
 	assert.False(t, n.IBGP(a.ASN))
 	assert.Empty(t, topo.Warnings)
@@ -128,10 +128,25 @@ func TestBGPBuiltin(t *testing.T) {
 	assert.Equal(t, uint32(65001), ce1.ASN)
 	assert.Equal(t, uint32(65001), ce2.ASN)
 	assert.Equal(t, uint32(12076), m1.ASN)
-	assert.True(t, ce1.Neighbor("link1").Prefer)
-	assert.False(t, ce2.Neighbor("link2").Prefer)
-	assert.Equal(t, "192.168.100.130", ce1.Neighbor("link1").Peer.String())
-	assert.Equal(t, "192.168.100.133", m2.Neighbor("link2").Peer.String())
+	// One session per peering: private (VLAN 100) and Microsoft (VLAN 200).
+	for _, b := range []*BGP{ce1, m1} {
+		assert.NotNil(t, b.Neighbor("link1.100"))
+		assert.NotNil(t, b.Neighbor("link1.200"))
+		assert.Nil(t, b.Neighbor("link2.100"))
+	}
+	for _, b := range []*BGP{ce2, m2} {
+		assert.NotNil(t, b.Neighbor("link2.100"))
+		assert.NotNil(t, b.Neighbor("link2.200"))
+		assert.Nil(t, b.Neighbor("link1.100"))
+	}
+	assert.Nil(t, ce1.Neighbor("link1"), "no untagged session")
+	assert.True(t, ce1.Neighbor("link1.100").Prefer)
+	assert.True(t, ce1.Neighbor("link1.200").Prefer)
+	assert.False(t, ce2.Neighbor("link2.100").Prefer)
+	assert.Equal(t, "192.168.100.130", ce1.Neighbor("link1.100").Peer.String())
+	assert.Equal(t, "203.0.113.2", ce1.Neighbor("link1.200").Peer.String())
+	assert.Equal(t, "192.168.100.133", m2.Neighbor("link2.100").Peer.String())
+	assert.Equal(t, "203.0.113.5", m2.Neighbor("link2.200").Peer.String())
 	assert.True(t, ce1.Neighbor("ce-lan").IBGP(ce1.ASN), "ce1 and ce2 run iBGP")
 	assert.True(t, m1.Neighbor("msee-lan").IBGP(m1.ASN), "msee1 and msee2 run iBGP")
 	assert.Empty(t, topo.Warnings)

@@ -2,7 +2,9 @@ package topology
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,14 +18,31 @@ func TestBuiltinExpressRouteDirect(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ProfileExpressRoute, topo.Profile)
 
-	// The Azure addressing: customer first host address, MSEE second.
+	// The Azure addressing: customer first host address, MSEE second, on
+	// each peering's sub-interface of the Direct port (private peering on
+	// VLAN 100, Microsoft peering on VLAN 200); the port itself has none.
 	addr := func(node, port string) string {
 		return topo.Node(node).Port(port).Addresses[0].String()
 	}
-	assert.Equal(t, "192.168.100.129/30", addr("ce1", "er1"))
-	assert.Equal(t, "192.168.100.130/30", addr("msee1", "er1"))
-	assert.Equal(t, "192.168.100.133/30", addr("ce2", "er2"))
-	assert.Equal(t, "192.168.100.134/30", addr("msee2", "er2"))
+	vlan := func(node, port, name string) string {
+		v := topo.Node(node).Port(port).VLAN(name)
+		require.NotNil(t, v, "%s:%s has %s", node, port, name)
+		return v.Tags() + " " + string(v.Peering) + " " + v.Addresses[0].String()
+	}
+	for _, tt := range []struct{ node, port, vlan, want string }{
+		{"ce1", "er1", "er1.100", "VLAN 100 AzurePrivatePeering 192.168.100.129/30"},
+		{"msee1", "er1", "er1.100", "VLAN 100 AzurePrivatePeering 192.168.100.130/30"},
+		{"ce2", "er2", "er2.100", "VLAN 100 AzurePrivatePeering 192.168.100.133/30"},
+		{"msee2", "er2", "er2.100", "VLAN 100 AzurePrivatePeering 192.168.100.134/30"},
+		{"ce1", "er1", "er1.200", "VLAN 200 MicrosoftPeering 203.0.113.1/30"},
+		{"msee1", "er1", "er1.200", "VLAN 200 MicrosoftPeering 203.0.113.2/30"},
+		{"ce2", "er2", "er2.200", "VLAN 200 MicrosoftPeering 203.0.113.5/30"},
+		{"msee2", "er2", "er2.200", "VLAN 200 MicrosoftPeering 203.0.113.6/30"},
+	} {
+		assert.Equal(t, tt.want, vlan(tt.node, tt.port, tt.vlan))
+		assert.Empty(t, topo.Node(tt.node).Port(tt.port).Addresses, "%s:%s carries only tagged frames", tt.node, tt.port)
+		assert.Len(t, topo.Node(tt.node).Port(tt.port).VLANs, 2)
+	}
 	assert.Equal(t, "10.1.0.10/24", addr("onprem-host", "lan1"))
 	assert.Equal(t, "10.50.0.10/24", addr("vnet-host", "vnet1"))
 
@@ -69,7 +88,7 @@ func TestBuiltinExpressRouteDirect(t *testing.T) {
 
 func TestBuiltinUnknown(t *testing.T) {
 	_, err := Builtin("nope")
-	assert.ErrorContains(t, err, `no built-in topology "nope": want one of expressroute-direct`)
+	assert.ErrorContains(t, err, `no built-in topology "nope": want one of expressroute-direct, expressroute-ipsec`)
 }
 
 func TestAllBuiltinsValid(t *testing.T) {
@@ -77,4 +96,37 @@ func TestAllBuiltinsValid(t *testing.T) {
 		_, err := Builtin(name)
 		assert.NoError(t, err, name)
 	}
+}
+
+// TestParseFSCompanion: a built-in topology's node config: is a companion
+// file of its file system, read into ConfigData and named by its path
+// there; one that is missing is refused with the field; a topology on disk
+// has none.
+func TestParseFSCompanion(t *testing.T) {
+	const src = `name: c
+nodes:
+  gw:
+    kind: strongswan
+    config: gw.conf
+    ports:
+      wan: {kind: ethernet, addresses: [172.16.1.1/30]}
+  peer:
+    kind: router
+    ports:
+      wan: {kind: ethernet, addresses: [172.16.1.2/30]}
+links:
+  - {name: wan, endpoints: ["gw:wan", "peer:wan"]}
+`
+	fsys := fstest.MapFS{"builtin/topologies/gw.conf": {Data: []byte("connections {}\n")}}
+	topo, err := ParseFS(fsys, "builtin/topologies/c.yaml", []byte(src))
+	require.NoError(t, err)
+	gw := topo.Node("gw")
+	assert.Equal(t, "builtin/topologies/gw.conf", gw.Config)
+	assert.Equal(t, "connections {}\n", string(gw.ConfigData))
+	assert.Equal(t, "builtin/topologies/c.yaml", topo.Source)
+
+	_, err = ParseFS(fstest.MapFS{}, "builtin/topologies/c.yaml", []byte(src))
+	require.ErrorContains(t, err, "builtin/topologies/c.yaml:5: nodes.gw.config: open builtin/topologies/gw.conf: file does not exist")
+	_, err = ParseFS(fsys, "builtin/topologies/c.yaml", []byte(strings.Replace(src, "kind: router", "kind: router\n    config: gw.conf", 1)))
+	require.ErrorContains(t, err, "nodes.peer.config: only a bird, frr or strongswan node runs a configuration file of its own")
 }

@@ -27,6 +27,27 @@
 // then the dataplane forwards between TAP and wire in user space. Port and link names are
 // Linux interface names (at most 15 bytes); the lab name is at most 10 bytes.
 //
+// # External nodes
+//
+// A node of kind external is a device the lab does not run (a router on a
+// NIC, a VM on a TAP, a container on a veth): no namespace, nothing made.
+// Each of its ports names a host interface (interface: NAME; force: true
+// to use one that is up with addresses of the host). The lab's port at the
+// other end of the link is controlled, and its wire is that interface in
+// the namespace the lab was started in (Port.HostWire). Create records in
+// the state what it changes on the interface (offloads, IPv6, link state)
+// before changing it; Destroy restores it, also after a crash.
+//
+// # Circuits
+//
+// expressRoutePorts describes ExpressRoute Direct port pairs as Azure does
+// (bandwidthInGbps, encapsulation Dot1Q or QinQ, links primary first) and
+// their circuits and peerings (circuit.go). Every peering becomes a
+// VLANIface of the port at both ends of each link: a TAP named
+// PORT.VID (PORT.STAG.CTAG on QinQ), made by the dataplane, with the
+// peering's address from its /30 (the customer the first host address,
+// Microsoft the second), tagged and untagged by the port's forwarder.
+//
 // # BGP
 //
 // A node of kind router, bird or frr may have a bgp block:
@@ -51,3 +72,5 @@
 // (eBGP to the Microsoft edge, iBGP to a sibling in its AS, next hop
 // self), configured by package routers' generators.
 package topology
+
+//go:generate go test -run ^TestFieldReference$ -update-docs .

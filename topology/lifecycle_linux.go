@@ -2,12 +2,14 @@ package topology
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -145,6 +147,9 @@ func Create(ctx context.Context, topo *Topology, stateDir string) (err error) {
 	}
 	defer unlock()
 	for _, n := range topo.Nodes {
+		if n.External() {
+			continue // it has none (in a multi-host lab its host's half has)
+		}
 		if ns := NamespaceName(topo.Name, n.Name); namespaceExists(ns) {
 			os.RemoveAll(dir)
 			return collision(stateDir, topo.Name, ns)
@@ -167,6 +172,9 @@ func Create(ctx context.Context, topo *Topology, stateDir string) (err error) {
 		return err
 	}
 	for _, n := range topo.Nodes {
+		if n.External() {
+			continue
+		}
 		if err := createNode(ctx, st, stateDir, topo, n); err != nil {
 			return err
 		}
@@ -178,7 +186,7 @@ func Create(ctx context.Context, topo *Topology, stateDir string) (err error) {
 	}
 	for _, n := range topo.Nodes {
 		for _, p := range n.Ports {
-			if p.Controlled {
+			if p.Controlled || n.External() {
 				continue
 			}
 			if err := step(ctx, "routes "+n.Name+":"+p.Name); err != nil {
@@ -239,6 +247,15 @@ func createLink(ctx context.Context, st *State, stateDir string, topo *Topology,
 	if err := step(ctx, "link "+l.Name); err != nil {
 		return err
 	}
+	if l.VXLAN != nil {
+		if err := createVXLAN(st, stateDir, l); err != nil {
+			return err
+		}
+	}
+	if ext := externalEnd(topo, l); ext != nil {
+		// The lab's end runs on the host interface: nothing to make.
+		return prepareExternal(st, stateDir, l, ext)
+	}
 	var ends [2]Interface
 	var ports [2]*Port
 	for i, e := range l.Ends {
@@ -295,9 +312,24 @@ func mtuOf(p *Port) int {
 // configureWire brings a veth end up. A plain port gets its addresses; the
 // wire of a controlled port gets none and no IPv6, so that the kernel never
 // sends anything on it by itself: only the dataplane's frames travel there.
+// Nor does its IPv4 take part: without an address the kernel would still
+// answer ARP on it for the node's addresses (which live on the TAP) and
+// take IP in on it. With MACsec off the far end's kernel then learnt the
+// wire's MAC for this node, and its frames went past this port's forwarder
+// into the stack on the wire (the TAP dropped its copies as not its own):
+// the receiving port's captures and counters saw frames the node never
+// took from them.
 func configureWire(ifc Interface, p *Port) error {
 	if p.Controlled {
 		if err := netnsx.Do(ifc.Namespace, func() error {
+			for _, kv := range [][2]string{
+				{"net/ipv4/conf/" + ifc.Name + "/arp_ignore", "8"}, // no ARP reply for any address
+				{"net/ipv4/conf/" + ifc.Name + "/rp_filter", "1"},  // IP in on it: no route back that way, dropped
+			} {
+				if err := sysctl(kv[0], kv[1]); err != nil {
+					return err
+				}
+			}
 			return sysctl("net/ipv6/conf/"+ifc.Name+"/disable_ipv6", "1")
 		}); err != nil && !errors.Is(err, fs.ErrNotExist) { // no IPv6 in the kernel: nothing to silence
 			return fmt.Errorf("%s/%s: %w", ifc.Namespace, ifc.Name, err)
@@ -314,7 +346,7 @@ func configureWire(ifc Interface, p *Port) error {
 		return fmt.Errorf("%s/%s: %w", ifc.Namespace, ifc.Name, err)
 	}
 	if !p.Controlled {
-		if err := addAddresses(h, link, p); err != nil {
+		if err := addAddresses(h, link, p.Addresses); err != nil {
 			return fmt.Errorf("%s/%s: %w", ifc.Namespace, ifc.Name, err)
 		}
 	}
@@ -324,8 +356,8 @@ func configureWire(ifc Interface, p *Port) error {
 	return nil
 }
 
-func addAddresses(h *netlink.Handle, link netlink.Link, p *Port) error {
-	for _, a := range p.Addresses {
+func addAddresses(h *netlink.Handle, link netlink.Link, addrs []netip.Prefix) error {
+	for _, a := range addrs {
 		addr := &netlink.Addr{IPNet: &net.IPNet{IP: a.Addr().AsSlice(), Mask: net.CIDRMask(a.Bits(), a.Addr().BitLen())}}
 		if a.Addr().Is6() {
 			addr.Flags = unix.IFA_F_NODAD // usable at once; addresses are unique by validation
@@ -344,6 +376,7 @@ func installRoutes(topo *Topology, n *Node, p *Port) error {
 	if len(routes) == 0 {
 		return nil
 	}
+	links := map[string]netlink.Link{}
 	ns := NamespaceName(topo.Name, n.Name)
 	h, nsh, err := handleAt(ns)
 	if err != nil {
@@ -351,18 +384,22 @@ func installRoutes(topo *Topology, n *Node, p *Port) error {
 	}
 	defer nsh.Close()
 	defer h.Close()
-	link, err := h.LinkByName(p.Name)
-	if err != nil {
-		return fmt.Errorf("%s: routes via %s: %w", ns, p.Name, err)
-	}
 	for _, r := range routes {
+		iface := cmp.Or(r.Iface, p.Name)
+		link := links[iface]
+		if link == nil {
+			if link, err = h.LinkByName(iface); err != nil {
+				return fmt.Errorf("%s: routes via %s: %w", ns, iface, err)
+			}
+			links[iface] = link
+		}
 		nr := &netlink.Route{
 			LinkIndex: link.Attrs().Index,
 			Dst:       &net.IPNet{IP: r.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(r.Prefix.Bits(), r.Prefix.Addr().BitLen())},
 			Gw:        r.Via.AsSlice(),
 		}
 		if err := h.RouteReplace(nr); err != nil {
-			return fmt.Errorf("%s: route %s via %s dev %s: %w", ns, r.Prefix, r.Via, p.Name, err)
+			return fmt.Errorf("%s: route %s via %s dev %s: %w", ns, r.Prefix, r.Via, iface, err)
 		}
 	}
 	return nil
@@ -399,11 +436,39 @@ func ConfigureControlledPort(ctx context.Context, topo *Topology, node, port str
 	if err != nil {
 		return fmt.Errorf("%s: controlled port %s: %w (the dataplane makes the TAP before calling ConfigureControlledPort)", ns, port, err)
 	}
-	if err := addAddresses(h, link, p); err != nil {
+	if p.HostWire {
+		// Room for MACsec on the host interface, which the lab never
+		// changes: the TAP gives, as the kernel's macsec device does.
+		mtu, err := ExternalMTU(p.Wire)
+		if err != nil {
+			return fmt.Errorf("%s:%s: %w", node, port, err)
+		}
+		if err := h.LinkSetMTU(link, mtu); err != nil {
+			return fmt.Errorf("%s/%s: mtu %d: %w", ns, port, mtu, err)
+		}
+	}
+	if err := addAddresses(h, link, p.Addresses); err != nil {
 		return fmt.Errorf("%s/%s: %w", ns, port, err)
 	}
 	if err := h.LinkSetUp(link); err != nil {
 		return fmt.Errorf("%s/%s: up: %w", ns, port, err)
+	}
+	// A peering's interface shares the port's MAC address, as a VLAN
+	// device shares its parent's.
+	for _, v := range p.VLANs {
+		vl, err := h.LinkByName(v.Name)
+		if err != nil {
+			return fmt.Errorf("%s: peering interface %s: %w (the dataplane makes its TAP)", ns, v.Name, err)
+		}
+		if err := h.LinkSetHardwareAddr(vl, link.Attrs().HardwareAddr); err != nil {
+			return fmt.Errorf("%s/%s: MAC address: %w", ns, v.Name, err)
+		}
+		if err := addAddresses(h, vl, v.Addresses); err != nil {
+			return fmt.Errorf("%s/%s: %w", ns, v.Name, err)
+		}
+		if err := h.LinkSetUp(vl); err != nil {
+			return fmt.Errorf("%s/%s: up: %w", ns, v.Name, err)
+		}
 	}
 	return installRoutes(topo, n, p)
 }
@@ -499,6 +564,18 @@ func teardown(st *State) error {
 	var errs []error
 	for _, p := range slices.Backward(st.Processes) {
 		if err := p.stop(2 * time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// The processes are gone, and with their sockets the promiscuous
+	// mode they asked for.
+	for _, se := range slices.Backward(st.Externals) {
+		if err := restoreExternal(se); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, sv := range slices.Backward(st.VXLANs) {
+		if err := deleteVXLAN(sv); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/secylab/secylab/macsec"
 )
 
 func needRootTest(t *testing.T) {
@@ -382,6 +384,11 @@ func TestControlledPort(t *testing.T) {
 	if err == nil {
 		assert.Equal(t, "1", strings.TrimSpace(string(v6)))
 	}
+	for key, want := range map[string]string{"arp_ignore": "8", "rp_filter": "1"} {
+		v, err := exec.Command("ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv4/conf/link1/"+key).Output()
+		require.NoError(t, err)
+		assert.Equal(t, want, strings.TrimSpace(string(v)), "link1's %s", key)
+	}
 
 	err = ConfigureControlledPort(context.Background(), topo, "a", "er1")
 	assert.ErrorContains(t, err, "the dataplane makes the TAP before calling ConfigureControlledPort")
@@ -392,6 +399,14 @@ func TestControlledPort(t *testing.T) {
 	}
 	assert.Contains(t, ipOut(t, "-n", ns, "addr", "show", "er1"), "inet 192.168.100.129/30")
 	assert.Contains(t, ipOut(t, "-n", ns, "route", "show", "10.50.0.0/16"), "via 192.168.100.130 dev er1")
+
+	// A kernel on the wire asking for a's address gets no answer from a's
+	// wire: the address lives on the TAP, behind the dataplane. (It used
+	// to answer, and a MACsec-off link's traffic went past the far port.)
+	nsB := NamespaceName(lab, "b")
+	ipOut(t, "-n", nsB, "addr", "add", "192.168.100.130/30", "dev", "link1")
+	assert.Error(t, ping(nsB, "192.168.100.129"))
+	assert.NotContains(t, ipOut(t, "-n", nsB, "neigh", "show", "192.168.100.129", "dev", "link1"), "lladdr", "a's wire answered ARP")
 
 	assert.ErrorContains(t, ConfigureControlledPort(context.Background(), topo, "a", "nope"), `no port "nope"`)
 
@@ -462,4 +477,12 @@ func TestCreateLeavesAnotherOwnersNamespace(t *testing.T) {
 	assert.True(t, namespaceExists(ns), "another owner's namespace was removed")
 	_, err = os.Stat(LabDir(stateDir, lab))
 	assert.ErrorIs(t, err, fs.ErrNotExist)
+}
+
+// TestPeeringMTU: a peering's 1500-octet packets fit the wire with an
+// S-tag and a C-tag and the longest MACsec overhead (SecTAG with SCI,
+// ICV); the root test TestLabCircuits sends them with DF set.
+func TestPeeringMTU(t *testing.T) {
+	const tags = 8
+	require.LessOrEqual(t, PlainMTU+tags+macsec.MaxOverhead, WireMTU)
 }

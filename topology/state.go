@@ -47,7 +47,12 @@ type State struct {
 	Complete   bool          `json:"complete"`
 	Namespaces []StateObject `json:"namespaces"`
 	Links      []StateLink   `json:"links"`
-	Processes  []Process     `json:"processes"`
+	// Externals are the host interfaces of external ends, with what the
+	// lab changed on them.
+	Externals []StateExternal `json:"externals,omitempty"`
+	// VXLANs are the devices of links to another host (vxlan_linux.go).
+	VXLANs    []StateVXLAN `json:"vxlans,omitempty"`
+	Processes []Process    `json:"processes"`
 	// Owner, when set, is the command the lab belongs to (a lab run without
 	// --keep): the lab goes when it ends.
 	Owner *Process `json:"owner,omitempty"`

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+
+	"github.com/secylab/secylab/ipsec/ike"
 )
 
 // Tunnel is a manually keyed IPsec ESP tunnel (AES-GCM-16, tunnel mode,
@@ -19,6 +21,10 @@ type Tunnel struct {
 	// MSS clamps TCP SYNs crossing the tunnel (0: 1350, as Azure's VPN
 	// gateway; -1: off).
 	MSS int
+	// IKE, when set (the tunnel has a sharedKey), keys the tunnel with
+	// IKEv2 as an Azure connection; KeyBits, ESN and ReplayWindow are then
+	// unused. Nil: keyed by hand (the lab makes the keys).
+	IKE *IKE
 }
 
 // TunnelEnd is one gateway of a tunnel.
@@ -26,6 +32,28 @@ type TunnelEnd struct {
 	Node     string
 	Outer    netip.Addr     // the tunnel endpoint: one of the node's addresses
 	Protects []netip.Prefix // the networks behind this gateway
+	// OwnIKE marks an end on a node whose own IKE daemon keys it from
+	// the user's configuration: the lab starts no gateway there.
+	OwnIKE bool
+	// BGPAddress is the end's BGP address on an enableBgp tunnel.
+	BGPAddress netip.Addr
+	// Device, on an IKE-keyed tunnel's on-premises end, is how that
+	// device is configured where it differs from the connection (nil: as
+	// the connection): the lab keys this end's gateway from it, to
+	// rehearse a mismatch.
+	Device *DeviceIKE
+}
+
+// DeviceIKE is an on-premises device's own IKE configuration, where it
+// differs from the Azure connection's.
+type DeviceIKE struct {
+	// GenerateKey: the device holds a shared key of its own, generated at
+	// lab up (not the connection's), never printed.
+	GenerateKey bool
+	// Policy: the device's only proposal, in Azure's names (nil: it
+	// offers what the connection does).
+	Policy               *ike.AzurePolicy
+	IKESuites, ESPSuites []ike.Suite
 }
 
 type rawTunnel struct {
@@ -36,12 +64,26 @@ type rawTunnel struct {
 	ReplayWindow *int           `yaml:"replayWindow"`
 	Backend      string         `yaml:"backend"`
 	MSS          string         `yaml:"mss"`
+	// An IKE-keyed tunnel (a sharedKey is given) has Azure's connection
+	// properties (vpngateway.go).
+	SharedKey                      string           `yaml:"sharedKey"`
+	IPsecPolicies                  []rawIPsecPolicy `yaml:"ipsecPolicies"`
+	ConnectionMode                 string           `yaml:"connectionMode"`
+	DPDTimeoutSeconds              *int             `yaml:"dpdTimeoutSeconds"`
+	EnableBGP                      bool             `yaml:"enableBgp"`
+	UsePolicyBasedTrafficSelectors bool             `yaml:"usePolicyBasedTrafficSelectors"`
 }
 
 type rawTunnelEnd struct {
 	Node     string   `yaml:"node"`
 	Outer    string   `yaml:"outer"`
 	Protects []string `yaml:"protects"`
+	// BGPPeeringAddress is this gateway's BGP address on an enableBgp
+	// tunnel (not on a vpngateway, whose bgpSettings give it).
+	BGPPeeringAddress string `yaml:"bgpPeeringAddress"`
+	// Device: the on-premises device's own IKE configuration where it
+	// differs from the connection's (vpngateway.go).
+	Device *rawDevice `yaml:"device"`
 }
 
 func (c *checker) tunnel(t *Topology, i int, rt *rawTunnel) *Tunnel {
@@ -104,14 +146,19 @@ func (c *checker) tunnel(t *Topology, i int, rt *rawTunnel) *Tunnel {
 		switch {
 		case n == nil:
 			c.Errorf(epath+".node", "no node %q", re.Node)
-		case n.Kind != KindRouter:
-			c.Errorf(epath+".node", "%s is a %s: a VPN gateway forwards, so it must be a router", re.Node, n.Kind)
+		case !tunnelEndKinds[n.Kind] && !ownIKEKinds[n.Kind]:
+			c.Errorf(epath+".node", "%s is a %s: a VPN gateway forwards, so it must be a router, a vpngateway or a strongswan node", re.Node, n.Kind)
+		case ownIKEKinds[n.Kind] && rt.SharedKey == "":
+			c.Errorf(epath+".node", "%s is a %s, which keys its tunnels with its own IKE: give the tunnel a sharedKey (manual keys are the lab's)", re.Node, n.Kind)
 		}
 		var err error
 		if end.Outer, err = netip.ParseAddr(re.Outer); err != nil {
 			c.Errorf(epath+".outer", "%q is not an IP address", re.Outer)
 		} else if n != nil && !nodeHasAddr(n, end.Outer) {
 			c.Errorf(epath+".outer", "%s is not an address of %s: the tunnel endpoint must be one of its port addresses", end.Outer, re.Node)
+		}
+		if re.Device != nil && rt.SharedKey == "" {
+			c.Errorf(epath+".device", "a device block is for an IKE-keyed tunnel (one with a sharedKey)")
 		}
 		if len(re.Protects) == 0 {
 			c.Errorf(epath+".protects", "missing: the networks behind this gateway")
@@ -134,6 +181,19 @@ func (c *checker) tunnel(t *Topology, i int, rt *rawTunnel) *Tunnel {
 				if end.Outer.IsValid() && p.Contains(end.Outer) {
 					c.Errorf(fmt.Sprintf("%s.ends[%d].outer", path, e), "%s lies in the protected prefix %s: tunnel endpoints must be outside what the tunnel protects", end.Outer, p)
 				}
+			}
+		}
+	}
+	if rt.SharedKey != "" {
+		c.ike(t, path, tu, rt)
+		if tu.IKE.EnableBGP {
+			c.tunnelBGP(t, path, tu, rt)
+		}
+	} else {
+		for field, set := range map[string]bool{"ipsecPolicies": rt.IPsecPolicies != nil, "connectionMode": rt.ConnectionMode != "",
+			"dpdTimeoutSeconds": rt.DPDTimeoutSeconds != nil, "enableBgp": rt.EnableBGP, "usePolicyBasedTrafficSelectors": rt.UsePolicyBasedTrafficSelectors} {
+			if set {
+				c.Errorf(path+"."+field, "an IKE setting on a manually keyed tunnel: give the tunnel a sharedKey (IKEv2 keys it then)")
 			}
 		}
 	}

@@ -2,7 +2,9 @@ package topology
 
 import (
 	"fmt"
+	"io/fs"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,12 +20,15 @@ import (
 type checker struct {
 	*yamlx.Doc
 	dir     string
+	fsys    fs.FS // a built-in topology's files (ParseFS); nil: the disk
 	profile Profile
 	addrs   map[netip.Addr]string // address → path that claims it
+	plain   []string              // problems found without a file (DefaultAzure)
+	ifaces  map[string]string     // host interface → external port that uses it
 }
 
 func (c *checker) build(raw *rawTopology) *Topology {
-	t := &Topology{Name: raw.Name}
+	t := &Topology{Name: raw.Name, raw: raw}
 	if err := checkName(raw.Name, MaxLabName); err != nil {
 		c.Errorf("name", "%v", err)
 	}
@@ -36,7 +41,7 @@ func (c *checker) build(raw *rawTopology) *Topology {
 	if len(raw.Nodes) == 0 {
 		c.Errorf("nodes", "missing: a lab needs at least one node")
 	}
-	c.addrs = map[netip.Addr]string{}
+	c.addrs, c.ifaces = map[netip.Addr]string{}, map[string]string{}
 	for _, name := range sortedKeys(raw.Nodes) {
 		t.Nodes = append(t.Nodes, c.node(name, raw.Nodes[name]))
 	}
@@ -45,15 +50,22 @@ func (c *checker) build(raw *rawTopology) *Topology {
 			t.Links = append(t.Links, l)
 		}
 	}
+	c.hosts(t, raw)
+	c.erPorts(t, raw.ExpressRoutePorts)
 	c.wires(t)
 	for _, n := range t.Nodes {
 		c.routes(n, raw.Nodes[n.Name].Routes)
 	}
-	c.bgpNeighbors(t, raw.Nodes)
 	for i := range raw.Tunnels {
 		if tu := c.tunnel(t, i, &raw.Tunnels[i]); tu != nil {
 			t.Tunnels = append(t.Tunnels, tu)
 		}
+	}
+	c.sameOuter(t)
+	dropIdleVPNGatewayBGP(t)
+	c.bgpNeighbors(t, raw.Nodes)
+	if raw.Azure != nil {
+		t.Azure = c.azure(t, raw.Azure)
 	}
 	return t
 }
@@ -65,23 +77,107 @@ func (c *checker) node(name string, rn rawNode) *Node {
 		c.Errorf(path, "node name %v", err)
 	}
 	switch n.Kind {
-	case KindRouter, KindHost:
+	case KindRouter, KindHost, KindVPNGateway:
 	case KindBIRD, KindFRR:
 		if rn.BGP == nil {
 			c.Errorf(path+".kind", "a %s node is a BGP customer router: give it a bgp block (profile: customer)", rn.Kind)
 		}
+	case KindStrongswan:
+		if rn.Config == "" {
+			c.Errorf(path+".config", "missing: a strongswan node runs your own swanctl.conf (config: FILE, relative to the topology file)")
+		}
+	case KindLinux:
+		if rn.BGP == nil {
+			c.Errorf(path+".kind", "a linux node is a BGP customer router (BIRD on the macsec interface): give it a bgp block (profile: customer)")
+		}
+		fallthrough
+	case KindExternal:
+		if len(rn.Routes) > 0 {
+			c.Errorf(path+".routes", "an external node is not run by the lab: its routes are its own (configure them on the device)")
+		}
 	case "":
-		c.Errorf(path+".kind", "missing: want router, host, bird or frr")
+		c.Errorf(path+".kind", "missing: want router, host, bird, frr, strongswan, external, linux or vpngateway")
 	default:
-		c.Errorf(path+".kind", "%q is not a node kind: want router, host, bird (BIRD 2) or frr (FRR)", rn.Kind)
+		c.Errorf(path+".kind", "%q is not a node kind: want router, host, bird (BIRD 2), frr (FRR), strongswan (charon with your swanctl.conf), external (a device on a host interface), linux (kernel macsec + wpa_supplicant + BIRD) or vpngateway (Azure's VPN gateway)", rn.Kind)
+	}
+	switch k := LinuxKaY(rn.MACsec); {
+	case k == "":
+	case n.Kind != KindLinux:
+		c.Errorf(path+".macsec", "only a node of kind linux chooses what keys its macsec (the lab's own nodes run secylab's KaY)")
+	case k == LinuxWPA || k == LinuxKernelKaY:
+		n.KaY = k
+	default:
+		c.Errorf(path+".macsec", "%q: want wpa_supplicant (the default; GcmAes128 only) or kernel-kay (secylab's KaY on the kernel's macsec, every cipher suite)", rn.MACsec)
 	}
 	if rn.BGP != nil {
 		c.bgpNode(path+".bgp", n, rn.BGP)
 	}
+	if rn.Config != "" && c.fsys != nil {
+		// A built-in topology's companion file, embedded beside it.
+		n.Config = filepath.ToSlash(filepath.Join(c.dir, rn.Config))
+		data, err := fs.ReadFile(c.fsys, n.Config)
+		switch {
+		case n.Kind != KindBIRD && n.Kind != KindFRR && n.Kind != KindStrongswan:
+			c.Errorf(path+".config", "only a bird, frr or strongswan node runs a configuration file of its own")
+		case err != nil:
+			c.Errorf(path+".config", "%v", err)
+		}
+		n.ConfigData = data
+	} else if rn.Config != "" {
+		n.Config = rn.Config
+		if !filepath.IsAbs(n.Config) {
+			n.Config = filepath.Join(c.dir, n.Config)
+		}
+		switch _, err := os.Stat(n.Config); {
+		case n.Kind != KindBIRD && n.Kind != KindFRR && n.Kind != KindStrongswan:
+			c.Errorf(path+".config", "only a bird, frr or strongswan node runs a configuration file of its own")
+		case err != nil:
+			c.Errorf(path+".config", "%v", err)
+		}
+	}
 	for _, pname := range sortedKeys(rn.Ports) {
-		n.Ports = append(n.Ports, c.port(path+".ports."+pname, pname, rn.Ports[pname]))
+		p := c.port(path+".ports."+pname, pname, rn.Ports[pname])
+		c.externalPort(path+".ports."+pname, n, p, rn.Ports[pname])
+		n.Ports = append(n.Ports, p)
+	}
+	switch {
+	case n.Kind == KindVPNGateway:
+		c.vpnGateway(path, n, rn)
+	case rn.ActiveActive:
+		c.Errorf(path+".activeActive", "only a vpngateway node (Azure's VPN gateway) is active-active")
+	case rn.BGPSettings != nil:
+		c.Errorf(path+".bgpSettings", "only a vpngateway node has Azure's bgpSettings; other nodes give a bgp block")
 	}
 	return n
+}
+
+// externalPort checks the host interface of an external node's port; other
+// nodes' ports have none.
+func (c *checker) externalPort(path string, n *Node, p *Port, rp rawPort) {
+	if !n.External() {
+		if rp.Interface != "" || rp.Force {
+			c.Errorf(path+".interface", "only a port of a node of kind external names a host interface (the lab makes the interfaces of its own nodes)")
+		}
+		return
+	}
+	if rp.Interface == "" && n.Kind == KindLinux {
+		c.Errorf(path+".interface", "missing: this kernel has no macsec, so a linux node runs where one has (the conformance VM, another host) and the lab reaches it over a host interface: name it (e.g. the VM's TAP)")
+		return
+	}
+	if rp.Interface == "" {
+		c.Errorf(path+".interface", "missing: name the host interface that leads to %s (a NIC, a VM's TAP, a veth into a container)", n.Name)
+		return
+	}
+	if err := checkName(rp.Interface, MaxIfName); err != nil {
+		c.Errorf(path+".interface", "interface name %v", err)
+		return
+	}
+	if prev, ok := c.ifaces[rp.Interface]; ok {
+		c.Errorf(path+".interface", "host interface %s is already used by %s; an interface carries one link", rp.Interface, prev)
+		return
+	}
+	c.ifaces[rp.Interface] = path
+	p.Interface, p.Force = rp.Interface, rp.Force
 }
 
 func (c *checker) port(path, name string, rp rawPort) *Port {
@@ -119,38 +215,6 @@ func (c *checker) port(path, name string, rp rawPort) *Port {
 		c.addrs[a.Addr()] = apath
 		p.Addresses = append(p.Addresses, a)
 	}
-	names, vlans := map[string]bool{}, map[int]bool{}
-	for i, rc := range rp.Circuits {
-		cpath := fmt.Sprintf("%s.circuits[%d]", path, i)
-		ci := Circuit{Name: rc.Name, MACsec: CircuitMACsec(rc.MACsec)}
-		if p.Kind == PortEthernet {
-			c.Errorf(cpath, "circuits are carried only by direct or provider ports, not ethernet")
-		}
-		switch {
-		case rc.Name == "":
-			c.Errorf(cpath+".name", "missing: every circuit needs a name")
-		case names[rc.Name]:
-			c.Errorf(cpath+".name", "%q is already a circuit of this port", rc.Name)
-		}
-		names[rc.Name] = true
-		switch {
-		case rc.VLAN < 1 || rc.VLAN > 4094:
-			c.Errorf(cpath+".vlan", "%d is not a VLAN ID: want 1 to 4094", rc.VLAN)
-		case vlans[rc.VLAN]:
-			c.Errorf(cpath+".vlan", "VLAN %d is already used by another circuit of this port", rc.VLAN)
-		default:
-			ci.VLAN = uint16(rc.VLAN)
-		}
-		vlans[rc.VLAN] = true
-		switch ci.MACsec {
-		case "":
-			ci.MACsec = CircuitInherit
-		case CircuitInherit, CircuitOff:
-		default:
-			c.Errorf(cpath+".macsec", "%q is not a circuit MACsec setting: want inherit or off", rc.MACsec)
-		}
-		p.Circuits = append(p.Circuits, ci)
-	}
 	return p
 }
 
@@ -178,6 +242,9 @@ func (c *checker) link(t *Topology, i int, rl *rawLink) *Link {
 	ports, ok := c.endpoints(t, path, l, rl.Endpoints)
 	if rl.MACsec != nil {
 		c.macsec(path+".macsec", l, rl.MACsec, ports, ok)
+		if ok && l.MACsec.Enabled {
+			c.linuxCipher(t, path+".macsec", l)
+		}
 		if ok {
 			c.keys(t, path+".macsec", l)
 		}
@@ -228,6 +295,9 @@ func (c *checker) endpoints(t *Topology, path string, l *Link, eps []string) (po
 	if l.Ends[0].Node == l.Ends[1].Node {
 		c.Errorf(path+".endpoints", "both ends are on node %s; a link joins two different nodes", l.Ends[0].Node)
 		return ports, false
+	}
+	if t.Node(l.Ends[0].Node).External() && t.Node(l.Ends[1].Node).External() {
+		c.Errorf(path+".endpoints", "both ends (%s, %s) are external: a link needs a lab node at one end at least, whose port runs on the host interface", l.Ends[0], l.Ends[1])
 	}
 	return ports, true
 }
@@ -381,12 +451,17 @@ func (c *checker) macsec(path string, l *Link, rm *rawMACsec, ports [2]*Port, en
 		case c.profile == ProfileExpressRoute && p.Kind != PortDirect:
 			c.Errorf(path+".enabled", "%s is kind %s: profile expressroute allows MACsec only on ExpressRoute Direct ports (kind direct)", l.Ends[e], p.Kind)
 		}
-		for j, ci := range p.Circuits {
-			if ci.MACsec == CircuitOff {
-				c.Errorf(fmt.Sprintf("nodes.%s.ports.%s.circuits[%d].macsec", l.Ends[e].Node, p.Name, j),
-					"circuit %q cannot be left in clear: link %s encrypts the whole port %s, and all its circuits share the port's MACsec setting (use inherit)", ci.Name, l.Name, l.Ends[e])
-			}
+	}
+}
+
+// linuxCipher refuses what a linux node's wpa_supplicant cannot run
+// (secylab's KaY on the kernel's macsec runs every suite).
+func (c *checker) linuxCipher(t *Topology, path string, l *Link) {
+	for _, e := range l.Ends {
+		if n := t.Node(e.Node); n == nil || n.Kind != KindLinux || n.KaY == LinuxKernelKaY || e.Cipher == macsec.GCMAES128 || e.Cipher == 0 {
+			continue
 		}
+		c.Errorf(path+".cipher", "%s is a linux node, whose wpa_supplicant (2.10, Debian 12) has no XPN and no macsec_csindex: it makes its SecY GCM-AES-128 whatever MKA agrees, so it cannot run %s; a stock Linux edge cannot do Azure's XPN ciphers: use GcmAes128 on this link, or give the node macsec: kernel-kay (secylab's KaY on the kernel's macsec, which has XPN since Linux 5.7)", e.Node, e.Cipher.AzureName())
 	}
 }
 
@@ -432,16 +507,26 @@ func (c *checker) wires(t *Topology) {
 				continue
 			}
 			l := t.Link(p.Link)
+			owner[p.Name] = "port " + p.Name
+			if n.External() {
+				continue // the lab makes nothing for it
+			}
+			far := l.Ends[1-p.End]
+			if fp := t.Node(far.Node).Port(far.Port); fp.Interface != "" {
+				// The far end is a device on a host interface: every frame
+				// passes through this port's data plane onto it.
+				p.Controlled, p.HostWire, p.Wire = true, true, fp.Interface
+				continue
+			}
 			// Impairments are applied in user space, so they need the forwarder.
 			p.Controlled = l.MACsec.Enabled || p.Kind == PortDirect || l.Impairments.Any()
 			p.Wire = p.Name
 			if p.Controlled {
 				p.Wire = l.Name
 			}
-			owner[p.Name] = "port " + p.Name
 		}
 		for _, p := range n.Ports {
-			if !p.Controlled {
+			if !p.Controlled || p.HostWire {
 				continue
 			}
 			if o, ok := owner[p.Wire]; ok {
@@ -484,14 +569,23 @@ func (c *checker) routes(n *Node, rrs []rawRoute) {
 		r := Route{Prefix: pfx, Via: via}
 		var connected []string
 		for _, p := range n.Ports {
-			for _, a := range p.Addresses {
-				connected = append(connected, p.Name+" "+a.String())
-				if a.Contains(via) && r.Port == "" {
-					r.Port = p.Name
-					if a.Addr() == via {
-						c.Errorf(path+".via", "next hop %s is %s's own address on %s", via, n.Name, p.Name)
+			connect := func(iface string, addrs []netip.Prefix) {
+				for _, a := range addrs {
+					connected = append(connected, iface+" "+a.String())
+					if a.Contains(via) && r.Port == "" {
+						r.Port = p.Name
+						if iface != p.Name {
+							r.Iface = iface
+						}
+						if a.Addr() == via {
+							c.Errorf(path+".via", "next hop %s is %s's own address on %s", via, n.Name, iface)
+						}
 					}
 				}
+			}
+			connect(p.Name, p.Addresses)
+			for _, v := range p.VLANs {
+				connect(v.Name, v.Addresses)
 			}
 		}
 		if r.Port == "" {

@@ -72,6 +72,38 @@ func TestBaseIsValid(t *testing.T) {
 	assert.Equal(t, "link1", p.Wire)
 }
 
+// TestExternalNode: the lab's port facing an external node runs on the
+// node's host interface; the external node gets nothing made.
+func TestExternalNode(t *testing.T) {
+	topo, err := Parse("lab.yaml", []byte(edit(t, "kind: router", "kind: external", "addresses: [192.168.100.129/30]", "addresses: [192.168.100.129/30]\n        interface: eth1\n        force: true")))
+	require.NoError(t, err)
+	a, b := topo.Node("a").Port("er1"), topo.Node("b").Port("er1")
+	assert.True(t, topo.Node("a").External())
+	assert.Equal(t, "eth1", a.Interface)
+	assert.True(t, a.Force)
+	assert.False(t, a.Controlled)
+	assert.True(t, b.Controlled)
+	assert.True(t, b.HostWire)
+	assert.Equal(t, "eth1", b.Wire)
+}
+
+// TestLinuxKernelKaY: a linux node keyed by secylab's KaY on the kernel's
+// macsec runs Azure's XPN ciphers, which the same node with wpa_supplicant
+// is refused with the reason.
+func TestLinuxKernelKaY(t *testing.T) {
+	linux := []string{"addresses: [192.168.100.129/30]", "addresses: [192.168.100.129/30]\n        interface: tap1",
+		"  b:\n    kind: router", "  b:\n    kind: router\n    bgp: {asn: 12076, profile: microsoft-edge, neighbors: [{link: link1}]}"}
+	for _, kay := range []string{"", "\n    macsec: wpa_supplicant"} {
+		_, err := Parse("lab.yaml", []byte(edit(t, append([]string{"kind: router", "kind: linux" + kay + "\n    bgp: {asn: 65001, profile: customer, neighbors: [{link: link1}]}"}, linux...)...)))
+		require.ErrorContains(t, err, "no XPN and no macsec_csindex")
+		require.ErrorContains(t, err, "or give the node macsec: kernel-kay")
+	}
+	topo, err := Parse("lab.yaml", []byte(edit(t, append([]string{"kind: router", "kind: linux\n    macsec: kernel-kay\n    bgp: {asn: 65001, profile: customer, neighbors: [{link: link1}]}"}, linux...)...)))
+	require.NoError(t, err)
+	assert.Equal(t, LinuxKernelKaY, topo.Node("a").KaY)
+	assert.Equal(t, macsec.GCMAESXPN256, topo.Link("link1").MACsec.Cipher)
+}
+
 func TestValidationErrors(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -91,8 +123,28 @@ func TestValidationErrors(t *testing.T) {
 		// Nodes.
 		{"node kind bird without bgp", []string{"kind: router", "kind: bird"}, `lab.yaml:5: nodes.a.kind: a bird node is a BGP customer router: give it a bgp block`},
 		{"node kind frr without bgp", []string{"kind: router", "kind: frr"}, `lab.yaml:5: nodes.a.kind: a frr node is a BGP customer router: give it a bgp block`},
-		{"node kind unknown", []string{"kind: router", "kind: switch"}, `lab.yaml:5: nodes.a.kind: "switch" is not a node kind: want router, host, bird (BIRD 2) or frr (FRR)`},
-		{"node kind missing", []string{"    kind: router\n", ""}, `lab.yaml:4: nodes.a.kind: missing: want router, host, bird or frr`},
+		{"node kind unknown", []string{"kind: router", "kind: switch"}, `lab.yaml:5: nodes.a.kind: "switch" is not a node kind: want router, host, bird (BIRD 2), frr (FRR), strongswan (charon with your swanctl.conf), external (a device on a host interface), linux`},
+		{"node kind missing", []string{"    kind: router\n", ""}, `lab.yaml:4: nodes.a.kind: missing: want router, host, bird, frr, strongswan, external, linux`},
+		{"strongswan without config", []string{"kind: router", "kind: strongswan"}, `lab.yaml:4: nodes.a.config: missing: a strongswan node runs your own swanctl.conf (config: FILE, relative to the topology file)`},
+		{"strongswan config missing file", []string{"kind: router", "kind: strongswan\n    config: nowhere/swanctl.conf"}, `lab.yaml:6: nodes.a.config: stat nowhere/swanctl.conf: no such file or directory`},
+		{"config on a router", []string{"kind: router", "kind: router\n    config: lab.yaml"}, `lab.yaml:6: nodes.a.config: only a bird, frr or strongswan node runs a configuration file of its own`},
+		{"linux without interface", []string{"kind: router", "kind: linux\n    bgp: {asn: 65001, profile: customer, neighbors: [{link: link1}]}"},
+			`lab.yaml:8: nodes.a.ports.er1.interface: missing: this kernel has no macsec, so a linux node runs where one has`},
+		{"linux with XPN", []string{"kind: router", "kind: linux\n    bgp: {asn: 65001, profile: customer, neighbors: [{link: link1}]}", "addresses: [192.168.100.129/30]", "addresses: [192.168.100.129/30]\n        interface: tap1"},
+			`links[0].macsec.cipher: a is a linux node, whose wpa_supplicant (2.10, Debian 12) has no XPN and no macsec_csindex`},
+		{"linux macsec unknown", []string{"kind: router", "kind: linux\n    macsec: openmka\n    bgp: {asn: 65001, profile: customer, neighbors: [{link: link1}]}", "addresses: [192.168.100.129/30]", "addresses: [192.168.100.129/30]\n        interface: tap1"},
+			`lab.yaml:6: nodes.a.macsec: "openmka": want wpa_supplicant (the default; GcmAes128 only) or kernel-kay`},
+		{"macsec on a router node", []string{"kind: router", "kind: router\n    macsec: kernel-kay"},
+			`lab.yaml:6: nodes.a.macsec: only a node of kind linux chooses what keys its macsec`},
+		// External nodes.
+		{"external without interface", []string{"kind: router\n    ports:\n      er1:\n        kind: direct\n        addresses: [192.168.100.130/30]", "kind: external\n    ports:\n      er1:\n        kind: direct\n        addresses: [192.168.100.130/30]"},
+			`lab.yaml:13: nodes.b.ports.er1.interface: missing: name the host interface that leads to b`},
+		{"interface on a lab node", []string{"addresses: [192.168.100.129/30]", "addresses: [192.168.100.129/30]\n        interface: eth1"},
+			`lab.yaml:10: nodes.a.ports.er1.interface: only a port of a node of kind external names a host interface`},
+		{"both ends external", []string{"kind: router", "kind: external", "kind: router", "kind: external", "addresses: [192.168.100.129/30]", "addresses: [192.168.100.129/30]\n        interface: eth1", "addresses: [192.168.100.130/30]", "addresses: [192.168.100.130/30]\n        interface: eth2"},
+			`lab.yaml:20: links[0].endpoints: both ends (a:er1, b:er1) are external`},
+		{"external interface twice", []string{"kind: router", "kind: external", "addresses: [192.168.100.129/30]", "addresses: [192.168.100.129/30]\n        interface: eth1\n      er2: {kind: direct, interface: eth1}"},
+			`lab.yaml:11: nodes.a.ports.er2.interface: host interface eth1 is already used by nodes.a.ports.er1`},
 		{"node name too long", []string{"  a:", "  averyveryverylongnode:", "[a:er1", "[averyveryverylongnode:er1"}, `lab.yaml:4: nodes.averyveryverylongnode: node name "averyveryverylongnode" is 21 bytes`},
 		// Ports.
 		{"port kind", []string{"kind: direct", "kind: fiber"}, `lab.yaml:8: nodes.a.ports.er1.kind: "fiber" is not a port kind`},
@@ -104,19 +156,6 @@ func TestValidationErrors(t *testing.T) {
 		{"no common subnet", []string{"192.168.100.130/30", "192.168.100.134/30"}, `lab.yaml:18: links[0].endpoints: a:er1 and b:er1 have no subnet in common`},
 		{"unknown nested field", []string{"", "      lan: {kind: ethernet}\n"}, `lab.yaml:23: links[0].macsec.lan: unknown field`},
 		{"port not on any link", []string{"    ports:\n", "    ports:\n      lan: {kind: ethernet}\n"}, `lab.yaml:7: nodes.a.ports.lan: port a:lan is not on any link`},
-		// Circuits.
-		{"circuit off on encrypted port", []string{"[192.168.100.129/30]", "[192.168.100.129/30]\n        circuits:\n          - {name: private, vlan: 100, macsec: off}"},
-			`lab.yaml:11: nodes.a.ports.er1.circuits[0].macsec: circuit "private" cannot be left in clear: link link1 encrypts the whole port a:er1`},
-		{"circuit vlan range", []string{"[192.168.100.129/30]", "[192.168.100.129/30]\n        circuits:\n          - {name: private, vlan: 5000}"},
-			`lab.yaml:11: nodes.a.ports.er1.circuits[0].vlan: 5000 is not a VLAN ID: want 1 to 4094`},
-		{"circuit vlan duplicate", []string{"[192.168.100.129/30]", "[192.168.100.129/30]\n        circuits:\n          - {name: private, vlan: 100}\n          - {name: microsoft, vlan: 100}"},
-			`lab.yaml:12: nodes.a.ports.er1.circuits[1].vlan: VLAN 100 is already used`},
-		{"circuit name missing", []string{"[192.168.100.129/30]", "[192.168.100.129/30]\n        circuits:\n          - {vlan: 100}"},
-			`lab.yaml:11: nodes.a.ports.er1.circuits[0].name: missing`},
-		{"circuit macsec value", []string{"[192.168.100.129/30]", "[192.168.100.129/30]\n        circuits:\n          - {name: p, vlan: 100, macsec: maybe}"},
-			`lab.yaml:11: nodes.a.ports.er1.circuits[0].macsec: "maybe" is not a circuit MACsec setting: want inherit or off`},
-		{"circuit on ethernet port", []string{"enabled: true", "enabled: false", "        kind: direct\n        addresses: [192.168.100.129/30]", "        kind: ethernet\n        addresses: [192.168.100.129/30]\n        circuits:\n          - {name: p, vlan: 100}"},
-			`lab.yaml:11: nodes.a.ports.er1.circuits[0]: circuits are carried only by direct or provider ports`},
 		// Links.
 		{"endpoint node missing", []string{"[a:er1, b:er1]", "[a:er1, c:er1]"}, `lab.yaml:18: links[0].endpoints[1]: node "c" does not exist`},
 		{"endpoint port missing", []string{"[a:er1, b:er1]", "[a:er1, b:er9]"}, `lab.yaml:18: links[0].endpoints[1]: node b has no port "er9" (ports: er1)`},

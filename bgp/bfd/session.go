@@ -89,9 +89,17 @@ type Session struct {
 	mult           uint8
 	polling        bool
 
-	txTimer, detectTimer clock.Slot // under mu
-	since                time.Time
-	in, out, dropped     uint64
+	// txGen numbers the periodic transmission queued on the clock's grid
+	// (scheduleTx); a newer one, or stop, makes the queued one stale.
+	txGen uint64
+	// detectTimer fires at or before detectAt (Unix ns), the end of the
+	// detection time; a packet moves detectAt and leaves the timer, which
+	// re-arms for what is left when it fires early: no timer per packet.
+	detectTimer      clock.Slot
+	detectAt         int64
+	detectArmed      int64 // when detectTimer fires
+	since            time.Time
+	in, out, dropped uint64
 
 	// out is filled under mu and drained outside it.
 	outbox  []*Control
@@ -196,7 +204,7 @@ func (s *Session) stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running = false
-	s.txTimer.Stop()
+	s.txGen++
 	s.detectTimer.Stop()
 }
 
@@ -211,8 +219,9 @@ func (s *Session) packetLocked() *Control {
 // txIntervalLocked is RFC 5880 §6.8.7's interval before jitter.
 func (s *Session) txIntervalLocked() time.Duration { return max(s.txUsed, s.remoteMinRx) }
 
-// scheduleTxLocked arms the next periodic transmission, jittered to
-// 75–100% of the interval (75–90% with Detect Mult 1). now sends one at once.
+// scheduleTxLocked queues the next periodic transmission on the clock's
+// grid, 75–100% of the interval from now (75–90% with Detect Mult 1,
+// RFC 5880 §6.8.7). now sends one at once.
 func (s *Session) scheduleTxLocked(now bool) {
 	if !s.running {
 		return
@@ -221,24 +230,22 @@ func (s *Session) scheduleTxLocked(now bool) {
 		s.outbox = append(s.outbox, s.packetLocked())
 		s.out++
 	}
-	iv := s.txIntervalLocked()
-	span := uint32(25)
+	hi := uint32(100)
 	if s.mult == 1 {
-		span = 15
+		hi = 90
 	}
-	iv = iv * time.Duration(75+s.rand()%(span+1)) / 100
-	s.txTimer.Arm(s.clk, iv, func(g uint64) {
-		s.mu.Lock()
-		if s.txTimer.Current(g) {
-			// RFC 5880 §6.8.7: no periodic packets while the peer asks for none.
-			if s.remote.RequiredMinRx != 0 || s.remoteDiscr == 0 {
-				s.scheduleTxLocked(true)
-			} else {
-				s.scheduleTxLocked(false)
-			}
-		}
-		s.flushUnlock()
-	})
+	s.txGen++
+	scheduleTx(s.clk, gridTime(s.clk.Now().UnixNano(), s.txIntervalLocked(), 75, hi, s.rand()), s, s.txGen)
+}
+
+// txDue is the grid's call for the transmission of generation gen.
+func (s *Session) txDue(gen uint64) {
+	s.mu.Lock()
+	if s.running && gen == s.txGen {
+		// RFC 5880 §6.8.7: no periodic packets while the peer asks for none.
+		s.scheduleTxLocked(s.remote.RequiredMinRx != 0 || s.remoteDiscr == 0)
+	}
+	s.flushUnlock()
 }
 
 // DetectTime is the current detection time (RFC 5880 §6.8.4).
@@ -246,16 +253,31 @@ func (s *Session) detectTimeLocked() time.Duration {
 	return time.Duration(s.remote.DetectMult) * max(s.rxUsed, s.remote.DesiredMinTx)
 }
 
+// armDetectLocked restarts the detection time from now.
 func (s *Session) armDetectLocked() {
-	s.detectTimer.Stop()
 	if s.state != Init && s.state != Up {
+		s.detectTimer.Stop()
 		return
 	}
-	s.detectTimer.Arm(s.clk, s.detectTimeLocked(), func(g uint64) {
+	now := s.clk.Now().UnixNano()
+	s.detectAt = now + int64(s.detectTimeLocked())
+	if s.detectTimer.Armed() && s.detectArmed <= s.detectAt {
+		return // it fires first and re-arms for the rest
+	}
+	s.armDetectAtLocked(now)
+}
+
+func (s *Session) armDetectAtLocked(now int64) {
+	s.detectArmed = s.detectAt
+	s.detectTimer.Arm(s.clk, time.Duration(s.detectAt-now), func(g uint64) {
 		s.mu.Lock()
 		if s.detectTimer.Current(g) && (s.state == Init || s.state == Up) {
-			s.setStateLocked(Down, DiagControlDetectionTimeExpired)
-			s.remoteDiscr = 0
+			if now := s.clk.Now().UnixNano(); now < s.detectAt {
+				s.armDetectAtLocked(now) // packets came meanwhile
+			} else {
+				s.setStateLocked(Down, DiagControlDetectionTimeExpired)
+				s.remoteDiscr = 0
+			}
 		}
 		s.flushUnlock()
 	})

@@ -20,7 +20,7 @@ func newBenchCmd() *cobra.Command {
 		Short: "Measure secylab's data plane on this machine",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchSuitesCmd(), newBenchLabCmd())
+	cmd.AddCommand(newBenchSuitesCmd(), newBenchLabCmd(), newBenchScaleCmd())
 	return cmd
 }
 
@@ -31,6 +31,7 @@ func newBenchSuitesCmd() *cobra.Command {
 		suites     []string
 		sizes      []int
 		cores      []int
+		batch      int
 		duration   time.Duration
 		asJSON     bool
 		progress   bool
@@ -49,8 +50,10 @@ func newBenchSuitesCmd() *cobra.Command {
 		Long: fmt.Sprintf(`Measure SecY Protect and Validate throughput (Gbit/s of cleartext frame
 octets and Mframes/s) for each cipher suite, frame size and core count,
 beside a bare AES-GCM Seal and Open of the same bytes measured in the same
-run, and the ratio SecY/bare. Every frame is checked, and allocations per
-frame are reported.
+run, and the ratio SecY/bare. The SecY takes the frames in batches
+(ProtectBatch, ValidateBatch), as the data plane passes it the frames of
+one read; --batch 1 measures Protect and Validate frame by frame. Every
+frame is checked, and allocations per frame are reported.
 
 Each point (suite, size, cores) takes --duration plus a 1/8 warm-up. The
 default run here is %d points (%d suites × %d sizes × cores %v), about %.0fs.`,
@@ -59,7 +62,7 @@ default run here is %d points (%d suites × %d sizes × cores %v), about %.0fs.`
   secylab bench suites --suites GcmAesXpn256 --sizes 1500 --cores 1 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := bench.Config{Sizes: sizes, Cores: cores, Duration: duration}
+			cfg := bench.Config{Sizes: sizes, Cores: cores, Batch: batch, Duration: duration}
 			for _, name := range suites {
 				s, err := macsec.ParseCipherSuite(name)
 				if err != nil {
@@ -96,6 +99,7 @@ default run here is %d points (%d suites × %d sizes × cores %v), about %.0fs.`
 	f.StringSliceVar(&suites, "suites", suiteNames, "cipher suites, by 802.1AE, Azure or iproute2 name")
 	f.IntSliceVar(&sizes, "sizes", bench.DefaultSizes, fmt.Sprintf("cleartext frame sizes in octets, without FCS (%d..%d)", bench.MinFrame, bench.MaxFrame))
 	f.IntSliceVar(&cores, "cores", def.Cores, "parallel workers, each with its own SecY pair (1..GOMAXPROCS)")
+	f.IntVar(&batch, "batch", bench.DefaultBatch, fmt.Sprintf("frames per ProtectBatch/ValidateBatch call, as the data plane passes the frames of one read (1: Protect/Validate frame by frame; 1..%d)", bench.MaxBatch))
 	f.DurationVar(&duration, "duration", defaultBenchDuration, "measured time per point, shared by protect, validate, bare seal and bare open")
 	f.BoolVar(&asJSON, "json", false, "write the report as JSON")
 	f.BoolVar(&progress, "progress", false, "show the progress bar on stderr even when it is not a terminal")
@@ -124,6 +128,9 @@ func checkBenchFlags(cfg bench.Config) error {
 		if limit := maxCores[len(maxCores)-1]; k < 1 || k > limit {
 			return usagef("--cores %d: want 1..%d (GOMAXPROCS on this machine)", k, limit)
 		}
+	}
+	if cfg.Batch < 1 || cfg.Batch > bench.MaxBatch {
+		return usagef("--batch %d: want 1..%d frames per call", cfg.Batch, bench.MaxBatch)
 	}
 	if cfg.Duration < 10*time.Millisecond {
 		return usagef("--duration %v: want at least 10ms", cfg.Duration)

@@ -1,124 +1,50 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
-	"slices"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/secylab/secylab/bench"
-	"github.com/secylab/secylab/expressroute"
-	"github.com/secylab/secylab/lab"
-	"github.com/secylab/secylab/topology"
 )
 
-// benchLabTopology joins two routers with three links, one per path to
-// measure: userspace MACsec, the same userspace forwarder without crypto,
-// and a plain kernel veth; and an ESP tunnel between them over the MACsec
-// link, between the hosts ha and hb behind them.
-const benchLabTopology = `name: %s
-nodes:
-  a:
-    kind: router
-    ports:
-      m: {kind: direct, addresses: [10.99.1.1/30]}
-      f: {kind: direct, addresses: [10.99.2.1/30]}
-      k: {kind: ethernet, addresses: [10.99.3.1/30]}
-      lan: {kind: ethernet, addresses: [10.97.1.1/24]}
-  b:
-    kind: router
-    ports:
-      m: {kind: direct, addresses: [10.99.1.2/30]}
-      f: {kind: direct, addresses: [10.99.2.2/30]}
-      k: {kind: ethernet, addresses: [10.99.3.2/30]}
-      lan: {kind: ethernet, addresses: [10.97.2.1/24]}
-  ha:
-    kind: host
-    ports:
-      p: {kind: ethernet, addresses: [10.97.1.10/24]}
-    routes:
-      - {prefix: 10.97.2.0/24, via: 10.97.1.1}
-  hb:
-    kind: host
-    ports:
-      p: {kind: ethernet, addresses: [10.97.2.10/24]}
-    routes:
-      - {prefix: 10.97.1.0/24, via: 10.97.2.1}
-tunnels:
-  - name: t1
-    ends:
-      - {node: a, outer: 10.99.1.1, protects: [10.97.1.0/24]}
-      - {node: b, outer: 10.99.1.2, protects: [10.97.2.0/24]}
-links:
-  - name: la
-    endpoints: [ha:p, a:lan]
-  - name: lb
-    endpoints: [b:lan, hb:p]
-  - name: lm
-    endpoints: [a:m, b:m]
-    macsec: {enabled: true, cipher: %s, sciState: Disabled, secret: generate}
-  - name: lf
-    endpoints: [a:f, b:f]
-    macsec: {enabled: false}
-  - name: lk
-    endpoints: [a:k, b:k]
-`
-
-type labPath struct {
-	Name, From, To, Addr, What string
-}
-
-var benchLabPaths = []labPath{
-	{"macsec", "a", "b", "10.99.1.2", "userspace forwarder with MACsec"},
-	{"forwarder", "a", "b", "10.99.2.2", "the same forwarder, no crypto"},
-	{"veth", "a", "b", "10.99.3.2", "kernel veth, no forwarder"},
-	{"ipsec", "ha", "hb", "10.97.2.10", "ESP tunnel (AES-GCM-256, ESN) over the MACsec link"},
-}
-
-// LabBenchResult is one path's measurements.
-type LabBenchResult struct {
-	Path        string    `json:"path"`
-	What        string    `json:"what"`
-	Gbps        []float64 `json:"gbps"` // one per run
-	MedianGbps  float64   `json:"median_gbps"`
-	Retransmits []int     `json:"retransmits"`
-}
-
-// LabBenchReport is what bench lab prints with --json.
-type LabBenchReport struct {
-	Cipher   string           `json:"cipher"`
-	Duration string           `json:"duration_per_run"`
-	Runs     int              `json:"runs"`
-	Machine  bench.Machine    `json:"machine"`
-	Results  []LabBenchResult `json:"results"`
-}
+// defaultCharon is where Debian's strongswan-charon puts the daemon.
+const defaultCharon = "/usr/lib/ipsec/charon"
 
 func newBenchLabCmd() *cobra.Command {
-	var cipher string
+	var cipher, wgBin, charonBin string
 	var duration time.Duration
 	var runs int
-	var asJSON bool
+	var asJSON, noAnchors bool
 	cmd := &cobra.Command{
 		Use:   "lab",
-		Short: "TCP throughput through a lab link: MACsec, no crypto, kernel veth, IPsec over MACsec",
-		Long: `Build a throwaway two-router lab with three links and measure one iperf3 TCP
+		Short: "TCP throughput through a lab link (MACsec, MACsec on a VLAN, no crypto, kernel veth, IPsec over MACsec) beside wireguard-go and strongSwan",
+		Long: `Build a throwaway two-router lab with four links and measure one iperf3 TCP
 stream across each, in turns, --runs times: through secylab's userspace
-forwarder with MACsec, through the same forwarder without crypto, and over a
-plain kernel veth; and through an IPsec ESP tunnel between two gateways,
-riding the MACsec link. Reports the median and every run. Needs root and iperf3
-(Debian package iperf3). The lab is removed at the end, also on Ctrl-C.`,
+forwarder with MACsec, the same with the stream on a circuit's peering
+(802.1Q VLAN 100, tagged and untagged by the forwarder inside MACsec),
+through the same forwarder without crypto, and over a plain kernel veth; and
+through an IPsec ESP tunnel between two gateways, riding the MACsec link.
+
+In the same runs, interleaved with those paths, it measures the anchors
+between two namespaces of their own joined by a veth: wireguard-go (if a
+wireguard-go binary is on PATH or given with --wireguard-go; .ci/setup
+--wireguard-go builds one) and strongSwan's charon with kernel-libipsec
+(if installed; Debian packages strongswan-charon, strongswan-swanctl,
+libstrongswan-standard-plugins), and prints each secylab path's ratio to
+each anchor, run by run, and the median of those ratios.
+
+Needs root and iperf3 (Debian package iperf3). Everything is removed at the
+end, also on Ctrl-C. The 1-minute load average is printed before the runs
+and after each: the measurement itself keeps two CPUs busy, so a load well
+above 2 means other work shared the machine.`,
 		Example: `  secylab bench lab
+  secylab bench lab --runs 3 --wireguard-go ~/go/bin/wireguard
   secylab bench lab --cipher GcmAes128 --duration 10s --runs 5 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -138,13 +64,27 @@ riding the MACsec link. Reports the median and every run. Needs root and iperf3
 			if err := needRoot(); err != nil {
 				return err
 			}
+			cfg := bench.LabConfig{Cipher: suite.AzureName(), Duration: duration, Runs: runs}
+			if !noAnchors {
+				if cfg.WireGuardGo, err = anchorBinary("wireguard-go", wgBin, "wireguard-go"); err != nil {
+					return err
+				}
+				if cfg.WireGuardGo == "" {
+					cfg.Notes = append(cfg.Notes, "wireguard-go: no wireguard-go on PATH (.ci/setup --wireguard-go builds it, or give --wireguard-go PATH); left out")
+				}
+				if cfg.Charon, err = anchorBinary("charon", charonBin, defaultCharon); err != nil {
+					return err
+				}
+				if cfg.Charon == "" {
+					cfg.Notes = append(cfg.Notes, "strongswan: no "+defaultCharon+" (Debian package strongswan-charon, or give --charon PATH); left out")
+				}
+			}
 			ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer cancel()
-			progress := io.Discard
 			if isTerminal(os.Stderr) {
-				progress = cmd.ErrOrStderr()
+				cfg.Progress = cmd.ErrOrStderr()
 			}
-			rep, err := runLabBench(ctx, progress, suite.AzureName(), duration, runs)
+			rep, err := bench.RunLab(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -154,7 +94,7 @@ riding the MACsec link. Reports the median and every run. Needs root and iperf3
 				enc.SetIndent("", "  ")
 				return enc.Encode(rep)
 			}
-			printLabBench(out, rep)
+			bench.WriteLabTable(out, rep)
 			return nil
 		},
 	}
@@ -162,121 +102,25 @@ riding the MACsec link. Reports the median and every run. Needs root and iperf3
 	cmd.Flags().DurationVar(&duration, "duration", 5*time.Second, "length of each iperf3 run")
 	cmd.Flags().IntVar(&runs, "runs", 3, "runs per path (the median is reported)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVar(&wgBin, "wireguard-go", "", "wireguard-go binary of the anchor (default: wireguard-go on PATH, left out if there is none)")
+	cmd.Flags().StringVar(&charonBin, "charon", "", "strongSwan charon binary of the anchor (default: "+defaultCharon+", left out if absent)")
+	cmd.Flags().BoolVar(&noAnchors, "no-anchors", false, "measure secylab's paths alone")
 	return cmd
 }
 
-func runLabBench(ctx context.Context, progress io.Writer, cipher string, duration time.Duration, runs int) (rep *LabBenchReport, err error) {
-	state, err := os.MkdirTemp("", "secylab-bench-")
+// anchorBinary resolves an anchor's binary: the flag's value must exist;
+// without it, def (a name on PATH or a path) is used if it exists, else "".
+func anchorBinary(flag, value, def string) (string, error) {
+	if value != "" {
+		p, err := exec.LookPath(value)
+		if err != nil {
+			return "", usagef("--%s %s: %v", flag, value, err)
+		}
+		return p, nil
+	}
+	p, err := exec.LookPath(def)
 	if err != nil {
-		return nil, err
+		return "", nil
 	}
-	defer os.RemoveAll(state)
-	name := fmt.Sprintf("bl%d", os.Getpid()%100000)
-	topo, err := topology.Parse("bench-lab.yaml", fmt.Appendf(nil, benchLabTopology, name, cipher))
-	if err != nil {
-		return nil, err
-	}
-	if _, err := lab.Up(ctx, lab.Spec{Topology: topo, HelloTime: expressroute.LabMKAHelloTime, LifeTime: expressroute.LabMKALifeTime},
-		lab.UpOptions{StateDir: state, Wait: 20 * time.Second}); err != nil {
-		return nil, err
-	}
-	defer func() { err = errors.Join(err, lab.Down(state, name)) }()
-
-	for _, server := range []string{"b", "hb"} {
-		srv := exec.CommandContext(ctx, "ip", "netns", "exec", topology.NamespaceName(name, server), "iperf3", "-s")
-		if err := srv.Start(); err != nil {
-			return nil, err
-		}
-		defer func() { srv.Process.Kill(); srv.Wait() }()
-	}
-
-	rep = &LabBenchReport{Cipher: cipher, Duration: duration.String(), Runs: runs, Machine: bench.ReadMachine()}
-	for _, p := range benchLabPaths {
-		rep.Results = append(rep.Results, LabBenchResult{Path: p.Name, What: p.What})
-	}
-	total := runs * len(benchLabPaths)
-	for run := 0; run < runs; run++ {
-		for i, p := range benchLabPaths { // interleaved, so drift hits every path
-			fmt.Fprintf(progress, "\rbench lab: run %d/%d, %-9s ", run*len(benchLabPaths)+i+1, total, p.Name)
-			res, err := iperf3(ctx, topology.NamespaceName(name, p.From), p.Addr, duration)
-			if err != nil {
-				return nil, fmt.Errorf("%s path: %w", p.Name, err)
-			}
-			r := &rep.Results[i]
-			r.Gbps = append(r.Gbps, res.Gbps)
-			r.Retransmits = append(r.Retransmits, res.Retransmits)
-		}
-	}
-	fmt.Fprintln(progress)
-	for i := range rep.Results {
-		r := &rep.Results[i]
-		s := slices.Sorted(slices.Values(r.Gbps))
-		r.MedianGbps = s[len(s)/2]
-	}
-	return rep, nil
-}
-
-// iperfResult is one iperf3 TCP stream's outcome.
-type iperfResult struct {
-	Gbps        float64 // received
-	Retransmits int     // the sender's
-	MSS         int     // the sender's TCP MSS
-}
-
-// iperf3 runs one TCP stream from namespace ns to an iperf3 server at addr
-// for d.
-func iperf3(ctx context.Context, ns, addr string, d time.Duration) (iperfResult, error) {
-	var out []byte
-	var err error
-	for try := 0; try < 30; try++ { // the server may still be starting
-		out, err = exec.CommandContext(ctx, "ip", "netns", "exec", ns, "iperf3", "-c", addr, "-t", fmt.Sprint(int(d.Seconds())), "-J").Output()
-		// iperf3 -J may exit 0 with "unable to connect" in its JSON.
-		if (err == nil && !bytes.Contains(out, []byte("unable to connect"))) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		return iperfResult{}, fmt.Errorf("iperf3 to %s: %w: %s", addr, err, out)
-	}
-	var res struct {
-		Start struct {
-			TCPMSS int `json:"tcp_mss_default"`
-		} `json:"start"`
-		End struct {
-			SumSent struct {
-				Retransmits int `json:"retransmits"`
-			} `json:"sum_sent"`
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		return iperfResult{}, fmt.Errorf("iperf3 output: %w", err)
-	}
-	if res.End.SumReceived.BitsPerSecond == 0 {
-		return iperfResult{}, fmt.Errorf("iperf3 to %s moved no data: %s", addr, out)
-	}
-	return iperfResult{Gbps: res.End.SumReceived.BitsPerSecond / 1e9, Retransmits: res.End.SumSent.Retransmits, MSS: res.Start.TCPMSS}, nil
-}
-
-func printLabBench(w io.Writer, rep *LabBenchReport) {
-	m := rep.Machine
-	fmt.Fprintf(w, "TCP, one iperf3 stream, %d runs of %s per path, interleaved; %s, %d CPUs, %s\n\n", rep.Runs, rep.Duration, m.CPUModel, m.NumCPU, m.GoVersion)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PATH\tWHAT\tMEDIAN Gbit/s\tRUNS Gbit/s\tRETRANSMITS")
-	for _, r := range rep.Results {
-		what := r.What
-		if r.Path == "macsec" || r.Path == "ipsec" {
-			what += " (" + rep.Cipher + ")"
-		}
-		var runs, retr []string
-		for i, g := range r.Gbps {
-			runs = append(runs, fmt.Sprintf("%.2f", g))
-			retr = append(retr, fmt.Sprint(r.Retransmits[i]))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%s\t%s\n", r.Path, what, r.MedianGbps, strings.Join(runs, " "), strings.Join(retr, " "))
-	}
-	tw.Flush()
+	return p, nil
 }

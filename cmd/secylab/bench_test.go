@@ -49,6 +49,10 @@ func TestBenchSuitesTableAndProgress(t *testing.T) {
 	require.Contains(t, out, "GCM-AES-XPN-128")
 	require.Contains(t, errOut, "1/1 GCM-AES-XPN-128 64 B ×1")
 	require.NotContains(t, out, "ETA", "the progress bar goes to stderr only")
+
+	out, _, err = runBench(t, "--suites", "gcm-aes-128", "--sizes", "64", "--cores", "1", "--duration", "50ms", "--batch", "1", "--no-progress")
+	require.NoError(t, err)
+	require.Contains(t, out, "Protect/Validate frame by frame (batch 1)")
 }
 
 func TestBenchSuitesHelpSaysHowLong(t *testing.T) {
@@ -70,6 +74,8 @@ func TestBenchSuitesBadFlags(t *testing.T) {
 		{[]string{"--cores", "0"}, "--cores 0"},
 		{[]string{"--cores", "100000"}, "--cores 100000"},
 		{[]string{"--duration", "1ms"}, "--duration"},
+		{[]string{"--batch", "0"}, "--batch 0"},
+		{[]string{"--batch", "257"}, "--batch 257"},
 		{[]string{"--progress", "--no-progress"}, "--progress"},
 		{[]string{"--frobnicate"}, "--frobnicate"},
 	} {
@@ -86,6 +92,7 @@ func TestBenchSuitesDefaults(t *testing.T) {
 	cmd := newBenchSuitesCmd()
 	require.Equal(t, "[GCM-AES-128,GCM-AES-256,GCM-AES-XPN-128,GCM-AES-XPN-256]", cmd.Flag("suites").DefValue)
 	require.Equal(t, "[64,512,1500,9000]", cmd.Flag("sizes").DefValue)
+	require.Equal(t, "32", cmd.Flag("batch").DefValue)
 	cores := bench.DefaultCores()
 	require.Equal(t, "1", strconv.Itoa(cores[0]))
 	require.Contains(t, cmd.Flag("cores").DefValue, strconv.Itoa(cores[len(cores)-1]))

@@ -66,7 +66,12 @@ func runCLI(t *testing.T, stdin string, args ...string) (string, error) {
 // runBin runs the secylab binary and returns its exit status.
 func runBin(t *testing.T, env []string, args ...string) (stdout, stderr string, status int) {
 	t.Helper()
-	cmd := exec.Command(secylabBin, args...)
+	return runCmd(t, exec.Command(secylabBin, args...), env)
+}
+
+// runCmd runs cmd with env added and returns its output and exit status.
+func runCmd(t *testing.T, cmd *exec.Cmd, env []string) (stdout, stderr string, status int) {
+	t.Helper()
 	cmd.Env = append(os.Environ(), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e

@@ -170,25 +170,48 @@ key never appears on a command line or in a process list.`,
 	policyList.Flags().BoolVar(&asJSON, "json", false, "print the tunnels' policies as JSON")
 	policy.AddCommand(policyList)
 
+	var rekeyIKE bool
 	rekey := &cobra.Command{
-		Use:   "rekey TUNNEL [--node GW]",
-		Short: "Give a tunnel fresh keys: both gateways, or one only (a mismatch)",
-		Long: `Give TUNNEL fresh ESP keys under the same SPIs: on both gateways at once
-(the same keys, a coordinated change: no packet lost), or with --node on one
-only, which keeps the old keys on the other: a mismatch, and every packet
-between them is dropped. The scenario step is "ipsecRekey: {tunnel, node}".`,
-		Example: `  secylab ipsec rekey s2s
-  secylab ipsec rekey s2s --node azure-vpngw   # a key mismatch`,
+		Use:   "rekey TUNNEL [--node GW] [--ike]",
+		Short: "Rekey a tunnel: a CREATE_CHILD_SA (IKE tunnels) or fresh manual keys",
+		Long: `An IKE-keyed tunnel (one with a sharedKey) is rekeyed by its gateway on --node
+(default: the Azure gateway's end) with CREATE_CHILD_SA: a new Child SA with
+new SPIs is installed before the old one is deleted (make-before-break), or
+with --ike a new IKE SA. It prints the SPIs before and after.
+
+A manually keyed TUNNEL gets fresh ESP keys under the same SPIs: on both
+gateways at once (the same keys, a coordinated change: no packet lost), or
+with --node on one only, which keeps the old keys on the other: a mismatch,
+and every packet between them is dropped. The scenario step is
+"ipsecRekey: {tunnel, node, ike}".`,
+		Example: `  secylab ipsec rekey s2s0                      # IKE: a Child SA rekey
+  secylab ipsec rekey s2s0 --ike --node onprem-vpngw
+  secylab ipsec rekey s2s
+  secylab ipsec rekey s2s --node azure-vpngw   # manual keys: a key mismatch`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			c, labName, err := o.client()
+			if err != nil {
+				return err
+			}
+			var res *lab.IPsecRekeyResult
+			if err := c.DoResult(cmd.Context(), &lab.IPsecRekeyOp{Tunnel: args[0], Node: nodeName, IKE: rekeyIKE}, &res); err != nil {
+				return labErr(labName, err)
+			}
+			if res != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s of %s rekeyed by %s in %.3fs: %s -> %s\n", res.What, res.Tunnel, res.Node, res.Seconds, res.Before, res.After)
+				return nil
+			}
 			where := "both gateways"
 			if nodeName != "" {
 				where = nodeName + " only: the other keeps the old keys"
 			}
-			return o.do(cmd, &lab.IPsecRekeyOp{Tunnel: args[0], Node: nodeName}, "new keys on "+where)
+			fmt.Fprintln(cmd.OutOrStdout(), "new keys on "+where)
+			return nil
 		},
 	}
-	rekey.Flags().StringVar(&nodeName, "node", "", "only this gateway (default: both, with the same keys)")
+	rekey.Flags().StringVar(&nodeName, "node", "", "the gateway that rekeys (IKE: default the Azure end); manual keys: only this gateway (default: both, with the same keys)")
+	rekey.Flags().BoolVar(&rekeyIKE, "ike", false, "rekey the IKE SA instead of the Child SA (IKE-keyed tunnels)")
 
 	probe := &cobra.Command{
 		Use:     "probe",
@@ -204,7 +227,7 @@ between them is dropped. The scenario step is "ipsecRekey: {tunnel, node}".`,
 			return nil
 		},
 	}
-	cmd.AddCommand(state, policy, rekey, probe)
+	cmd.AddCommand(state, policy, rekey, probe, newIPsecSAsCmd(o))
 	return cmd
 }
 

@@ -161,6 +161,22 @@ func (r *keyReport) fill(k expressroute.Key) {
 	r.CAKDigits, r.Padded, r.Notice = k.CAKDigits, k.Padded(), k.Notice()
 }
 
+// loadKeyFlags reads --cipher and the --key-file for it, as usage errors.
+func loadKeyFlags(cipher, file string) (expressroute.Key, error) {
+	suite, err := cipherFlag(cipher)
+	if err != nil {
+		return expressroute.Key{}, err
+	}
+	if file == "" {
+		return expressroute.Key{}, usagef("--key-file FILE is required")
+	}
+	k, err := secret.LoadKey(file, suite)
+	if err != nil {
+		return expressroute.Key{}, usagef("--key-file: %w", err)
+	}
+	return k, nil
+}
+
 func newMKACmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "mka", Short: "MKA (IEEE 802.1X key agreement) tools"}
 	var cipher, file string
@@ -177,16 +193,9 @@ cakFingerprint, cakBits, cakDigits, padded, notice, ickFingerprint,
 kekFingerprint}. Exit status 2 for a bad key file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			suite, err := cipherFlag(cipher)
+			k, err := loadKeyFlags(cipher, file)
 			if err != nil {
 				return err
-			}
-			if file == "" {
-				return usagef("--key-file FILE is required")
-			}
-			k, err := secret.LoadKey(file, suite)
-			if err != nil {
-				return usagef("--key-file: %w", err)
 			}
 			defer k.Zero()
 			ick, err := mka.DeriveICK(k.CAK, k.CKN)
@@ -201,7 +210,7 @@ kekFingerprint}. Exit status 2 for a bad key file.`,
 			defer kek.Zero()
 			w := cmd.OutOrStdout()
 			if asJSON {
-				r := keyReport{Valid: true, Cipher: suite.AzureName(), ICKFingerprint: ick.Fingerprint(), KEKFingerprint: kek.Fingerprint()}
+				r := keyReport{Valid: true, Cipher: k.Suite.AzureName(), ICKFingerprint: ick.Fingerprint(), KEKFingerprint: kek.Fingerprint()}
 				r.fill(k)
 				return printJSON(w, r)
 			}
@@ -216,6 +225,6 @@ kekFingerprint}. Exit status 2 for a bad key file.`,
 	derive.Flags().StringVar(&cipher, "cipher", "", "cipher suite of the CAK")
 	derive.Flags().StringVar(&file, "key-file", "", "the CAK/CKN key `FILE` (0600)")
 	derive.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
-	cmd.AddCommand(derive)
+	cmd.AddCommand(derive, newMKARunCmd())
 	return cmd
 }

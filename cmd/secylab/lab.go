@@ -88,13 +88,20 @@ expressroute-direct. Lab commands need root.`,
 	o.register(cmd)
 	cmd.AddCommand(newLabUpCmd(o), newLabDownCmd(o), newLabStatusCmd(o),
 		newLabExecCmd(o), newLabCaptureCmd(o), newLabLinkCmd(o), newLabRouteCmd(o), newLabMACsecCmd(o),
-		newLabRunCmd(o), newLabScenariosCmd(), newLabBGPCmd(o), newLabKeysCmd(o))
+		newLabRunCmd(o), newLabScenariosCmd(), newLabBGPCmd(o), newLabKeysCmd(o), newLabConfigCmd(o), newLabExportCmd())
 	return cmd
 }
 
 // loadTopology reads FILE, or a built-in when the argument is empty or
 // names one.
-func loadTopology(arg string) (*topology.Topology, error) {
+func loadTopology(arg string) (*topology.Topology, error) { return loadHalf(arg, "") }
+
+// loadHalf is loadTopology for the half of a multi-host lab on host
+// ("": all of it).
+func loadHalf(arg, host string) (*topology.Topology, error) {
+	if host != "" {
+		return topology.LoadHost(arg, host)
+	}
 	if arg == "" {
 		arg = "expressroute-direct"
 	}
@@ -115,6 +122,9 @@ func newLabUpCmd(o *labOpts) *cobra.Command {
 	var wait time.Duration
 	var hello, life time.Duration
 	var ipsecBackend string
+	var withAzure bool
+	var host string
+	var ctl controlFlags
 	cmd := &cobra.Command{
 		Use:   "up [FILE | BUILTIN]",
 		Short: "Create a lab's namespaces and links and start its data plane",
@@ -129,6 +139,8 @@ forces one on all. The lab keeps running in the background; stop it with
 ports and addresses.`,
 		Example: `  secylab lab up                       # the built-in ExpressRoute Direct lab
   secylab lab up mylab.yaml --name t1  # a topology file under another name
+  secylab lab up two-hosts.yaml --host ms  # this host's half of a multi-host lab
+  secylab lab up two-hosts.yaml --host ms --control-key /etc/secylab/ctl.key  # driven by lab run on the other host
   secylab lab up --ipsec-backend userspace --wait 1m`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -142,7 +154,10 @@ ports and addresses.`,
 			if life <= hello {
 				return usagef("--mka-life %v: must exceed the hello time %v", life, hello)
 			}
-			topo, err := loadTopology(src)
+			if host != "" && src == "" {
+				return usagef("--host %s: name the topology file whose hosts block lists it", host)
+			}
+			topo, err := loadHalf(src, host)
 			if err != nil {
 				return &usageError{err}
 			}
@@ -154,6 +169,15 @@ ports and addresses.`,
 			if err := setIPsecBackend(topo, ipsecBackend); err != nil {
 				return err
 			}
+			control, err := ctl.spec(topo, host, true)
+			if err != nil {
+				return err
+			}
+			if withAzure && topo.Azure == nil {
+				if topo.Azure, err = topology.DefaultAzure(topo); err != nil {
+					return &usageError{fmt.Errorf("--azure: %w", err)}
+				}
+			}
 			if err := needRoot(); err != nil {
 				return err
 			}
@@ -162,7 +186,10 @@ ports and addresses.`,
 			for _, w := range topo.Warnings {
 				fmt.Fprintf(out, "warning: %s\n", w)
 			}
-			c, err := lab.Up(cmd.Context(), lab.Spec{Topology: topo, HelloTime: hello, LifeTime: life},
+			if control != nil {
+				fmt.Fprintf(out, "remote control endpoint on %s (TLS, control key %s): secylab lab run SCENARIO --topology %s --host OTHER --control-key FILE on the other host drives this half\n", control.Listen, ctl.fingerprint, src)
+			}
+			c, err := lab.Up(cmd.Context(), lab.Spec{Topology: topo, HelloTime: hello, LifeTime: life, Control: control},
 				lab.UpOptions{StateDir: o.stateDir, Wait: wait, Log: out})
 			if err != nil {
 				return err
@@ -172,10 +199,17 @@ ports and addresses.`,
 				return err
 			}
 			printLabTable(out, topo, st)
+			if topo.Azure != nil && st.Azure != nil {
+				fmt.Fprintf(out, "Azure emulator: port %s in resource group %s, vault %s; proxy %s, CA %s\n  eval \"$(secylab azure env --lab %s)\" aims az and the SDKs at it\n",
+					topo.Azure.Port, topo.Azure.ResourceGroup, topo.Azure.Vault, st.Azure.Proxy, st.Azure.CACert, topo.Name)
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&withAzure, "azure", false, "run an emulation of Azure's control plane (ARM expressRoutePorts, Key Vault, a token endpoint) that drives the Microsoft edge; a topology's azure: block does too (secylab azure --help)")
 	cmd.Flags().StringVar(&name, "name", "", "run the topology under this lab name (several labs can run side by side)")
+	cmd.Flags().StringVar(&host, "host", "", "run the half of a multi-host topology that its hosts block gives this host: its nodes, and its links to the other hosts over VXLAN (README: labs over two hosts)")
+	ctl.add(cmd, "with --host: also answer lab run on the other hosts over TCP on this host's underlay address (TLS, both sides authenticated by this key; generate:NAME keys are derived from it)")
 	wait, hello, life = 30*time.Second, expressroute.LabMKAHelloTime, expressroute.LabMKALifeTime
 	cmd.Flags().Var(value.DurationFlag{P: &wait, Range: waitRange}, "wait", "how long to wait for MKA to secure every MACsec link and BGP to come up, "+waitRange.String()+" (0: do not wait)")
 	cmd.Flags().Var(value.DurationFlag{P: &hello, Range: lab.HelloRange}, "mka-hello", "MKA hello time in the lab, "+lab.HelloRange.String()+" (production: "+expressroute.MKAHelloTime.String()+")")
@@ -211,6 +245,9 @@ func printLabTable(w io.Writer, topo *topology.Topology, st *lab.LabStatus) {
 	fmt.Fprintln(tw, "NODE\tKIND\tNAMESPACE\tPORT\tLINK\tMACSEC\tADDRESSES")
 	for _, n := range topo.Nodes {
 		ns := topology.NamespaceName(topo.Name, n.Name)
+		if n.External() {
+			ns = "(external)"
+		}
 		for i, p := range n.Ports {
 			node, kind, nsName := n.Name, string(n.Kind), ns
 			if i > 0 {
@@ -220,11 +257,20 @@ func printLabTable(w io.Writer, topo *topology.Topology, st *lab.LabStatus) {
 			if rp, ok := running[n.Name+":"+p.Name]; ok {
 				ms = macsecState(rp)
 			}
-			addrs := make([]string, len(p.Addresses))
-			for j, a := range p.Addresses {
-				addrs[j] = a.String()
+			var addrs []string
+			for _, a := range p.Addresses {
+				addrs = append(addrs, a.String())
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", node, kind, nsName, p.Name, p.Link, ms, strings.Join(addrs, " "))
+			for _, v := range p.VLANs {
+				for _, a := range v.Addresses {
+					addrs = append(addrs, v.Name+" "+a.String())
+				}
+			}
+			port := p.Name
+			if p.Interface != "" {
+				port += " (host " + p.Interface + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", node, kind, nsName, port, p.Link, ms, strings.Join(addrs, " "))
 		}
 	}
 	tw.Flush()

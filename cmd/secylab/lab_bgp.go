@@ -13,6 +13,7 @@ import (
 	"github.com/secylab/secylab/bgp"
 	"github.com/secylab/secylab/expressroute"
 	"github.com/secylab/secylab/lab"
+	"github.com/secylab/secylab/topology"
 )
 
 func newLabBGPCmd(o *labOpts) *cobra.Command {
@@ -80,6 +81,9 @@ func printBGP(w io.Writer, r lab.BGPStatus, rib bool) {
 		return
 	}
 	bgp.WriteSummary(w, *r.Status)
+	for _, p := range r.Refused {
+		fmt.Fprintf(w, "refused on %s (Microsoft peering's route filter): %s, %s\n", p.Session, p.Prefix, p.Reason)
+	}
 	if len(r.Drained) > 0 {
 		fmt.Fprintf(w, "drained: %s (AS-path prepend ×%d out, local preference %d in)\n", strings.Join(r.Drained, ", "), expressroute.DrainPrepend, expressroute.DrainLocalPref)
 	}
@@ -97,8 +101,10 @@ func newLabBGPDrainCmd(o *labOpts) *cobra.Command {
 rotation): the customer router facing LINK announces its prefixes there with
 a longer AS path (prepended ×` + fmt.Sprint(expressroute.DrainPrepend) + `) and gives what it learns there local
 preference ` + fmt.Sprint(expressroute.DrainLocalPref) + `, so traffic moves to the other link in both directions,
-without loss while both are up. Undo it with secylab lab bgp undrain. The
-scenario step is "drain: LINK".`,
+without loss while both are up. On a Direct port with circuits it drains
+every peering on LINK (sessions LINK.100, LINK.200, ...: maintenance takes the
+whole port), and returns once the traffic of all of them has moved. Undo it
+with secylab lab bgp undrain. The scenario step is "drain: LINK".`,
 		Example: `  secylab lab bgp drain link1
   secylab lab macsec set link1 --new-cak   # maintenance on link1, no traffic on it
   secylab lab bgp undrain link1`,
@@ -128,13 +134,16 @@ returns to LINK as soon as the UPDATEs have crossed. The scenario step is
 
 func newLabBGPResetCmd(o *labOpts) *cobra.Command {
 	return &cobra.Command{
-		Use:   "reset NODE LINK",
+		Use:   "reset NODE LINK|SESSION",
 		Short: "Reset a BGP session (Cease / Administrative Reset), also one held down by the prefix limit",
-		Long: `Reset NODE's BGP session over LINK: a NOTIFICATION Cease / Administrative
-Reset, then the session comes back up. A session held down after its peer
-exceeded the maximum prefixes stays down until reset.`,
-		Example: `  secylab lab bgp reset msee1 link1`,
-		Args:    cobra.ExactArgs(2),
+		Long: `Reset NODE's BGP sessions over LINK (each peering's, on a Direct port with
+circuits), or the one session LINK names (link1.200: Microsoft peering on
+VLAN 200 only): a NOTIFICATION Cease / Administrative Reset, then the sessions
+come back up. A session held down after its peer exceeded the maximum
+prefixes stays down until reset.`,
+		Example: `  secylab lab bgp reset msee1 link1
+  secylab lab bgp reset msee1 link1.200   # one peering's session`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.do(cmd, &lab.BGPResetOp{Node: args[0], Link: args[1]}, args[0]+": session on "+args[1]+" reset")
 		},
@@ -162,7 +171,7 @@ func printBGPSessions(w io.Writer, routers []lab.BGPStatus) {
 			if n.HeldDown {
 				state += " (max-prefix)"
 			}
-			if slices.Contains(r.Drained, n.Name) {
+			if slices.Contains(r.Drained, topology.SessionLink(n.Name)) {
 				state += " (drained)"
 			}
 			rcvd, adv := 0, 0

@@ -24,6 +24,7 @@ import (
 	"github.com/secylab/secylab/bgp/bfd"
 	"github.com/secylab/secylab/internal/netnsx"
 	"github.com/secylab/secylab/internal/nettest"
+	"github.com/secylab/secylab/topology"
 )
 
 // neighbor returns node's BGP neighbour on link from the lab's status.
@@ -165,8 +166,9 @@ func TestLabBGPFailover(t *testing.T) {
 	l := startLab(t)
 	onprem, vnet := l.ns("onprem-host"), l.ns("vnet-host")
 
-	// Every session Established, BFD Up, timers the lab's 9 s / 3 s.
-	for _, s := range []struct{ node, link string }{{"ce1", "link1"}, {"msee1", "link1"}, {"ce2", "link2"}, {"msee2", "link2"}, {"ce1", "ce-lan"}, {"msee1", "msee-lan"}} {
+	// Every session Established, BFD Up, timers the lab's 9 s / 3 s: the
+	// private peering's (VLAN 100) over both links and the siblings'.
+	for _, s := range []struct{ node, link string }{{"ce1", "link1.100"}, {"msee1", "link1.100"}, {"ce2", "link2.100"}, {"msee2", "link2.100"}, {"ce1", "ce-lan"}, {"msee1", "msee-lan"}} {
 		n := l.neighbor(s.node, s.link)
 		require.Equal(t, bgp.Established, n.State, "%s on %s", s.node, s.link)
 		require.Equal(t, 9*time.Second, n.HoldTime)
@@ -176,15 +178,15 @@ func TestLabBGPFailover(t *testing.T) {
 			return b != nil && b.State == bfd.Up
 		})
 	}
-	require.Equal(t, 1, l.neighbor("msee1", "link1").Received[bgp.IPv4Unicast], "10.1.0.0/16 from ce1")
-	require.Equal(t, 1, l.neighbor("ce1", "link1").Received[bgp.IPv4Unicast], "10.50.0.0/16 from msee1")
+	require.Equal(t, 2, l.neighbor("msee1", "link1.100").Received[bgp.IPv4Unicast], "10.1.0.0/16 and 198.51.100.0/24 from ce1 on private peering")
+	require.Equal(t, 1, l.neighbor("ce1", "link1.100").Received[bgp.IPv4Unicast], "10.50.0.0/16 from msee1 (private peering carries no public prefix)")
 
-	// On-premises ↔ VNet over link1, by BGP routes.
-	require.Contains(t, l.routeGet("ce1", "10.50.0.10"), "via 192.168.100.130 dev er1")
-	require.Contains(t, l.routeGet("msee1", "10.1.0.10"), "via 192.168.100.129 dev er1")
+	// On-premises ↔ VNet over link1's private peering, by BGP routes.
+	require.Contains(t, l.routeGet("ce1", "10.50.0.10"), "via 192.168.100.130 dev er1.100 ")
+	require.Contains(t, l.routeGet("msee1", "10.1.0.10"), "via 192.168.100.129 dev er1.100 ")
 	bgpRoutes, err := exec.Command("ip", "-n", l.ns("ce1"), "route", "show", "proto", "bgp").CombinedOutput()
 	require.NoError(t, err)
-	require.Contains(t, string(bgpRoutes), "10.50.0.0/16 via 192.168.100.130 dev er1")
+	require.Contains(t, string(bgpRoutes), "10.50.0.0/16 via 192.168.100.130 dev er1.100 ")
 	require.Contains(t, l.routeGet("ce2", "10.50.0.10"), "dev sib", "ce2 prefers link1 through ce1 (local preference 100 over 90)")
 	tx1, _ := portCounters(l, "ce1", "er1")
 	tx2, _ := portCounters(l, "ce2", "er2")
@@ -192,7 +194,7 @@ func TestLabBGPFailover(t *testing.T) {
 	tx1b, _ := portCounters(l, "ce1", "er1")
 	tx2b, _ := portCounters(l, "ce2", "er2")
 	require.GreaterOrEqual(t, tx1b-tx1, uint64(100), "100 pings left over link1")
-	require.Less(t, tx2b-tx2, uint64(60), "link2 carries only BGP and BFD")
+	require.Less(t, tx2b-tx2, uint64(80), "link2 carries only MKA, BGP and BFD (of both peerings)")
 
 	// BGP itself rides MACsec: UPDATEs (a drain and undrain) and BFD
 	// cross link1 while it is captured, and nothing is in clear.
@@ -213,7 +215,7 @@ func TestLabBGPFailover(t *testing.T) {
 	require.Contains(t, clear, ":bgp", "the UPDATEs travel on link1 (seen on the clear side)")
 	require.Contains(t, clear, "bfd", "BFD control packets travel on link1")
 	l.eventually("link1 preferred again after undrain", 5*time.Second, func() bool {
-		return strings.Contains(l.routeGet("msee1", "10.1.0.10"), "dev er1")
+		return strings.Contains(l.routeGet("msee1", "10.1.0.10"), "dev er1.100 ")
 	})
 
 	// A key mismatch on link1: BFD drops the sessions in under a second
@@ -232,7 +234,7 @@ func TestLabBGPFailover(t *testing.T) {
 	require.NotZero(t, lost, "a mismatch costs something: the probe must have seen it")
 	require.Less(t, outage, 1500*time.Millisecond, "traffic on link2 within about a second")
 	require.Contains(t, l.routeGet("msee1", "10.1.0.10"), "via 10.50.255.2 dev sib")
-	n1, m1 := l.neighbor("ce1", "link1"), l.neighbor("msee1", "link1")
+	n1, m1 := l.neighbor("ce1", "link1.100"), l.neighbor("msee1", "link1.100")
 	require.NotEqual(t, bgp.Established, n1.State)
 	isBFDDown := func(e *bgp.NotificationEvent) bool {
 		return e != nil && e.Code == bgp.CodeCease && e.Subcode == bgp.CeaseBFDDown && e.At.After(broke)
@@ -247,16 +249,17 @@ func TestLabBGPFailover(t *testing.T) {
 	p = startProbe(t, onprem, vnet, "10.50.0.10", 100)
 	l.mustRun("lab", "macsec", "set", "link1", "--new-key", "restored")
 	back := l.eventually("link1 preferred again", 20*time.Second, func() bool {
-		return strings.Contains(l.routeGet("ce1", "10.50.0.10"), "dev er1") && strings.Contains(l.routeGet("msee1", "10.1.0.10"), "dev er1")
+		return strings.Contains(l.routeGet("ce1", "10.50.0.10"), "dev er1.100 ") && strings.Contains(l.routeGet("msee1", "10.1.0.10"), "dev er1.100 ")
 	})
 	time.Sleep(time.Second)
 	sent, lost, outage = p.finish()
 	t.Logf("restore: link1 preferred again %v after the keys matched; %d of %d probe packets lost (longest gap %v)", back.Round(time.Millisecond), lost, sent, outage)
 	require.Less(t, outage, 1500*time.Millisecond)
-	require.Equal(t, bgp.Established, l.neighbor("ce1", "link1").State)
+	require.Equal(t, bgp.Established, l.neighbor("ce1", "link1.100").State)
 
 	out := l.mustRun("lab", "status")
-	require.Regexp(t, `ce1\s+192\.168\.100\.130\s+link1\s+12076\s+Established\s+\S+\s+Up`, out)
+	require.Regexp(t, `ce1\s+192\.168\.100\.130\s+link1\.100\s+12076\s+Established\s+\S+\s+Up`, out)
+	require.Regexp(t, `ce1\s+203\.0\.113\.2\s+link1\.200\s+12076\s+Established\s+\S+\s+Up`, out)
 	out = l.mustRun("lab", "bgp", "msee1")
 	require.Contains(t, out, "BGP router identifier 12.0.76.1, local AS number 12076")
 	require.Contains(t, out, "10.1.0.0/16")
@@ -274,7 +277,7 @@ func TestLabBGPFailoverHoldTimer(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "nobfd.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(strings.ReplaceAll(string(b), "bfd: true", "bfd: false")), 0o600))
 	l := startLab(t, file)
-	require.Nil(t, l.neighbor("ce1", "link1").BFD)
+	require.Nil(t, l.neighbor("ce1", "link1.100").BFD)
 	p := startProbe(t, l.ns("onprem-host"), l.ns("vnet-host"), "10.50.0.10", 100)
 	time.Sleep(500 * time.Millisecond)
 	l.mustRun("lab", "macsec", "set", "link1", "--node", "msee1", "--new-cak")
@@ -286,8 +289,8 @@ func TestLabBGPFailoverHoldTimer(t *testing.T) {
 	t.Logf("failover without BFD (hold 9 s): route moved after %v; %d of %d probe packets lost, outage %v", moved.Round(time.Millisecond), lost, sent, outage)
 	require.Less(t, outage, 10*time.Second)
 	require.Greater(t, outage, 5*time.Second, "the hold timer, not BFD, ended the session")
-	n := l.neighbor("ce1", "link1")
-	m := l.neighbor("msee1", "link1")
+	n := l.neighbor("ce1", "link1.100")
+	m := l.neighbor("msee1", "link1.100")
 	isHold := func(e *bgp.NotificationEvent) bool { return e != nil && e.Code == bgp.CodeHoldTimer }
 	require.True(t, isHold(n.LastSent) || isHold(m.LastSent), "Hold Timer Expired: ce1 %v, msee1 %v", n.LastSent, m.LastSent)
 }
@@ -296,28 +299,30 @@ func TestLabBGPMaxPrefix(t *testing.T) {
 	nettest.NeedRoot(t)
 	b, err := os.ReadFile("../../topology/builtin/expressroute-direct.yaml")
 	require.NoError(t, err)
-	// ce1 advertises 10.1.0.0/16 and 4,000 /24s: 4,001 prefixes, one more
-	// than Azure private peering accepts.
-	nets := []string{"10.1.0.0/16"}
-	for i := range 4000 {
+	// ce1 advertises 10.1.0.0/16, 198.51.100.0/24 and 3,999 /24s: 4,001
+	// prefixes on private peering, one more than Azure accepts there.
+	nets := []string{"10.1.0.0/16", "198.51.100.0/24"}
+	for i := range 3999 {
 		nets = append(nets, fmt.Sprintf("10.%d.%d.0/24", 100+i/256, i%256))
 	}
-	y := strings.Replace(string(b), "networks: [10.1.0.0/16]", "networks: ["+strings.Join(nets, ", ")+"]", 1)
+	const have = "networks: [10.1.0.0/16, 198.51.100.0/24]"
+	require.Contains(t, string(b), have)
+	y := strings.Replace(string(b), have, "networks: ["+strings.Join(nets, ", ")+"]", 1)
 	file := filepath.Join(t.TempDir(), "maxprefix.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(y), 0o600))
 	l := startLab(t, file)
 
-	l.eventually("msee1 holds ce1's session down", 20*time.Second, func() bool { return l.neighbor("msee1", "link1").HeldDown })
-	m := l.neighbor("msee1", "link1")
+	l.eventually("msee1 holds ce1's session down", 20*time.Second, func() bool { return l.neighbor("msee1", "link1.100").HeldDown })
+	m := l.neighbor("msee1", "link1.100")
 	require.NotNil(t, m.LastSent)
 	require.Equal(t, uint8(bgp.CodeCease), m.LastSent.Code)
 	require.Equal(t, uint8(bgp.CeaseMaxPrefixes), m.LastSent.Subcode, "sent %v", m.LastSent)
 	require.Equal(t, "Cease / Maximum Number of Prefixes Reached", strings.SplitN(m.LastSent.String(), " (", 2)[0])
 	require.NotEqual(t, bgp.Established, m.State)
-	c := l.neighbor("ce1", "link1")
+	c := l.neighbor("ce1", "link1.100")
 	require.NotNil(t, c.LastReceived, "ce1 received the NOTIFICATION")
 	require.Equal(t, uint8(bgp.CeaseMaxPrefixes), c.LastReceived.Subcode)
-	l.eventually("link2 unaffected", 10*time.Second, func() bool { return l.neighbor("msee2", "link2").State == bgp.Established })
+	l.eventually("link2 unaffected", 10*time.Second, func() bool { return l.neighbor("msee2", "link2.100").State == bgp.Established })
 	out := l.mustRun("lab", "bgp", "msee1")
 	require.Contains(t, out, "(max-prefix)")
 	require.Contains(t, out, "sent Cease / Maximum Number of Prefixes Reached")
@@ -396,6 +401,59 @@ func TestLabBGPDaemons(t *testing.T) {
 	})
 }
 
+// siblingDaemons writes the built-in topology with kind (bird or frr) as
+// ce1 and ce2 to er-KIND.yaml in a directory of its own.
+func siblingDaemons(t *testing.T, kind string) string {
+	topo, err := os.ReadFile("../../topology/builtin/expressroute-direct.yaml")
+	require.NoError(t, err)
+	y := string(topo)
+	for _, ce := range []string{"ce1", "ce2"} {
+		require.Contains(t, y, "  "+ce+":\n    kind: router\n")
+		y = strings.Replace(y, "  "+ce+":\n    kind: router\n", "  "+ce+":\n    kind: "+kind+"\n", 1)
+	}
+	file := filepath.Join(t.TempDir(), "er-"+kind+".yaml")
+	require.NoError(t, os.WriteFile(file, []byte(y), 0o600))
+	return file
+}
+
+// A drain returns once the traffic has moved, both ways: when `lab bgp
+// drain link1` returns, ce1 (BIRD or FRR) already forwards to the VNet
+// through ce2 and link2, ce2 over link2, msee1 to on-premises through
+// msee2; after undrain both ce1 and msee1 use link1 again.
+func TestLabBGPDaemonsDrain(t *testing.T) {
+	eachDaemon(t, func(t *testing.T, tt daemonKind) {
+		l := startLab(t, siblingDaemons(t, tt.kind), "--wait", "40s")
+		// The daemons' own sessions are in lab status (and lab up --wait
+		// waits for them): ce1's with its sibling ce2, daemon to daemon,
+		// which no secylab speaker sees, and those of both peerings.
+		l.eventually("ce1's sessions in lab status", 10*time.Second, func() bool {
+			return l.neighbor("ce1", "ce-lan").State == bgp.Established && l.neighbor("ce1", "ce-lan").ASN == 65001 &&
+				l.neighbor("ce2", "ce-lan").State == bgp.Established
+		})
+		status := l.mustRun("lab", "status")
+		require.Regexp(t, `(?m)^ce1\s+10\.1\.255\.2\s+ce-lan\s+65001\s+Established`, status)
+		require.Regexp(t, `(?m)^ce1\s+\S+\s+link1\S*\s+12076\s+Established`, status)
+		l.eventually("ce1 and msee1 on link1, ce2 through ce1", 40*time.Second, func() bool {
+			return strings.Contains(l.routeGet("ce1", "10.50.0.10"), "dev er1.100 ") &&
+				strings.Contains(l.routeGet("msee1", "10.1.0.10"), "dev er1.100 ") &&
+				strings.Contains(l.routeGet("ce2", "10.50.0.10"), "via 10.1.255.1 dev sib")
+		})
+		for i := range 2 {
+			l.mustRun("lab", "bgp", "drain", "link1")
+			require.Contains(t, l.routeGet("ce1", "10.50.0.10"), "via 10.1.255.2 dev sib", "cycle %d", i)
+			require.Contains(t, l.routeGet("ce2", "10.50.0.10"), "dev er2.100 ")
+			require.Contains(t, l.routeGet("msee1", "10.1.0.10"), "via 10.50.255.2 dev sib")
+			require.Contains(t, l.routeGet("msee2", "10.1.0.10"), "dev er2.100 ")
+			// An undrain returns with every path whole (no loop, no
+			// router without a route); link1 is preferred again soon after.
+			l.mustRun("lab", "bgp", "undrain", "link1")
+			l.eventually("ce1 and msee1 back on link1", 5*time.Second, func() bool {
+				return strings.Contains(l.routeGet("ce1", "10.50.0.10"), "dev er1.100 ") && strings.Contains(l.routeGet("msee1", "10.1.0.10"), "dev er1.100 ")
+			})
+		}
+	})
+}
+
 // daemonFailoverTopology: ce1 is a real BIRD or FRR customer router with
 // both Direct links, link1 preferred (the customer profile: link2 gets
 // AS-path prepend and lower local preference), to msee1 and msee2, which
@@ -467,8 +525,9 @@ func TestLabBGPDaemonsFailOver(t *testing.T) {
 
 // ribPath is one path of a Loc-RIB: its next hop and AS path (flattened).
 type ribPath struct {
-	NextHop string
-	ASPath  []uint32
+	NextHop     string
+	ASPath      []uint32
+	Communities []uint32
 }
 
 // ribPaths is the Loc-RIB of node as `secylab lab bgp NODE --json` prints
@@ -480,9 +539,10 @@ func (l *testLab) ribPaths(nodeName, peer string) map[string]ribPath {
 		RIB  []struct {
 			Prefix string
 			Paths  []struct {
-				Peer    string
-				NextHop string
-				ASPath  []struct{ ASNs []uint32 }
+				Peer        string
+				NextHop     string
+				ASPath      []struct{ ASNs []uint32 }
+				Communities []uint32
 			}
 		}
 	}
@@ -494,7 +554,7 @@ func (l *testLab) ribPaths(nodeName, peer string) map[string]ribPath {
 				if p.Peer != peer {
 					continue
 				}
-				rp := ribPath{NextHop: p.NextHop, ASPath: []uint32{}}
+				rp := ribPath{NextHop: p.NextHop, ASPath: []uint32{}, Communities: p.Communities}
 				for _, s := range p.ASPath {
 					rp.ASPath = append(rp.ASPath, s.ASNs...)
 				}
@@ -544,8 +604,8 @@ func TestLabBGPDaemonsEveryPrefix(t *testing.T) {
 			if i >= 2 {
 				nh1, nh2 = "::ffff:"+nh1, "::ffff:"+nh2 // IPv6 over the IPv4 session: IPv4-mapped (RFC 4798)
 			}
-			require.Equal(t, ribPath{nh1, []uint32{65001}}, got1[n], "%s at msee1 over link1", n)
-			require.Equal(t, ribPath{nh2, []uint32{65001, 65001, 65001, 65001}}, got2[n], "%s at msee2 over link2, prepended three times", n)
+			require.Equal(t, ribPath{NextHop: nh1, ASPath: []uint32{65001}}, got1[n], "%s at msee1 over link1", n)
+			require.Equal(t, ribPath{NextHop: nh2, ASPath: []uint32{65001, 65001, 65001, 65001}}, got2[n], "%s at msee2 over link2, prepended three times", n)
 		}
 		n := l.neighbor("msee1", "link1")
 		require.Equal(t, 2, n.Received[bgp.IPv4Unicast])
@@ -573,5 +633,123 @@ func TestLabExecDaemonCLI(t *testing.T) {
 		t.Logf("secylab lab exec ce1 -- %s:\n%s%s", strings.Join(cli, " "), out, errOut)
 		_, after := os.Stat("/run/bird")
 		require.Equal(t, os.IsNotExist(birdRun), os.IsNotExist(after), "the host's /run is as it was")
+	})
+}
+
+// ownConfigs are a customer's own BIRD and FRR configurations for ce1 of
+// daemonTopology: their policy towards the Microsoft edge sets two
+// communities and prepends their AS twice.
+var ownConfigs = map[string]string{
+	"frr": `frr defaults traditional
+hostname ce1
+ip prefix-list MINE seq 5 permit 10.1.0.0/16
+route-map TO-MSEE permit 10
+ match ip address prefix-list MINE
+ set community 65001:100 65001:200
+ set as-path prepend 65001 65001
+exit
+route-map FROM-MSEE permit 10
+exit
+router bgp 65001
+ bgp router-id 1.1.1.1
+ no bgp network import-check
+ neighbor 192.168.100.130 remote-as 12076
+ neighbor 192.168.100.130 timers 3 9
+ neighbor 192.168.100.130 bfd
+ address-family ipv4 unicast
+  network 10.1.0.0/16
+  neighbor 192.168.100.130 route-map FROM-MSEE in
+  neighbor 192.168.100.130 route-map TO-MSEE out
+ exit-address-family
+exit
+`,
+	"bird": `router id 1.1.1.1;
+protocol device {}
+protocol static mine { ipv4; route 10.1.0.0/16 unreachable; }
+protocol kernel { ipv4 { import none; export where source = RTS_BGP; }; }
+protocol bfd { interface "*" { min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }; }
+protocol bgp msee {
+  local 192.168.100.129 as 65001;
+  neighbor 192.168.100.130 as 12076;
+  hold time 9; keepalive time 3;
+  bfd on;
+  ipv4 {
+    import all;
+    export filter {
+      if proto != "mine" then reject;
+      bgp_community.add((65001, 100)); bgp_community.add((65001, 200));
+      bgp_path.prepend(65001); bgp_path.prepend(65001);
+      accept;
+    };
+  };
+}
+`,
+}
+
+// ownConfigTopology is daemonTopology with ce1 running conf, its own
+// configuration file.
+func ownConfigTopology(t *testing.T, kind, conf string) (topo, file string) {
+	topo = daemonTopology(t, kind)
+	file = filepath.Join(filepath.Dir(topo), "ce1-"+kind+".conf")
+	require.NoError(t, os.WriteFile(file, []byte(conf), 0o600))
+	y, err := os.ReadFile(topo)
+	require.NoError(t, err)
+	s := strings.Replace(string(y), "    kind: "+kind+"\n", "    kind: "+kind+"\n    config: ce1-"+kind+".conf\n", 1)
+	require.NoError(t, os.WriteFile(topo, []byte(s), 0o600))
+	return topo, file
+}
+
+// A bird or frr node runs the user's own configuration as written: the
+// route-map's two communities and two prepends arrive at the Microsoft
+// edge, and lab up says what secylab adds (nothing).
+func TestLabOwnDaemonConfig(t *testing.T) {
+	eachDaemon(t, func(t *testing.T, tt daemonKind) {
+		topo, file := ownConfigTopology(t, tt.kind, ownConfigs[tt.kind])
+		l := startLab(t, topo, "--wait", "40s")
+		var p ribPath
+		l.eventually("msee1 has 10.1.0.0/16 from ce1", 30*time.Second, func() bool {
+			var ok bool
+			p, ok = l.ribPaths("msee1", "192.168.100.129")["10.1.0.0/16"]
+			return ok
+		})
+		require.Equal(t, []uint32{65001, 65001, 65001}, p.ASPath, "prepended twice, as the user's policy says")
+		require.Equal(t, []uint32{65001<<16 | 100, 65001<<16 | 200}, p.Communities)
+		require.Contains(t, l.mustRun("lab", "bgp", "msee1", "--rib"), "65001 65001 65001 i community 65001:100 65001:200")
+		_, errOut, status := l.run("lab", "bgp", "drain", "link1")
+		require.Equal(t, 1, status)
+		require.Contains(t, errOut, "ce1 runs its own "+tt.kind+" configuration ("+file+")")
+	})
+}
+
+// A configuration the daemon rejects fails lab up with the daemon's own
+// message and the file's name, and leaves nothing behind.
+func TestLabOwnDaemonConfigRejected(t *testing.T) {
+	eachDaemon(t, func(t *testing.T, tt daemonKind) {
+		bad, want := strings.Replace(ownConfigs["frr"], " neighbor 192.168.100.130 bfd\n", " neighbor 192.168.100.130 bfd\n neighbor 192.168.100.130 no-such-option\n", 1),
+			"% Unknown command"
+		if tt.kind == "bird" {
+			bad, want = strings.Replace(ownConfigs["bird"], "neighbor 192.168.100.130 as 12076;", "neighbor 192.168.100.130;", 1), ":20:1 Remote AS number (or peer type) must be set"
+		}
+		topo, file := ownConfigTopology(t, tt.kind, bad)
+		state := t.TempDir()
+		name := fmt.Sprintf("o%d%d", os.Getpid()%10000, labSeq.Add(1))
+		env := []string{"SECYLAB_STATE_DIR=" + state}
+		t.Cleanup(func() { runBin(t, env, "lab", "down", "--all") })
+		out, errOut, status := runBin(t, env, "lab", "up", topo, "--name", name)
+		require.NotZero(t, status, "%s%s", out, errOut)
+		t.Logf("lab up: %s", errOut)
+		require.Contains(t, errOut, "ce1's own configuration: ")
+		require.Contains(t, errOut, file)
+		require.Contains(t, errOut, want, "the daemon's own message")
+		require.NotContains(t, errOut, "MKA", "refused before anything ran")
+		nss, err := exec.Command("ip", "netns", "list").Output()
+		require.NoError(t, err)
+		require.NotContains(t, string(nss), topology.NamespaceName(name, ""))
+		_, err = os.Stat(filepath.Join(state, name))
+		require.ErrorIs(t, err, os.ErrNotExist, "no state directory")
+		left, _ := filepath.Glob(filepath.Join(os.TempDir(), "secylab-"+name+"-*"))
+		require.Empty(t, left, "no daemon run directory")
+		procs, _ := exec.Command("pgrep", "-f", "secylab-"+name+"-").Output()
+		require.Empty(t, strings.TrimSpace(string(procs)), "no daemon left running")
 	})
 }

@@ -11,17 +11,18 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/secylab/secylab/bench"
 	"github.com/secylab/secylab/internal/nettest"
 )
 
 // ipsecTCP runs one iperf3 TCP stream onprem-host → vnet-host through the
 // tunnel.
-func ipsecTCP(t *testing.T, l *testLab) iperfResult {
+func ipsecTCP(t *testing.T, l *testLab) bench.IPerfResult {
 	t.Helper()
 	srv := exec.Command("ip", "netns", "exec", l.ns("vnet-host"), "iperf3", "-s", "-1", "-B", "10.50.0.10")
 	require.NoError(t, srv.Start())
 	defer func() { srv.Process.Kill(); srv.Wait() }()
-	res, err := iperf3(context.Background(), l.ns("onprem-host"), "10.50.0.10", 3*time.Second)
+	res, err := bench.IPerf3(context.Background(), l.ns("onprem-host"), "10.50.0.10", 3*time.Second)
 	require.NoError(t, err)
 	return res
 }
@@ -41,12 +42,12 @@ func TestLabIPsecMSSClamping(t *testing.T) {
 	require.NoError(t, os.WriteFile(off, []byte(strings.Replace(string(b), "    replayWindow: 1024\n", "    replayWindow: 1024\n    mss: \"off\"\n", 1)), 0o600))
 
 	type result struct {
-		iperfResult
+		bench.IPerfResult
 		clampedAtGWs uint64
 	}
 	measure := func(topo string) result {
 		l := startLab(t, topo)
-		r := result{iperfResult: ipsecTCP(t, l)}
+		r := result{IPerfResult: ipsecTCP(t, l)}
 		for _, tu := range l.status().Tunnels {
 			if tu.DataPath != nil {
 				r.clampedAtGWs += tu.DataPath.MSSClamped

@@ -28,6 +28,7 @@ func TestLabFlagsRefuseOutOfRange(t *testing.T) {
 		{[]string{"lab", "up", "--mka-hello", "-1s"}, `"--mka-hello" flag`},
 		{[]string{"lab", "up", "--mka-hello", "2s", "--mka-life", "1s"}, "--mka-life 1s: must exceed the hello time 2s"},
 		{[]string{"lab", "up", "--wait", "-5s"}, `"--wait" flag`},
+		{[]string{"lab", "up", "--host", "ms"}, "--host ms: name the topology file whose hosts block lists it"},
 		{[]string{"lab", "link", "set", "link1", "--delay", "-5ms"}, `"--delay" flag`},
 		{[]string{"lab", "link", "set", "link1", "--delay", "1000h"}, "1000h0m0s is out of range: want 0s to 10s"},
 		{[]string{"lab", "link", "set", "link1", "--rate", "1bit"}, "want 1kbit to 1Tbit"},

@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/secylab/secylab/lab"
+	"github.com/secylab/secylab/lab/edgeconfig"
 	"github.com/secylab/secylab/scenario"
 	"github.com/secylab/secylab/topology"
 )
@@ -25,7 +27,10 @@ func newLabRunCmd(o *labOpts) *cobra.Command {
 	var all, asJSON, keep bool
 	var out, junit, labName string
 	var cf captureFlags
-	var exportKeys bool
+	var exportKeys, runbook bool
+	var azure scenario.AzureNames
+	var topoFile, host string
+	var ctl controlFlags
 	cmd := &cobra.Command{
 		Use:   "run [SCENARIO | FILE]...",
 		Short: "Run exercises: a lab, steps, traffic probes, assertions and a report",
@@ -35,6 +40,13 @@ reordering and latency), carry out the steps (change MACsec on one end,
 rotate keys, drain a link, cut it, wait for MKA…), check the assertions and
 write a report: report.json, summary.txt, report.html (with an SVG timeline)
 and the wire captures, under --out/SCENARIO. --junit writes JUnit XML for CI.
+The report draws the topology and tabulates each link's state (cipher,
+sciState, CKN/CAK fingerprints, KN/AN, key server, BGP) at start and end,
+and plots each link's traffic under the probes, so a drain's move of the
+traffic shows. --runbook prints the procedure for production (also in
+runbook.txt): the Azure commands (az, PowerShell; --resource-group,
+--port-name, --vault name your resources), the router changes, and the
+checks between steps with the values the lab saw.
 
 Captures are bounded: each frame is cut at 100 octets (Ethernet, two VLAN
 tags, the SecTAG with its SCI and 64 octets of secure data; --full keeps
@@ -55,6 +67,18 @@ digits): while it runs, lab status, lab macsec, lab bgp and lab capture work
 on it. It is removed at the end, and also if lab run is killed; --keep
 leaves it running for a look afterwards (remove it with lab down NAME).
 
+--topology FILE runs the scenarios on FILE instead of the topology they
+name (their probes, steps and assertions must fit it). With a topology
+spanning hosts, --host NAME runs this host's half as the exercise's lab and
+drives the other hosts' halves, each brought up there beforehand with
+'secylab lab up FILE --host OTHER --control-key KEY', over their remote
+control endpoints (TLS on the underlay, authenticated by the same
+--control-key on both sides): each step goes to the half that runs its
+node or the ends of its link, a probe's far end runs in the far half's lab
+process, and the report lists both halves. A far half that does not answer,
+or a step naming a node that runs on no host, is an error before anything
+is changed. The far half is put back as the topology has it at the end.
+
 Without arguments the flagship exercise runs: %s. See the built-in
 scenarios with 'secylab lab scenarios'. The output paths are checked before
 the first lab is built. Exit status 0 only when every assertion of every
@@ -66,7 +90,8 @@ could not be run or recorded; 2 for bad input. Needs root.`, flagship),
   secylab lab run my-change.yaml --out /tmp/reports
   secylab lab run rotate-cak --name x --keep && secylab lab status --lab x
   secylab lab run rotate-cak --full --file-size 100MB --files 10
-  secylab lab run --all --no-capture`,
+  secylab lab run --all --no-capture
+  secylab lab run rotate-cak --topology two-hosts.yaml --host cust --control-key ctl.key`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if all && len(args) > 0 {
 				return usagef("give scenarios or --all, not both")
@@ -85,13 +110,25 @@ could not be run or recorded; 2 for bad input. Needs root.`, flagship),
 			if keep && len(args) > 1 {
 				return usagef("--keep leaves one exercise's lab running: give one scenario")
 			}
+			span, whole, err := spanOptions(topoFile, host, &ctl)
+			if err != nil {
+				return err
+			}
 			var scs []*scenario.Scenario
 			for _, a := range args {
 				sc, err := loadScenario(a)
+				if err == nil && whole != nil {
+					sc, err = scenario.WithTopology(sc, whole)
+				}
 				if err != nil {
 					return &usageError{err}
 				}
 				scs = append(scs, sc)
+			}
+			if f := azure.RouterFormat; f != "" {
+				if _, err := edgeconfig.Lookup(f); err != nil {
+					return usagef("--router-format: %v", err)
+				}
 			}
 			override, err := cf.override(cmd)
 			if err != nil {
@@ -115,11 +152,18 @@ could not be run or recorded; 2 for bad input. Needs root.`, flagship),
 			for i, sc := range scs {
 				fmt.Fprintf(stderr, "[%d/%d] %s: %s\n", i+1, len(scs), sc.Name, sc.Title)
 				dir := filepath.Join(out, sc.Name)
-				rep, err := scenario.Run(ctx, sc, scenario.Options{StateDir: o.stateDir, OutDir: dir, LabName: labName, Keep: keep, Progress: stderr, Live: live, Capture: override, ExportKeys: exportKeys})
+				rep, err := scenario.Run(ctx, sc, scenario.Options{StateDir: o.stateDir, OutDir: dir, LabName: labName, Keep: keep, Progress: stderr, Live: live, Capture: override, ExportKeys: exportKeys, Azure: azure, Span: span})
 				reps = append(reps, rep)
 				if !asJSON {
 					rep.WriteText(stdout)
 					fmt.Fprintf(stdout, "  report: %s\n\n", filepath.Join(dir, "report.html"))
+				}
+				if runbook && !asJSON && rep.Runbook != nil {
+					if !rep.Passed {
+						fmt.Fprintf(stdout, "WARNING: %s did not pass: the runbook below follows a procedure that failed in the lab.\n\n", sc.Name)
+					}
+					rep.Runbook.WriteText(stdout)
+					fmt.Fprintln(stdout)
 				}
 				if err != nil {
 					runErrs = append(runErrs, fmt.Errorf("%s: %w", sc.Name, err))
@@ -178,8 +222,67 @@ could not be run or recorded; 2 for bad input. Needs root.`, flagship),
 	cmd.Flags().StringVar(&labName, "name", "", "name the exercise's lab (default: sc and 8 random hex digits)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the exercise's lab running afterwards (remove it with lab down NAME)")
 	cf.add(cmd, true)
+	cmd.Flags().BoolVar(&runbook, "runbook", false, "also print the production procedure the passing scenario stands for: Azure-side (az, PowerShell) and router-side changes, checks with the lab's values, production timers (always in runbook.txt and the report)")
+	cmd.Flags().StringVar(&azure.ResourceGroup, "resource-group", "", "the runbook's Azure resource group (default: a placeholder)")
+	cmd.Flags().StringVar(&azure.Port, "port-name", "", "the runbook's ExpressRoute Direct port (default: a placeholder)")
+	cmd.Flags().StringVar(&azure.Vault, "vault", "", "the runbook's Key Vault (default: a placeholder)")
+	cmd.Flags().StringVar(&azure.Circuit, "circuit", "", "the runbook's ExpressRoute circuit (default: the topology's circuit name)")
+	cmd.Flags().StringVar(&azure.RouterFormat, "router-format", "", "put the router's configuration for each MACsec change into the runbook, in `FORMAT` (one of lab config's: "+strings.Join(edgeconfig.Names(), ", ")+"), with production's MKA timers")
+	cmd.Flags().StringVar(&topoFile, "topology", "", "run the scenarios on the topology `FILE` instead of the ones they name")
+	cmd.Flags().StringVar(&host, "host", "", "with --topology spanning hosts: this host, whose half the run brings up; the other halves are driven over their control endpoints (needs --control-key)")
+	ctl.add(cmd, "authenticates this run to the other hosts' halves (lab up --host --control-key)")
 	cmd.Flags().BoolVar(&exportKeys, "export-keys", false, "write the MACsec keys of the run (SAKs, CAK/CKN) to keys.json next to its report, 0600, for secylab frame validate --keys (with --full captures)")
 	return cmd
+}
+
+// spanOptions reads --topology and, with --host, this host's half and the
+// far halves' control endpoints.
+func spanOptions(file, host string, ctl *controlFlags) (*scenario.SpanOptions, *topology.Topology, error) {
+	switch {
+	case file == "" && host != "":
+		return nil, nil, usagef("--host %s: give the --topology FILE whose hosts block lists it", host)
+	case file == "" && ctl.keyFile != "":
+		return nil, nil, usagef("--control-key: only with --topology and --host, for a lab spanning hosts")
+	case file == "":
+		return nil, nil, nil
+	}
+	whole, err := topology.Load(file)
+	if err != nil {
+		return nil, nil, &usageError{err}
+	}
+	if host == "" {
+		if ctl.keyFile != "" {
+			return nil, nil, usagef("--control-key: only with --host, for a lab spanning hosts")
+		}
+		return nil, whole, nil
+	}
+	half, err := topology.LoadHost(file, host)
+	if err != nil {
+		return nil, nil, &usageError{err}
+	}
+	if ctl.keyFile == "" {
+		return nil, nil, usagef("--host %s: give --control-key FILE, the key the other hosts' halves were started with (lab up --host --control-key)", host)
+	}
+	control, err := ctl.spec(half, host, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if whole.Azure != nil {
+		return nil, nil, usagef("--host: a lab spanning hosts runs no Azure emulator")
+	}
+	key, err := lab.LoadControlKey(control.KeyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	so := &scenario.SpanOptions{Host: host, Half: half, KeyFile: control.KeyFile, Far: map[string]*lab.Client{}}
+	for _, h := range whole.Hosts {
+		if h.Name != host {
+			if so.Far[h.Name], err = lab.DialRemote(ctl.endpoint(h), key); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return so, whole, nil
 }
 
 // checkOutputs checks, before any lab is built, that the report directory

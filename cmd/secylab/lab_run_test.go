@@ -80,6 +80,72 @@ assert:
 	require.Contains(t, errOut, "1 of 1 scenarios failed: wrong")
 }
 
+// A phase ends at the next note, and the datagrams sent in it that are
+// still on their way land before the step after the note acts: here 3 a
+// direction sit in the slow link's 30 ms delay when wire is cut. Counted
+// lost in the phase they were sent in, dpd's "both tunnels" lost 1 of 401
+// so (sent 61 µs before link1 was cut).
+func TestLabRunPhaseEndsWhenInFlightLand(t *testing.T) {
+	nettest.NeedRoot(t)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "slow.yaml"), []byte(`name: slow
+nodes:
+  a:
+    kind: host
+    ports:
+      p: {kind: ethernet, addresses: [10.9.1.1/24]}
+    routes:
+      - {prefix: 10.9.2.0/24, via: 10.9.1.2}
+  r:
+    kind: router
+    ports:
+      a: {kind: ethernet, addresses: [10.9.1.2/24]}
+      b: {kind: ethernet, addresses: [10.9.2.2/24]}
+  b:
+    kind: host
+    ports:
+      p: {kind: ethernet, addresses: [10.9.2.1/24]}
+    routes:
+      - {prefix: 10.9.1.0/24, via: 10.9.2.2}
+links:
+  - {name: slow, endpoints: ["a:p", "r:a"], impairments: {delay: 30ms}}
+  - {name: wire, endpoints: ["r:b", "b:p"], impairments: {rate: 10Gbit}}
+`), 0o600))
+	file := filepath.Join(dir, "inflight.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`name: inflight
+title: a cut behind a slow link
+topology: slow.yaml
+probes:
+  - {name: p, from: a 10.9.1.1, to: b 10.9.2.1, rate: 100}
+steps:
+  - note: before the cut
+  - wait: 1s
+  - note: cut
+  - cut: wire
+  - wait: 500ms
+assert:
+  - {probe: p, phase: before the cut, maxLoss: 0}
+  - {probe: p, phase: cut, minOutage: 400ms}
+`), 0o600))
+	env := []string{"SECYLAB_STATE_DIR=" + filepath.Join(dir, "state")}
+	out, errOut, status := runBin(t, env, "lab", "run", file, "--out", filepath.Join(dir, "r"), "--no-capture")
+	require.Zero(t, status, "%s\n%s", out, errOut)
+	var rep scenario.Report
+	require.NoError(t, json.Unmarshal([]byte(readFile(t, filepath.Join(dir, "r", "inflight", "report.json"))), &rep))
+	require.Len(t, rep.Phases, 2)
+	before := rep.Phases[0].Probes[0]
+	require.Zero(t, before.Lost)
+	require.Greater(t, before.Sent, 150)
+	// The note waited for the last datagram sent before it (≤ 10 ms
+	// earlier, 30 ms in flight), and returned when it landed, not at the
+	// bound.
+	note := rep.Steps[2]
+	require.Equal(t, "note: cut", note.Text)
+	require.Greater(t, note.End-note.Start, 0.015)
+	require.Less(t, note.End-note.Start, 0.4)
+	require.NotContains(t, out+errOut, "not arrived")
+}
+
 // A short exercise: a lab, a probe, a wait long enough to look at it.
 const shortScenario = `name: short
 title: a lab that is looked at while it runs
@@ -182,8 +248,10 @@ func TestLabRunKeep(t *testing.T) {
 	state := filepath.Join(dir, "state")
 	env := []string{"SECYLAB_STATE_DIR=" + state}
 	t.Cleanup(func() { runBin(t, env, "lab", "down", "--all") })
-	out, errOut, status := runBin(t, env, "lab", "run", "rotate-cak", "--name", "x", "--keep", "--out", filepath.Join(dir, "r"))
+	out, errOut, status := runBin(t, env, "lab", "run", "rotate-cak", "--name", "x", "--keep", "--out", filepath.Join(dir, "r"),
+		"--runbook", "--resource-group", "rg-test", "--vault", "kv-test")
 	require.Zero(t, status, "%s%s", out, errOut)
+	checkReportAndRunbook(t, env, filepath.Join(dir, "r", "rotate-cak"), out)
 	out, errOut, status = runBin(t, env, "lab", "status", "--lab", "x", "--json")
 	require.Zero(t, status, "%s%s", out, errOut)
 	var infos []struct{ Name, State, Owner string }
@@ -191,6 +259,57 @@ func TestLabRunKeep(t *testing.T) {
 	require.Equal(t, []struct{ Name, State, Owner string }{{"x", "running", ""}}, infos)
 	out, errOut, status = runBin(t, env, "lab", "down", "x")
 	require.Zero(t, status, "%s%s", out, errOut)
+}
+
+// checkReportAndRunbook: a rotate-cak run's report has the links' state
+// at start and end as the lab has it (the kept lab's CAK fingerprints are
+// the report's end ones, new since the start), both links' traffic and the
+// drains; --runbook printed the procedure with the names given, the same
+// as runbook.txt, and no key.
+func checkReportAndRunbook(t *testing.T, env []string, dir, out string) {
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	require.NoError(t, err)
+	var rep scenario.Report
+	require.NoError(t, json.Unmarshal(b, &rep))
+	require.NotNil(t, rep.Start)
+	require.NotNil(t, rep.End)
+	macsec, errOut, status := runBin(t, env, "lab", "macsec", "--lab", "x", "--json")
+	require.Zero(t, status, "%s%s", macsec, errOut)
+	for _, link := range []string{"link1", "link2"} {
+		start, end := rep.Start.Link(link), rep.End.Link(link)
+		require.True(t, start.Up && end.Up && start.MACsec, "%s secured at start and end", link)
+		for i, e := range end.Ends {
+			require.Equal(t, "GcmAesXpn256", e.Cipher)
+			require.Equal(t, "Disabled", e.SCIState)
+			require.Len(t, e.CAK, 8, "a fingerprint")
+			require.Contains(t, macsec, e.CAK, "%s: the lab's CAK is the report's", e.Port)
+			require.NotEqual(t, start.Ends[i].CAK, e.CAK, "%s: rotated", e.Port)
+			require.Len(t, e.BGP, 2, "%s: the circuit's two peerings", e.Port)
+			for j, want := range []string{link + ".100", link + ".200"} {
+				require.Equal(t, want, e.BGP[j].Session)
+				require.Equal(t, "Established", e.BGP[j].State, "%s %s", e.Port, want)
+			}
+		}
+		require.Equal(t, end.Ends[0].CKN, end.Ends[1].CKN)
+		require.NotEqual(t, end.Ends[0].KeyServer, end.Ends[1].KeyServer, "one key server")
+	}
+	require.Len(t, rep.Traffic, 2)
+	for _, tr := range rep.Traffic {
+		require.Greater(t, tr.Peak, 1000.0, "%s carried the bulk flow at some point", tr.Link)
+	}
+	require.Len(t, rep.Spans, 2, "both drains")
+	require.NotNil(t, rep.Runbook)
+	runbook, err := os.ReadFile(filepath.Join(dir, "runbook.txt"))
+	require.NoError(t, err)
+	require.Contains(t, out, string(runbook), "--runbook prints runbook.txt")
+	require.Contains(t, string(runbook), "RG=rg-test")
+	require.Contains(t, string(runbook), "VAULT=kv-test")
+	require.Contains(t, string(runbook), `az network express-route port link update -g "$RG" --port-name "$PORT" -n link2`)
+	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	require.NoError(t, err)
+	for _, want := range []string{`class="topology" data-when="start"`, `class="topology" data-when="end"`, `class="timeline"`, `class="traffic" data-link="link2"`, `id="runbook"`, `class="yaml"`} {
+		require.Contains(t, string(html), want)
+	}
 }
 
 // A lab run killed in the middle leaves nothing behind: its lab process
@@ -244,15 +363,7 @@ func TestLabRunExercisesDaemons(t *testing.T) {
 		if testing.Short() {
 			t.Skip("runs two exercises (half a minute)")
 		}
-		dir := t.TempDir()
-		topo, err := os.ReadFile("../../topology/builtin/expressroute-direct.yaml")
-		require.NoError(t, err)
-		y := string(topo)
-		for _, ce := range []string{"ce1", "ce2"} {
-			require.Contains(t, y, "  "+ce+":\n    kind: router\n")
-			y = strings.Replace(y, "  "+ce+":\n    kind: router\n", "  "+ce+":\n    kind: "+tt.kind+"\n", 1)
-		}
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "er-"+tt.kind+".yaml"), []byte(y), 0o600))
+		dir := filepath.Dir(siblingDaemons(t, tt.kind))
 		var files []string
 		for _, sc := range []string{"02-rotate-cak", "03-key-mismatch"} {
 			b, err := os.ReadFile("../../scenario/builtin/" + sc + ".yaml")
@@ -289,4 +400,37 @@ func startShortRun(t *testing.T, name string) (state string, env []string, run *
 	}, 30*time.Second, 50*time.Millisecond)
 	time.Sleep(time.Second)
 	return state, env, run, pid
+}
+
+// A scenario's exec step runs the daemons' own CLIs as lab exec does:
+// vtysh and birdc reach the node's daemon at their default paths, the
+// output is in the report, and the exit status can be asserted.
+func TestLabRunExecDaemonCLI(t *testing.T) {
+	eachDaemon(t, func(t *testing.T, tt daemonKind) {
+		dir := filepath.Dir(daemonTopology(t, tt.kind))
+		cli, want := `vtysh -c 'show bgp summary'`, `192.168.100.130 +4 +12076`
+		if tt.kind == "bird" {
+			cli, want = `birdc show protocols`, `n_link1 +BGP +--- +up`
+		}
+		file := filepath.Join(dir, "cli.yaml")
+		require.NoError(t, os.WriteFile(file, []byte(`name: cli
+title: the daemon's CLI in exec steps
+topology: `+tt.kind+`.yaml
+steps:
+  - waitFor: {bgp: {link: link1, established: true}, timeout: 40s}
+  - exec: {node: ce1, command: "`+strings.ReplaceAll(cli, `"`, `\"`)+`", exitCode: 0}
+  - exec: {node: ce1, command: "`+cli+` | grep -E '`+want+`'", expect: ok}
+  - exec: {node: ce1, command: "`+cli+` >/dev/null; exit 3", exitCode: 3}
+`), 0o600))
+		env := []string{"SECYLAB_STATE_DIR=" + filepath.Join(dir, "state")}
+		out, errOut, status := runBin(t, env, "lab", "run", file, "--out", filepath.Join(dir, "reports"), "--no-capture")
+		require.Zero(t, status, "%s\n%s", out, errOut)
+		require.Contains(t, out, "on ce1: "+cli+" exits with status 0 — exit status 0")
+		require.Contains(t, out, "exits with status 3 — exit status 3")
+		b, err := os.ReadFile(filepath.Join(dir, "reports", "cli", "report.json"))
+		require.NoError(t, err)
+		var rep scenario.Report
+		require.NoError(t, json.Unmarshal(b, &rep))
+		require.Regexp(t, want, rep.Steps[1].Output, "the CLI's whole output is in the report")
+	})
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -95,10 +94,20 @@ func printStatus(out io.Writer, infos []lab.Info) {
 				p.TxFrames, p.RxFrames, p.RxDropped, p.Impairment)
 		}
 		tw.Flush()
+		for _, p := range in.Ports {
+			if p.VXLAN != "" {
+				fmt.Fprintf(out, "%s:%s: link %s over VXLAN (%s); the far half %s\n", p.Node, p.Port, p.Link, p.VXLAN, p.FarHalf)
+				continue
+			}
+			if p.External != "" {
+				fmt.Fprintf(out, "%s:%s: link %s runs on host interface %s to %s, outside the lab%s\n", p.Node, p.Port, p.Link, p.External, p.Device, placement(p.Device))
+			}
+		}
 		printBGPSessions(out, in.Status.BGP)
 		for _, t := range in.Tunnels {
 			fmt.Fprintf(out, "tunnel %s at %s: %s ESP, %d SAs, %d packets\n", t.Tunnel, t.Node, t.Backend, t.SAs, t.Packets)
 		}
+		printAzure(out, in)
 	}
 }
 
@@ -134,6 +143,9 @@ else /bin/sh); leave it with exit. On a bird or frr node the daemon's own CLI
 				return usagef("node %v", err)
 			}
 			ns := topology.NamespaceName(labName, args[0])
+			if external(o, labName, args[0]) {
+				return usagef("node %s of lab %s is external: the lab does not run it (reach it on its own console)", args[0], labName)
+			}
 			if _, err := os.Stat(topology.NamespacePath(labName, args[0])); err != nil {
 				return usagef("lab %s has no node %q", labName, args[0])
 			}
@@ -159,14 +171,38 @@ else /bin/sh); leave it with exit. On a bird or frr node the daemon's own CLI
 	}
 }
 
-// daemonCLI lets vtysh and birdc on a frr or bird node reach its daemon
-// at their default paths (routers.ExecArgv); other commands and nodes run
-// as they are.
+// placement says why a linux node runs outside the lab, and what keys its
+// kernel's macsec.
+func placement(device string) string {
+	kay, ok := strings.CutPrefix(device[strings.LastIndex(device, "(")+1:], "kind "+string(topology.KindLinux)+", KaY ")
+	if !ok {
+		return ""
+	}
+	what := "wpa_supplicant"
+	if strings.TrimSuffix(kay, ")") == string(topology.LinuxKernelKaY) {
+		what = "secylab's KaY (secylab mka run --kernel)"
+	}
+	return " (kernel macsec keyed by " + what + ", run where a kernel has macsec, such as the conformance VM: the lab does not run it in its namespaces)"
+}
+
+// external reports whether node is a device the lab does not run.
+func external(o *labOpts, labName, node string) bool {
+	spec, err := lab.ReadSpec(topology.LabDir(o.stateDir, labName))
+	if err != nil {
+		return false
+	}
+	n := spec.Topology.Node(node)
+	return n != nil && n.External()
+}
+
+// daemonCLI lets vtysh and birdc on a frr or bird node, swanctl on a
+// strongswan node, reach its daemon (lab.LabStatus.ExecArgv); other
+// commands and nodes run as they are.
 func daemonCLI(o *labOpts, labName, node string, command []string) []string {
 	c := &lab.Client{Lab: labName, Socket: o.socket(labName)}
-	routers, err := c.BGP(context.Background(), node)
-	if err != nil || len(routers) != 1 || routers[0].RunDir == "" {
+	st, err := c.Status()
+	if err != nil {
 		return command
 	}
-	return routers[0].ExecArgv(command)
+	return st.ExecArgv(node, command)
 }

@@ -165,11 +165,13 @@ func TestLabExpressRouteDirect(t *testing.T) {
 	sent, got := tcpTransfer(t, ce1, msee1, "192.168.100.130:7777", 20<<20)
 	require.Equal(t, sent, got, "SHA-256 of 20 MiB sent and received")
 
-	// The clear side shows what the router sees.
-	types, _ = l.captureSide("link1", "clear", func() {
+	// The clear side shows what the router sees: the private peering's
+	// IPv4, tagged with its VLAN (100).
+	types, protocols = l.captureSide("link1", "clear", func() {
 		require.NoError(t, nettest.Ping(ce1, "192.168.100.130", 3))
 	})
-	require.NotZero(t, types["0x0800"], "IPv4 on the clear side: %v", types)
+	require.NotZero(t, types["0x8100"], "802.1Q-tagged frames on the clear side: %v", types)
+	require.Contains(t, protocols, "eth:ethertype:vlan:ethertype:ip:icmp", "IPv4 inside the tag")
 
 	// Cut the link and restore it while the lab runs.
 	out, errOut, status := l.run("lab", "link", "set", "link1", "--down")

@@ -51,6 +51,7 @@ MACsec, rotating keys or mismatching keys does.`,
 	root.AddCommand(newLabCmd())
 	root.AddCommand(newKeyCmd(), newMKACmd(), newIPsecCmd())
 	root.AddCommand(newConformanceCmd())
+	root.AddCommand(newAzureCmd())
 	root.AddCommand(newValidateCmd(), newTopologyCmd())
 	return root
 }

@@ -75,5 +75,5 @@ func TestTemplates(t *testing.T) {
 	require.True(t, isUsage(err))
 	require.ErrorContains(t, err, "have enable-macsec, rotate-cak")
 	_, err = runCLI(t, "", "topology", "show", "nope")
-	require.ErrorContains(t, err, "want one of expressroute-direct")
+	require.ErrorContains(t, err, "want one of expressroute-direct, expressroute-ipsec")
 }

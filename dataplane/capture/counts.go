@@ -18,9 +18,12 @@ type Counts struct {
 	Frames uint64 `json:"frames"`
 	// EtherTypes counts the frames by EtherType, named like 0x88e5.
 	EtherTypes map[string]uint64 `json:"etherTypes"`
-	// ESPInUDP counts IPv4 UDP 4500 frames (RFC 3948); Clear the frames
-	// that are neither MACsec, MKA (EAPOL), ARP nor ESP in UDP: traffic in
-	// clear.
+	// ESPInUDP counts IPv4 UDP 4500 frames that carry ESP (RFC 3948);
+	// Clear the frames that are neither MACsec, MKA (EAPOL), ARP, IKE nor
+	// ESP in UDP: traffic in clear. IKE's own messages (an IKEv2 header on
+	// UDP 500, or on UDP 4500 behind the non-ESP marker) are neither: they
+	// are the key exchange, not user payload, and their payloads after
+	// IKE_SA_INIT are encrypted.
 	ESPInUDP uint64 `json:"espInUDP"`
 	Clear    uint64 `json:"clear"`
 }
@@ -28,10 +31,15 @@ type Counts struct {
 const (
 	etherTypeARP  = 0x0806
 	etherTypeIPv4 = 0x0800
+	etherTypeIPv6 = 0x86dd
 )
 
 // Classify tells ESP in UDP and cleartext apart among the frames that are
-// not MACsec or MKA.
+// not MACsec or MKA. ARP and IPv6 neighbour and multicast listener
+// discovery are the link's own control, neither. IKE messages (UDP 500, or UDP 4500 with the non-ESP
+// marker, RFC 3948 §2.2) are neither ESP nor clear; any other IPv4 frame,
+// a clear ping or a UDP datagram to port 500 that is no IKEv2 message
+// included, is clear.
 func Classify(frame []byte) (esp, clear bool) {
 	et := uint16(frame[12])<<8 | uint16(frame[13])
 	switch et {
@@ -42,12 +50,58 @@ func Classify(frame []byte) (esp, clear bool) {
 		if len(frame) >= 14+ihl+8 && frame[23] == 17 {
 			udp := frame[14+ihl:]
 			sport, dport := uint16(udp[0])<<8|uint16(udp[1]), uint16(udp[2])<<8|uint16(udp[3])
-			if sport == 4500 || dport == 4500 {
+			payload, ulen := udp[8:], (int(udp[4])<<8|int(udp[5]))-8
+			switch {
+			case sport == 500 || dport == 500:
+				if isIKEv2(payload, ulen) {
+					return false, false
+				}
+			case sport == 4500 || dport == 4500:
+				if len(payload) >= 4 && payload[0]|payload[1]|payload[2]|payload[3] == 0 {
+					if isIKEv2(payload[4:], ulen-4) {
+						return false, false
+					}
+					return false, true
+				}
 				return true, false
 			}
 		}
+	case etherTypeIPv6:
+		if isNDOrMLD(frame[14:]) {
+			return false, false
+		}
 	}
 	return false, true
+}
+
+// isNDOrMLD tells whether an IPv6 packet is neighbour discovery (RFC
+// 4861, ICMPv6 133–137) or multicast listener discovery (RFC 3810, 130–132
+// and 143, behind a hop-by-hop header): the link's own control, as ARP is
+// for IPv4, not user payload. An echo (a ping) is not.
+func isNDOrMLD(ip []byte) bool {
+	if len(ip) < 40+4 {
+		return false
+	}
+	next, off := ip[6], 40
+	if next == 0 { // hop-by-hop options (MLD's router alert)
+		next, off = ip[40], 40+(int(ip[41])+1)*8
+	}
+	if next != 58 || len(ip) < off+1 {
+		return false
+	}
+	switch ip[off] {
+	case 130, 131, 132, 133, 134, 135, 136, 137, 143:
+		return true
+	}
+	return false
+}
+
+// isIKEv2 tells whether b, the first octets of a datagram of n octets,
+// holds an IKEv2 message's header (RFC 7296 §3.1): version 2.0, an
+// exchange type IKEv2 assigns (34 and up), and a message length that is
+// the datagram's. A capture may have cut the rest of b off.
+func isIKEv2(b []byte, n int) bool {
+	return len(b) >= 28 && b[17] == 0x20 && b[18] >= 34 && int(binary.BigEndian.Uint32(b[24:28])) == n
 }
 
 // Counter counts every frame on the forwarding path, then hands it on

@@ -18,9 +18,11 @@ type Kind string
 const (
 	SAK       Kind = "SAK"        // MACsec Secure Association Key
 	CAK       Kind = "CAK"        // MKA Connectivity Association Key
+	CKN       Kind = "CKN"        // its name: not secret, but as long as a key and kept in Key Vault beside it
 	ICK       Kind = "ICK"        // MKA ICV Key
 	KEK       Kind = "KEK"        // MKA Key Encrypting Key
 	ESPKeymat Kind = "ESP KEYMAT" // ESP keying material (key and salt)
+	IKESKd    Kind = "IKE SK_d"   // an IKE SA's key for deriving Child SA keys (RFC 7296 §2.14)
 )
 
 // None is the fingerprint of an empty key.

@@ -43,7 +43,7 @@ type SocketStats struct {
 // packet.
 type TUNStats struct {
 	Reads       uint64 // read system calls that returned a frame
-	SuperFrames uint64 // TCP super-frames read
+	SuperFrames uint64 // TCP and UDP super-frames read
 	Segments    uint64 // segments cut from them
 	Writes      uint64 // write system calls
 	Coalesced   uint64 // frames written as part of a super-frame

@@ -1,5 +1,5 @@
 // Package frameio is the batch frame I/O every data plane of the lab shares:
-// TAP and TUN devices (with TCP segmentation offload both ways), AF_PACKET
+// TAP and TUN devices (with TCP and UDP segmentation offload both ways), AF_PACKET
 // sockets, UDP sockets (sendmmsg with UDP_SEGMENT, recvmmsg with UDP_GRO),
 // and an in-memory Pipe for tests.
 //

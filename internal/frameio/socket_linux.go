@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -20,6 +21,9 @@ const (
 	// cmsgSpace holds one control message with an int: UDP_SEGMENT on
 	// send (a uint16), UDP_GRO on receive (an int).
 	cmsgSpace = 24
+	// auxSpace holds a PACKET_AUXDATA control message (tpacket_auxdata).
+	auxSpace = 40
+	auxLen   = int(unsafe.Sizeof(unix.TpacketAuxdata{}))
 )
 
 // socket is the batch plumbing of a datagram or packet socket, shared by
@@ -36,10 +40,18 @@ type socket struct {
 	closed atomic.Bool
 
 	gso, gro bool
+	// aux: a packet socket with PACKET_AUXDATA, whose received frames get
+	// back the VLAN tag the kernel took off (skb_vlan_untag) before
+	// AF_PACKET saw them.
+	aux bool
+	// gather: a Read gathers messages while a stream flows; last is when
+	// the previous Read received.
+	gather bool
+	last   time.Time
 
 	rmsgs  []unix.Mmsghdr
 	riovs  []unix.Iovec
-	rctl   []byte // cmsgSpace per message, with gro
+	rctl   []byte // cmsgSpace per message with gro, auxSpace with aux
 	rn     int
 	rmax   int
 	rerr   error
@@ -117,6 +129,9 @@ func (s *socket) read(fd uintptr) bool {
 		switch errno {
 		case 0:
 			s.rn = int(n)
+			if s.gather {
+				s.gatherMore(fd)
+			}
 			return true
 		case unix.EINTR:
 			continue
@@ -144,9 +159,14 @@ func (s *socket) readSegments(bufs [][]byte, sizes, segs []int, offset int) (int
 		s.riovs[i].SetLen(len(b))
 		h := &s.rmsgs[i].Hdr
 		h.Flags = 0
-		if s.gro {
+		switch {
+		case s.gro:
 			h.Control = &s.rctl[i*cmsgSpace]
 			h.SetControllen(cmsgSpace)
+		case s.aux:
+			s.riovs[i].SetLen(len(b) - 4) // room for the tag to put back
+			h.Control = &s.rctl[i*auxSpace]
+			h.SetControllen(auxSpace)
 		}
 	}
 	s.rn, s.rerr = 0, nil
@@ -170,6 +190,9 @@ func (s *socket) readSegments(bufs [][]byte, sizes, segs []int, offset int) (int
 			bufs[n], bufs[i] = bufs[i], bufs[n]
 		}
 		sizes[n] = int(s.rmsgs[i].Len)
+		if s.aux {
+			sizes[n] = retag(bufs[n][offset:], sizes[n], s.rctl[i*auxSpace:i*auxSpace+int(h.Controllen)])
+		}
 		if segs != nil {
 			segs[n] = 0
 			if s.gro && int(h.Controllen) >= unix.CmsgLen(4) {
@@ -183,6 +206,30 @@ func (s *socket) readSegments(bufs [][]byte, sizes, segs []int, offset int) (int
 		n++
 	}
 	return n, nil
+}
+
+// retag puts back into frame (size octets, room for 4 more) the VLAN tag
+// that a PACKET_AUXDATA control message in ctl says the kernel took off,
+// and returns the new size. The kernel untags every 802.1Q/802.1ad frame
+// it receives before AF_PACKET sees it; only with MACsec off is a tag
+// outside the secure data, so this runs for clear tagged frames alone.
+func retag(frame []byte, size int, ctl []byte) int {
+	if size < 12 || len(ctl) < unix.CmsgLen(auxLen) {
+		return size
+	}
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
+	if h.Level != unix.SOL_PACKET || h.Type != unix.PACKET_AUXDATA || int(h.Len) < unix.CmsgLen(auxLen) {
+		return size
+	}
+	a := (*unix.TpacketAuxdata)(unsafe.Pointer(&ctl[unix.CmsgLen(0)]))
+	if a.Status&unix.TP_STATUS_VLAN_VALID == 0 {
+		return size
+	}
+	tpid := uint16(0x8100)
+	if a.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
+		tpid = a.Vlan_tpid
+	}
+	return putTag(frame, size, tpid, a.Vlan_tci)
 }
 
 // groSize returns the segment size of a UDP_GRO control message in b, or
@@ -199,6 +246,26 @@ func groSize(b []byte) int {
 		b = b[min(len(b), unix.CmsgSpace(int(h.Len)-unix.SizeofCmsghdr)):]
 	}
 	return 0
+}
+
+// gatherMore receives more messages after the first recvmmsg of a Read,
+// while a stream flows (see gatherTime), until the Read has gatherFrames
+// or gatherTime has passed.
+func (s *socket) gatherMore(fd uintptr) {
+	now := time.Now()
+	streaming := now.Sub(s.last) < streamGap
+	s.last = now
+	if !streaming {
+		return
+	}
+	for s.rn < min(gatherFrames, s.rmax) && time.Since(now) < gatherTime {
+		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.rmsgs[s.rn])), uintptr(s.rmax-s.rn), unix.MSG_DONTWAIT, 0, 0)
+		if errno == 0 {
+			s.rn += int(n)
+		} else if errno != unix.EAGAIN && errno != unix.EINTR {
+			return // the next Read meets it
+		}
+	}
 }
 
 func (s *socket) write(fd uintptr) bool {

@@ -23,7 +23,10 @@ type tunDevice struct {
 	rc      syscall.RawConn
 	mode    mode
 	offload bool
-	closed  atomic.Bool
+	// uso: the kernel took TUN_F_USO4|USO6 as well, so UDP datagrams of
+	// a flow are coalesced on write and UDP super-frames may be read.
+	uso    bool
+	closed atomic.Bool
 
 	// Per-call state of Read and Write, kept here so that the callbacks
 	// handed to RawConn are allocated once, not per batch. Each of the two
@@ -117,7 +120,10 @@ func OpenTAP(name string) (*TAP, error) {
 // kernel hands over TCP super-frames of up to 64 KiB, which Read cuts into
 // frames, and Write coalesces in-order segments of a TCP flow
 // into super-frames, so a TAP system call carries tens of frames rather
-// than one. Checksums left to the device are completed in software. If the
+// than one. Where the kernel takes UDP segmentation offload too (USO,
+// Linux 6.2 and later), the same holds for runs of datagrams of a UDP flow
+// such as ESP in UDP: each datagram stays a frame of its own for the
+// caller (and on a MACsec wire), only the TAP write and read carry many. Checksums left to the device are completed in software. If the
 // kernel refuses IFF_VNET_HDR or TUNSETOFFLOAD, it returns a plain TAP, as
 // OpenTAP; Offload tells which one it got.
 //
@@ -172,6 +178,7 @@ func openDevice(name string, m mode, withOffload bool) (*tunDevice, error) {
 		return fail("", err)
 	}
 	flags := m.flag | unix.IFF_NO_PI
+	uso := false
 	if withOffload {
 		flags |= unix.IFF_VNET_HDR
 	}
@@ -180,13 +187,23 @@ func openDevice(name string, m mode, withOffload bool) (*tunDevice, error) {
 		return fail("TUNSETIFF: ", err)
 	}
 	if withOffload {
-		// TSO needs the device to take partial checksums (CSUM). ECN and
-		// UDP segmentation stay off: the kernel segments those itself.
-		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, unix.TUN_F_CSUM|unix.TUN_F_TSO4|unix.TUN_F_TSO6); err != nil {
+		// TSO needs the device to take partial checksums (CSUM). UDP
+		// segmentation (USO, Linux 6.2 and later) is asked for too, so
+		// that runs of datagrams of a flow (ESP in UDP) cross the device
+		// as one write; a kernel that refuses it gets TCP's alone. ECN
+		// stays off: the kernel segments that itself.
+		tso := unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
+		if unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tso|unix.TUN_F_USO4|unix.TUN_F_USO6) == nil {
+			uso = true
+		} else if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tso); err != nil {
 			return fail("TUNSETOFFLOAD: ", err)
 		}
 	}
-	return newTUNDevice(name, os.NewFile(uintptr(fd), strings.ToLower(m.kind)+":"+name), m, withOffload)
+	t, err := newTUNDevice(name, os.NewFile(uintptr(fd), strings.ToLower(m.kind)+":"+name), m, withOffload)
+	if t != nil {
+		t.uso = uso
+	}
+	return t, err
 }
 
 // newTUNDevice wraps f, a non-blocking file that reads and writes one
@@ -360,19 +377,29 @@ func (t *tunDevice) write(fd uintptr) bool {
 }
 
 // planWrite prepares the write of the next frames: a run of TCP segments
-// coalesced into one super-frame, or a single frame.
+// (or, with USO, of UDP datagrams of a flow) coalesced into one
+// super-frame, or a single frame.
 func (t *tunDevice) planWrite() {
 	frames := t.wframes[t.wn:]
-	n, fs, payload, valid := offload.GRORun(frames, t.mode.link, !t.trustChecksums)
 	t.wiovs = t.wiovs[:0]
-	if n > 1 {
-		hl := offload.GROHeader(t.whdr, frames[:n], fs, payload)
-		t.wiovs = appendIovec(t.wiovs, t.whdr[:hl])
-		for _, f := range frames[:n] {
-			t.wiovs = appendIovec(t.wiovs, f[fs.HdrLen():])
+	var n int
+	var valid bool
+	if t.uso {
+		var us offload.UDPSeg
+		var payload int
+		if n, us, payload, valid = offload.UDPRun(frames, t.mode.link, !t.trustChecksums); n > 1 {
+			t.planRun(frames[:n], offload.UDPHeader(t.whdr, frames[:n], us, payload), us.HdrLen())
+			return
 		}
-		t.wrun = n
-		return
+	}
+	if n == 0 {
+		var fs offload.TCPSeg
+		var payload int
+		n, fs, payload, valid = offload.GRORun(frames, t.mode.link, !t.trustChecksums)
+		if n > 1 {
+			t.planRun(frames[:n], offload.GROHeader(t.whdr, frames[:n], fs, payload), fs.HdrLen())
+			return
+		}
 	}
 	// A frame alone. DATA_VALID says its checksum needs no check: set
 	// only for what groRun verified, as a NIC with receive checksum
@@ -395,6 +422,17 @@ func (t *tunDevice) planWrite() {
 	t.wiovs = appendIovec(t.wiovs, t.whdr[:offload.VirtioNetHdrLen])
 	t.wiovs = appendIovec(t.wiovs, frames[0])
 	t.wrun = 1
+}
+
+// planRun plans the write of run as one super-frame: the headers t.whdr
+// holds (hl octets) and the payload of each frame, after its hdrLen
+// octets of headers.
+func (t *tunDevice) planRun(run [][]byte, hl, hdrLen int) {
+	t.wiovs = appendIovec(t.wiovs, t.whdr[:hl])
+	for _, f := range run {
+		t.wiovs = appendIovec(t.wiovs, f[hdrLen:])
+	}
+	t.wrun = len(run)
 }
 
 func appendIovec(iovs []unix.Iovec, b []byte) []unix.Iovec {

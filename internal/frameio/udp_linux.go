@@ -74,3 +74,18 @@ func OpenUDP(local, remote netip.AddrPort) (*UDP, error) {
 func (u *UDP) ReadSegments(bufs [][]byte, sizes, segs []int, offset int) (int, error) {
 	return u.readSegments(bufs, sizes, segs, offset)
 }
+
+// Send sends one datagram to the connected peer, beside the batches of
+// Write (which it does not disturb): for a key exchange that shares the
+// ESP-in-UDP port, such as IKE behind the non-ESP marker (RFC 3948 §2.2).
+func (u *UDP) Send(p []byte) error {
+	var serr error
+	err := u.rc.Write(func(fd uintptr) bool {
+		_, serr = unix.Write(int(fd), p)
+		return serr != unix.EAGAIN
+	})
+	if err != nil {
+		return u.fail(err)
+	}
+	return serr
+}

@@ -62,6 +62,7 @@ var layers = map[string]layer{
 	"internal/offload":     base,
 	"internal/fingerprint": base,
 	"internal/junit":       base,
+	"internal/fieldref":    base, // the docs/ field reference, read from the types' source
 	"internal/layering":    base,
 
 	"macsec":    protocol, // and macsec/mka
@@ -74,9 +75,11 @@ var layers = map[string]layer{
 	"internal/value": values,
 
 	"internal/netnsx":  system,
+	"internal/pgroup":  system, // ending a daemon's process group
 	"internal/frameio": system,
 	"internal/nettest": system,
 	"internal/secret":  system, // key files: one rule (regular, 0600), then Azure's
+	"internal/kmacsec": system, // the kernel SecY: macsec over rtnetlink and genetlink, keyed by mka
 
 	"topology":  edge,
 	"azure":     edge,

@@ -61,12 +61,13 @@ func L3Offset(f []byte, link int) (int, uint16) {
 	return 0, 0
 }
 
-// GSO is a TCP super-packet read from a device with TSO on, cut into
-// GSOSize segments one at a time, the way the kernel's tcp_gso_segment
-// would have cut it for a device without TSO.
+// GSO is a TCP super-packet read from a device with TSO on (or a UDP
+// one from a device with USO on), cut into GSOSize segments one at a time,
+// the way the kernel's tcp_gso_segment (__udp_gso_segment) would have cut
+// it for a device without the offload.
 type GSO struct {
 	pkt        []byte
-	v6         bool
+	v6, udp    bool
 	l3, l4     int // network and TCP header offsets
 	hdrLen     int // link, IP and TCP headers
 	gsoSize    int
@@ -106,6 +107,8 @@ func (g *GSO) Init(pkt []byte, h *VirtioNetHdr, link int) error {
 			}
 			g.l4 = int(h.CsumStart)
 		}
+	case GSOUDPL4:
+		return g.initUDP(pkt, h, l3, et)
 	default:
 		return ErrBadGSO
 	}
@@ -123,6 +126,31 @@ func (g *GSO) Init(pkt []byte, h *VirtioNetHdr, link int) error {
 	g.segs = max(1, (len(pkt)-g.hdrLen+g.gsoSize-1)/g.gsoSize)
 	g.seq = binary.BigEndian.Uint32(pkt[g.l4+4:])
 	g.flags = pkt[g.l4+13]
+	return nil
+}
+
+// initUDP is Init for a UDP super-packet (GSOUDPL4): IPv4 without
+// options or IPv6 without extension headers, as the kernel builds them.
+func (g *GSO) initUDP(pkt []byte, h *VirtioNetHdr, l3 int, et uint16) error {
+	switch {
+	case et == EtherTypeIPv4 && len(pkt) >= l3+20 && pkt[l3] == 0x45 && pkt[l3+9] == ipProtoUDP:
+		g.l4 = l3 + 20
+		g.id = binary.BigEndian.Uint16(pkt[l3+4:])
+	case et == EtherTypeIPv6 && len(pkt) >= l3+40 && pkt[l3]>>4 == 6 && pkt[l3+6] == ipProtoUDP:
+		g.v6 = true
+		g.l4 = l3 + 40
+	default:
+		return ErrBadGSO
+	}
+	if h.Flags&FlagNeedsCsum != 0 && (int(h.CsumStart) != g.l4 || h.CsumOffset != 6) {
+		return ErrBadGSO
+	}
+	g.hdrLen = g.l4 + 8
+	if g.hdrLen > len(pkt) || h.GSOSize == 0 {
+		return ErrBadGSO
+	}
+	g.pkt, g.l3, g.gsoSize, g.udp = pkt, l3, int(h.GSOSize), true
+	g.segs = max(1, (len(pkt)-g.hdrLen+g.gsoSize-1)/g.gsoSize)
 	return nil
 }
 
@@ -162,6 +190,17 @@ func (g *GSO) Cut(b []byte) int {
 		src, dst = ip[12:16], ip[16:20]
 	}
 
+	if g.udp {
+		udp := b[g.l4:n]
+		binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
+		udp[6], udp[7] = 0, 0
+		c := ^ChecksumFold(ChecksumAdd(udp, PseudoHeaderSum(src, dst, ipProtoUDP, len(udp))))
+		if c == 0 {
+			c = 0xffff // 0 would mean no checksum
+		}
+		binary.BigEndian.PutUint16(udp[6:], c)
+		return n
+	}
 	tcp := b[g.l4:n]
 	binary.BigEndian.PutUint32(tcp[4:], g.seq+uint32(k*g.gsoSize))
 	flags := g.flags

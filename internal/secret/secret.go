@@ -95,6 +95,11 @@ type notExist struct {
 func (e *notExist) Error() string { return "key file " + e.name + " does not exist" }
 func (e *notExist) Unwrap() error { return e.err }
 
+// WriteBytes is WriteFile of data.
+func WriteBytes(name string, data []byte) error {
+	return WriteFile(name, func(w io.Writer) error { _, err := w.Write(data); return err })
+}
+
 // WriteFile replaces name with what write writes, mode 0600, through a
 // temporary file in the same directory that is renamed into place: a
 // reader or a crash sees the old file or the whole new one, never part of

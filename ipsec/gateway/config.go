@@ -20,7 +20,8 @@ type Config struct {
 	// LocalPrefixes and RemotePrefixes are the protected networks on each
 	// side; each pair gets out, in and fwd policies.
 	LocalPrefixes, RemotePrefixes []netip.Prefix
-	// Out and In key the two SAs: SPI and KEYMAT at least; ESN,
+	// Out and In key the two SAs (SPI 0: none yet, IKE keys them later,
+	// see IKEGateway): SPI and KEYMAT at least; ESN,
 	// ReplayWindow (default 64), Limits, InitialSN and OnSoftExpire as
 	// wanted. Endpoints, direction, reqid and encapsulation are filled in.
 	Out, In ipsec.SAConfig
@@ -31,7 +32,13 @@ type Config struct {
 	// RouteSrc, if set, is the source the gateway's own packets to the
 	// remote prefixes take (an address of a local prefix on this host).
 	RouteSrc netip.Addr
-	Logger   *slog.Logger
+	// Routes, if set, are the prefixes the userspace gateway routes to its
+	// TUN instead of RemotePrefixes (BGP over the tunnel routes the rest).
+	Routes []netip.Prefix
+	// TUNAddress, if set, is the TUN's own address (a /32: BGP over the
+	// tunnel speaks from it).
+	TUNAddress netip.Addr
+	Logger     *slog.Logger
 }
 
 func (c *Config) fill() error {

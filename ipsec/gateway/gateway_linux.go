@@ -75,6 +75,9 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	for _, sa := range []ipsec.SAConfig{cfg.Out, cfg.In} {
+		if sa.SPI == 0 {
+			continue // keyed later, by IKE
+		}
 		if err := g.backend.AddSA(sa); err != nil {
 			g.Close()
 			return nil, err
@@ -123,10 +126,22 @@ func (g *Gateway) setupUserspace() error {
 		if err := h.LinkSetUp(link); err != nil {
 			return fmt.Errorf("TUN %s: up: %w", g.cfg.TUNName, err)
 		}
-		for _, p := range g.cfg.RemotePrefixes {
+		if a := g.cfg.TUNAddress; a.IsValid() {
+			if err := h.AddrReplace(link, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(a, a.BitLen()))}); err != nil {
+				return fmt.Errorf("TUN %s: address %v: %w", g.cfg.TUNName, a, err)
+			}
+		}
+		routes := g.cfg.RemotePrefixes
+		if g.cfg.Routes != nil {
+			routes = g.cfg.Routes
+		}
+		for _, p := range routes {
 			r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: ipNet(p), Scope: netlink.SCOPE_LINK}
 			if g.cfg.RouteSrc.IsValid() && g.cfg.RouteSrc.Is4() == p.Addr().Is4() {
 				r.Src = ip(g.cfg.RouteSrc)
+			}
+			if a := g.cfg.TUNAddress; a.IsValid() && a.Is4() == p.Addr().Is4() {
+				r.Src = ip(a)
 			}
 			if err := h.RouteReplace(r); err != nil {
 				return fmt.Errorf("route %v dev %s: %w", p, g.cfg.TUNName, err)

@@ -224,10 +224,14 @@ func checkOnlyESPinUDP(t *testing.T, frames [][]byte, spis ...uint32) int {
 
 // transfer sends size random octets over TCP from hostA to hostB and
 // checks that what arrives has the same SHA-256.
-func transfer(t *testing.T, l *lab, size int) {
+func transfer(t *testing.T, l *lab, size int) { transferBetween(t, l.nsA, hostA, l.nsB, hostB, size) }
+
+// transferBetween sends size random octets over TCP from host a in
+// namespace nsA to host b in nsB and checks the SHA-256 of what arrives.
+func transferBetween(t *testing.T, nsA string, hostA netip.Addr, nsB string, hostB netip.Addr, size int) {
 	t.Helper()
 	var ln net.Listener
-	if err := netnsx.Do(l.nsB, func() (err error) {
+	if err := netnsx.Do(nsB, func() (err error) {
 		ln, err = net.Listen("tcp4", net.JoinHostPort(hostB.String(), "5001"))
 		return
 	}); err != nil {
@@ -247,7 +251,7 @@ func transfer(t *testing.T, l *lab, size int) {
 		got <- [32]byte(h.Sum(nil))
 	}()
 	var c net.Conn
-	if err := netnsx.Do(l.nsA, func() (err error) {
+	if err := netnsx.Do(nsA, func() (err error) {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: hostA.AsSlice()}, Timeout: 5 * time.Second}
 		c, err = d.Dial("tcp4", net.JoinHostPort(hostB.String(), "5001"))
 		return

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -34,6 +35,11 @@ type Userspace struct {
 
 	closeOnce sync.Once
 	stats     pathCounters
+
+	// onIKE, if set, takes the IKE messages that arrive on the ESP-in-UDP
+	// port behind the non-ESP marker (RFC 3948 §2.2), marker removed; the
+	// slice is the callee's.
+	onIKE atomic.Pointer[func([]byte)]
 }
 
 var _ ipsec.Backend = (*Userspace)(nil)
@@ -97,6 +103,35 @@ func (u *Userspace) AddSA(cfg ipsec.SAConfig) error {
 		return fmt.Errorf("SA %#x: the userspace backend carries ESP in UDP only (RFC 3948); set Encap to EncapUDP", cfg.SPI)
 	}
 	return u.sad.Add(sa)
+}
+
+// SwapOutbound keys an outbound SA and puts it in place of the outbound
+// SA of its reqid in one step, zeroing the one it replaces: a
+// make-before-break rekey's switch.
+func (u *Userspace) SwapOutbound(cfg ipsec.SAConfig) error {
+	sa, err := ipsec.NewSA(cfg)
+	if err != nil {
+		return err
+	}
+	old, err := u.sad.Swap(sa)
+	if old != nil {
+		old.Zero()
+	}
+	return err
+}
+
+// OnIKE hands the IKE messages that arrive on the ESP-in-UDP socket to fn
+// (nil: they are counted and dropped).
+func (u *Userspace) OnIKE(fn func(msg []byte)) { u.onIKE.Store(&fn) }
+
+// SendIKE sends an IKE message to the peer from the ESP-in-UDP port,
+// behind the non-ESP marker.
+func (u *Userspace) SendIKE(msg []byte) error {
+	s, ok := u.udp.(interface{ Send([]byte) error })
+	if !ok {
+		return fmt.Errorf("userspace ESP: the socket cannot send IKE")
+	}
+	return s.Send(append(make([]byte, 4, 4+len(msg)), msg...))
 }
 
 // DelSA removes an SA and zeroes its keys.
@@ -300,7 +335,11 @@ func (u *Userspace) openAt(buf []byte, off, n int, local, remote netip.Addr) []b
 
 func (u *Userspace) openOne(buf []byte, off, n int, local, remote netip.Addr) []byte {
 	d := buf[off : off+n]
-	if ipsec.ClassifyUDP(d) != ipsec.UDPESP {
+	if k := ipsec.ClassifyUDP(d); k != ipsec.UDPESP {
+		if fn := u.onIKE.Load(); k == ipsec.UDPIKE && fn != nil && *fn != nil {
+			(*fn)(bytes.Clone(d[4:]))
+			return nil
+		}
 		u.stats.notESP.Add(1) // IKE and keepalives are the key exchange's, not ours
 		return nil
 	}

@@ -79,12 +79,22 @@ func xfrmState(cfg ipsec.SAConfig) (*netlink.XfrmState, error) {
 		Reqid:        int(cfg.ReqID),
 		ReplayWindow: cfg.ReplayWindow,
 		ESN:          cfg.ESN,
-		// The key is the SA's own KEYMAT (key || salt); the ICV length is in bits.
-		Aead: &netlink.XfrmStateAlgo{Name: aeadName, Key: cfg.KEYMAT, ICVLen: ipsec.ICVLen * 8},
 		Limits: netlink.XfrmStateLimits{
 			PacketSoft: cfg.Limits.SoftPackets, PacketHard: cfg.Limits.HardPackets,
 			ByteSoft: cfg.Limits.SoftBytes, ByteHard: cfg.Limits.HardBytes,
 		},
+	}
+	switch cfg.Cipher {
+	case ipsec.AESCBCHMACSHA1, ipsec.AESCBCHMACSHA256:
+		// `… enc 'cbc(aes)' 0x<key> auth-trunc 'hmac(sha1)' 0x<key> 96`
+		st.Crypt = &netlink.XfrmStateAlgo{Name: "cbc(aes)", Key: cfg.KEYMAT}
+		st.Auth = &netlink.XfrmStateAlgo{Name: "hmac(sha1)", Key: cfg.AuthKey, TruncateLen: 96}
+		if cfg.Cipher == ipsec.AESCBCHMACSHA256 {
+			st.Auth = &netlink.XfrmStateAlgo{Name: "hmac(sha256)", Key: cfg.AuthKey, TruncateLen: 128}
+		}
+	default:
+		// The key is the SA's own KEYMAT (key || salt); the ICV length is in bits.
+		st.Aead = &netlink.XfrmStateAlgo{Name: aeadName, Key: cfg.KEYMAT, ICVLen: ipsec.ICVLen * 8}
 	}
 	if st.ESN && st.ReplayWindow == 0 {
 		st.ReplayWindow = 32 // the library needs a bitmap with ESN; an outbound SA does not use it
@@ -214,6 +224,13 @@ func stateFromXfrm(x *netlink.XfrmState) ipsec.State {
 	}}
 	if x.Aead != nil {
 		s.Fingerprint = ipsec.Fingerprint(x.Aead.Key)
+	}
+	if x.Crypt != nil && x.Auth != nil {
+		s.Config.Cipher = ipsec.AESCBCHMACSHA1
+		if x.Auth.Name == "hmac(sha256)" {
+			s.Config.Cipher = ipsec.AESCBCHMACSHA256
+		}
+		s.Fingerprint = ipsec.Fingerprint(append(append([]byte(nil), x.Crypt.Key...), x.Auth.Key...))
 	}
 	if x.Replay != nil {
 		s.SN = uint64(max(x.Replay.OSeq, x.Replay.Seq))

@@ -42,6 +42,14 @@ func TestXfrmState(t *testing.T) {
 	if st.Limits.PacketSoft != 10 || st.Limits.ByteHard != 99 {
 		t.Fatalf("limits %+v", st.Limits)
 	}
+	// AES-CBC with HMAC-SHA-256-128: enc and auth-trunc, as ip xfrm has them.
+	cbc, err := xfrmState(ipsec.SAConfig{SPI: 0x1002, Src: gwA, Dst: gwB, Dir: ipsec.DirOut, KEYMAT: testKey(32), AuthKey: testKey(32), Cipher: ipsec.AESCBCHMACSHA256})
+	if err != nil || cbc.Aead != nil || cbc.Crypt.Name != "cbc(aes)" || cbc.Auth.Name != "hmac(sha256)" || cbc.Auth.TruncateLen != 128 {
+		t.Fatalf("cbc state %+v %v", cbc, err)
+	}
+	if back := stateFromXfrm(cbc); back.Config.Cipher != ipsec.AESCBCHMACSHA256 || back.Fingerprint == "" {
+		t.Fatalf("cbc read back %+v", back)
+	}
 	if _, err := xfrmState(ipsec.SAConfig{SPI: 0, Src: gwA, Dst: gwB, Dir: ipsec.DirOut, KEYMAT: key}); err == nil {
 		t.Fatal("SPI 0 accepted")
 	}

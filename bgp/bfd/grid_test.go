@@ -171,3 +171,53 @@ func TestDetectTimerNotPerPacket(t *testing.T) {
 		t.Fatalf("state %v 900 ms after the last packet, want Down", s.State())
 	}
 }
+
+// A peer that leaves its slow rate once Up (FRR's bfdd asks for 1 s while
+// not Up, then 300 ms) gets our packets at the new rate from then on, not
+// after a packet queued at the old one: its detection time, 3 × 300 ms,
+// is shorter than the 750–1000 ms such a packet waits.
+func TestFasterPeerRateAtOnce(t *testing.T) {
+	for seed := range uint64(20) {
+		clk := clock.NewManual(time.Unix(0, 0))
+		rng := rand.New(rand.NewPCG(seed, 9))
+		var sent []int64
+		s := NewSession(Config{Peer: addrB, Clock: clk, Rand: rng.Uint32})
+		s.start(func(*Control) { sent = append(sent, clk.Now().UnixNano()) })
+		slow := Control{State: Down, DetectMult: 3, MyDiscr: 5, DesiredMinTx: time.Second, RequiredMinRx: time.Second}
+		s.receive(&slow)
+		slow.State, slow.YourDiscr = Init, s.localDiscr
+		clk.Advance(10 * time.Millisecond)
+		s.receive(&slow)
+		if s.State() != Up {
+			t.Fatalf("state %v after the peer's Init", s.State())
+		}
+		clk.Advance(5 * time.Millisecond)
+		fast := Control{State: Up, Poll: true, DetectMult: 3, MyDiscr: 5, YourDiscr: s.localDiscr, DesiredMinTx: 300 * time.Millisecond, RequiredMinRx: 300 * time.Millisecond}
+		s.receive(&fast)
+		from := clk.Now().UnixNano()
+		fast.Poll = false
+		for i := range 3000 {
+			clk.Advance(time.Millisecond)
+			if i%250 == 249 {
+				s.receive(&fast)
+			}
+		}
+		if s.State() != Up {
+			t.Fatalf("seed %d: state %v", seed, s.State())
+		}
+		last := from
+		for _, at := range sent {
+			if at < from {
+				continue
+			}
+			if gap := time.Duration(at - last); gap > 300*time.Millisecond {
+				t.Fatalf("seed %d: %v between packets after the peer asked for 300 ms (from %v: %v)", seed, gap, from, sent)
+			}
+			last = at
+		}
+		if n := len(sent); n < 10 {
+			t.Fatalf("seed %d: %d packets in 3 s", seed, n)
+		}
+		s.stop()
+	}
+}

@@ -90,8 +90,10 @@ type Session struct {
 	polling        bool
 
 	// txGen numbers the periodic transmission queued on the clock's grid
-	// (scheduleTx); a newer one, or stop, makes the queued one stale.
+	// (scheduleTx) for txAt (Unix ns); a newer one, or stop, makes the
+	// queued one stale.
 	txGen uint64
+	txAt  int64
 	// detectTimer fires at or before detectAt (Unix ns), the end of the
 	// detection time; a packet moves detectAt and leaves the timer, which
 	// re-arms for what is left when it fires early: no timer per packet.
@@ -235,7 +237,8 @@ func (s *Session) scheduleTxLocked(now bool) {
 		hi = 90
 	}
 	s.txGen++
-	scheduleTx(s.clk, gridTime(s.clk.Now().UnixNano(), s.txIntervalLocked(), 75, hi, s.rand()), s, s.txGen)
+	s.txAt = gridTime(s.clk.Now().UnixNano(), s.txIntervalLocked(), 75, hi, s.rand())
+	scheduleTx(s.clk, s.txAt, s, s.txGen)
 }
 
 // txDue is the grid's call for the transmission of generation gen.
@@ -390,8 +393,15 @@ func (s *Session) receive(c *Control) {
 		s.setStateLocked(Down, DiagNeighborSignaledDown)
 	}
 	s.armDetectLocked()
-	if s.remoteMinRx > oldMinRx && s.running {
+	switch {
+	case !s.running || s.remoteMinRx == oldMinRx:
+	case s.remoteMinRx > oldMinRx:
 		s.scheduleTxLocked(false) // slow down at once when asked to
+	case s.txAt > s.clk.Now().UnixNano()+int64(s.txIntervalLocked()):
+		// Faster at once too: a peer leaving its slow rate (FRR's bfdd
+		// asks for 1 s while not Up) times us out after Detect Mult × the
+		// new interval, before a packet queued at the old one leaves.
+		s.scheduleTxLocked(false)
 	}
 	s.flushUnlock()
 }

@@ -25,6 +25,9 @@ type checker struct {
 	addrs   map[netip.Addr]string // address → path that claims it
 	plain   []string              // problems found without a file (DefaultAzure)
 	ifaces  map[string]string     // host interface → external port that uses it
+	// named holds the ports a link names whose other end is wrong: they are
+	// on a link, so "not on any link" would only repeat that link's error.
+	named map[*Port]bool
 }
 
 func (c *checker) build(raw *rawTopology) *Topology {
@@ -262,35 +265,32 @@ func (c *checker) link(t *Topology, i int, rl *rawLink) *Link {
 	return l
 }
 
-// endpoints resolves "node:port" strings into l.Ends and the ports.
+// endpoints resolves "node:port" strings into l.Ends and the ports. Both
+// endpoints are checked, so a file's every error is told at once.
 func (c *checker) endpoints(t *Topology, path string, l *Link, eps []string) (ports [2]*Port, ok bool) {
 	if len(eps) != 2 {
 		c.Errorf(path+".endpoints", "want exactly two endpoints \"node:port\", found %d", len(eps))
 		return ports, false
 	}
+	ok = true
 	for e, s := range eps {
-		epath := fmt.Sprintf("%s.endpoints[%d]", path, e)
-		node, port, found := strings.Cut(s, ":")
-		if !found || node == "" || port == "" {
-			c.Errorf(epath, "%q is not an endpoint: want \"node:port\", e.g. ce1:er1", s)
-			return ports, false
+		if p := c.endpoint(t, fmt.Sprintf("%s.endpoints[%d]", path, e), s); p != nil {
+			l.Ends[e] = Endpoint{Node: strings.SplitN(s, ":", 2)[0], Port: p.Name}
+			ports[e] = p
+		} else {
+			ok = false
 		}
-		n := t.Node(node)
-		if n == nil {
-			c.Errorf(epath, "node %q does not exist", node)
-			return ports, false
+	}
+	if !ok {
+		for _, p := range ports {
+			if p != nil {
+				if c.named == nil {
+					c.named = map[*Port]bool{}
+				}
+				c.named[p] = true
+			}
 		}
-		p := n.Port(port)
-		if p == nil {
-			c.Errorf(epath, "node %s has no port %q (ports: %s)", node, port, portNames(n))
-			return ports, false
-		}
-		if p.Link != "" {
-			c.Errorf(epath, "port %s is already on link %s; a port joins at most one link", s, p.Link)
-			return ports, false
-		}
-		l.Ends[e] = Endpoint{Node: node, Port: port}
-		ports[e] = p
+		return ports, false
 	}
 	if l.Ends[0].Node == l.Ends[1].Node {
 		c.Errorf(path+".endpoints", "both ends are on node %s; a link joins two different nodes", l.Ends[0].Node)
@@ -300,6 +300,30 @@ func (c *checker) endpoints(t *Topology, path string, l *Link, eps []string) (po
 		c.Errorf(path+".endpoints", "both ends (%s, %s) are external: a link needs a lab node at one end at least, whose port runs on the host interface", l.Ends[0], l.Ends[1])
 	}
 	return ports, true
+}
+
+// endpoint resolves one "node:port" string, or says at epath why not.
+func (c *checker) endpoint(t *Topology, epath, s string) *Port {
+	node, port, found := strings.Cut(s, ":")
+	if !found || node == "" || port == "" {
+		c.Errorf(epath, "%q is not an endpoint: want \"node:port\", e.g. ce1:er1", s)
+		return nil
+	}
+	n := t.Node(node)
+	if n == nil {
+		c.Errorf(epath, "node %q does not exist", node)
+		return nil
+	}
+	p := n.Port(port)
+	if p == nil {
+		c.Errorf(epath, "node %s has no port %q (ports: %s)", node, port, portNames(n))
+		return nil
+	}
+	if p.Link != "" {
+		c.Errorf(epath, "port %s is already on link %s; a port joins at most one link", s, p.Link)
+		return nil
+	}
+	return p
 }
 
 func portNames(n *Node) string {
@@ -503,7 +527,9 @@ func (c *checker) wires(t *Topology) {
 		for _, p := range n.Ports {
 			path := "nodes." + n.Name + ".ports." + p.Name
 			if p.Link == "" {
-				c.Errorf(path, "port %s:%s is not on any link; every port must be an endpoint of exactly one link", n.Name, p.Name)
+				if !c.named[p] {
+					c.Errorf(path, "port %s:%s is not on any link; every port must be an endpoint of exactly one link", n.Name, p.Name)
+				}
 				continue
 			}
 			l := t.Link(p.Link)

@@ -13,7 +13,8 @@ import (
 )
 
 // TestValidateEveryError: secylab validate prints every problem of every
-// malformed file, one a line, and exits 2; no root, no lab.
+// malformed file, one a line, and no more (no "port a:p1 is not on any link"
+// after the error of the link that names it), and exits 2; no root, no lab.
 func TestValidateEveryError(t *testing.T) {
 	for file, want := range map[string][]string{
 		"scenario-many-errors.yaml": {
@@ -41,6 +42,7 @@ func TestValidateEveryError(t *testing.T) {
 		for _, w := range want {
 			require.Contains(t, out, path+w, file)
 		}
+		require.Equal(t, len(want), strings.Count(out, path+":"), "%s: one line per error, no others:\n%s", file, out)
 		require.Contains(t, errOut, "1 of 1 files are not valid")
 	}
 }

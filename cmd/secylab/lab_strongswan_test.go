@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/secylab/secylab/internal/nettest"
 	"github.com/secylab/secylab/ipsec/strongswan"
+	"github.com/secylab/secylab/lab"
 	"github.com/secylab/secylab/topology"
 )
 
@@ -261,6 +263,7 @@ func TestLabStrongswanAzureExport(t *testing.T) {
 	log, err := os.ReadFile(filepath.Join(topology.LabDir(l.state, l.name), "onprem.charon.log"))
 	require.NoError(t, err)
 	require.NotContains(t, string(log), key)
+	checkListSAs(t, l, key)
 
 	// The running lab exports the same, its key into the file only.
 	live := filepath.Join(dir, "live.secrets")
@@ -271,4 +274,115 @@ func TestLabStrongswanAzureExport(t *testing.T) {
 	got, err := os.ReadFile(live)
 	require.NoError(t, err)
 	require.Equal(t, string(want), string(got))
+}
+
+// listSAs is secylab ipsec list-sas --json, decoded strictly: a field the
+// type does not name (a key, say) fails.
+func listSAs(t *testing.T, l *testLab) (string, []lab.IKETunnelSAs) {
+	t.Helper()
+	out := l.mustRun("ipsec", "list-sas", "--json")
+	var sas []lab.IKETunnelSAs
+	d := json.NewDecoder(strings.NewReader(out))
+	d.DisallowUnknownFields()
+	require.NoError(t, d.Decode(&sas), "%s", out)
+	return out, sas
+}
+
+// keyish is a run of hex digits longer than an IKE SPI (16): an ESP or
+// IKE key printed in hex would be one.
+var keyish = regexp.MustCompile(`[0-9a-fA-F]{17,}`)
+
+var fingerprintRe = regexp.MustCompile(`^[0-9a-f]{8}$`)
+
+// checkListSAs: secylab ipsec list-sas, as text and as JSON, shows
+// Azure's side of the running tunnel s2s as swanctl --list-sas shows
+// strongSwan's: the IKE SA and Child SA established and installed, the
+// proposals, SPIs that mirror strongSwan's, lifetimes and rekey counts
+// (which a rekey from the command line moves on, with new SPIs and key
+// fingerprints); keys only as fingerprints, never the key material or
+// the pre-shared key.
+func checkListSAs(t *testing.T, l *testLab, psk string) {
+	t.Helper()
+	text := l.mustRun("ipsec", "list-sas")
+	raw, sas := listSAs(t, l)
+	swan := l.mustExec("onprem", "swanctl", "--list-sas")
+	t.Logf("secylab ipsec list-sas:\n%s", text)
+	require.Len(t, sas, 1, raw)
+	s := sas[0]
+	require.Equal(t, []string{"s2s", "vnet-vpngw", "onprem", "ESTABLISHED", "172.16.1.2:500", "172.16.1.1:500"},
+		[]string{s.Tunnel, s.Node, s.Peer, s.State, s.Local, s.Remote})
+	require.Regexp(t, `^AES_CBC-(256|128)/HMAC_SHA(1_96|2_256_128)/PRF_HMAC_SHA(1|2_256)/MODP_1024$`, s.Proposal)
+	require.Contains(t, swan, s.Proposal, "strongSwan shows the same IKE proposal")
+	require.Contains(t, swan, s.SPIi+"_i")
+	require.Contains(t, swan, s.SPIr+"_r")
+	require.Zero(t, s.Rekeys)
+	require.True(t, s.NAT, "ESP in UDP, forced")
+	// Azure's IKE SA lifetime is 28,800 s; the original initiator rekeys at 90 %.
+	require.Greater(t, s.RekeyInSeconds, int64(28800*9/10-120))
+	require.LessOrEqual(t, s.RekeyInSeconds, int64(28800))
+	require.Len(t, s.Children, 1)
+	c := s.Children[0]
+	require.Contains(t, swan, "ESP:"+c.Proposal+"\n", "strongSwan shows the same ESP proposal")
+	require.Contains(t, swan, "in  "+c.OutSPI+",", "strongSwan's inbound SPI is our outbound one")
+	require.Contains(t, swan, "out "+c.InSPI+",", "strongSwan's outbound SPI is our inbound one")
+	require.Equal(t, []string{"10.50.0.0/16"}, c.LocalTS)
+	require.Equal(t, []string{"10.1.0.0/16"}, c.RemoteTS)
+	require.Greater(t, c.RekeyInSeconds, int64(27000*9/10-120))
+	require.LessOrEqual(t, c.RekeyInSeconds, int64(27000))
+	require.Zero(t, c.Rekeys)
+	require.Equal(t, int64(102400000), c.LifetimeKilobytes, "Azure's default Child SA lifetime in kilobytes")
+	require.Positive(t, c.PacketsIn, "the pings came in through the Child SA")
+	require.Positive(t, c.PacketsOut)
+	for _, fp := range []string{s.KeyFingerprint, c.InKey, c.OutKey} {
+		require.Regexp(t, fingerprintRe, fp, "a key shows as its fingerprint only")
+	}
+	require.NotEqual(t, c.InKey, c.OutKey)
+
+	role := "responder"
+	if s.Initiator {
+		role = "initiator"
+	}
+	for _, want := range []string{
+		"s2s: ESTABLISHED (gateway vnet-vpngw, peer onprem), IKEv2, " + role + "\n",
+		"  local  172.16.1.2:500\n  remote 172.16.1.1:500\n",
+		fmt.Sprintf("  SPIs %s_i %s_r, NAT-T true\n", s.SPIi, s.SPIr),
+		"  " + s.Proposal + "\n",
+		"  s2s: INSTALLED, TUNNEL, ESP in UDP, " + c.Proposal + "\n",
+		"    local  10.50.0.0/16\n    remote 10.1.0.0/16\n",
+		"    data: 0 of 102400000 KB used",
+	} {
+		require.Contains(t, text, want)
+	}
+	require.Regexp(t, `established \d+s ago, rekeying in \d+s, 0 rekeys, SK_d `+s.KeyFingerprint+"\n", text)
+	require.Regexp(t, `installed \d+s ago, rekeying in \d+s, 0 rekeys\n`, text)
+	require.Regexp(t, `in  `+c.InSPI+`, [1-9]\d* bytes, [1-9]\d* packets, key `+c.InKey+"\n", text)
+	require.Regexp(t, `out `+c.OutSPI+`, [1-9]\d* bytes, [1-9]\d* packets, key `+c.OutKey+"\n", text)
+
+	// A Child SA rekey and an IKE SA rekey from the command line: new
+	// SPIs, new fingerprints, the counts moved on, strongSwan agreeing.
+	l.mustRun("ipsec", "rekey", "s2s")
+	l.mustRun("ipsec", "rekey", "s2s", "--ike")
+	text2 := l.mustRun("ipsec", "list-sas")
+	raw2, sas2 := listSAs(t, l)
+	swan = l.mustExec("onprem", "swanctl", "--list-sas")
+	require.Len(t, sas2, 1, raw2)
+	s2 := sas2[0]
+	require.Len(t, s2.Children, 1, raw2)
+	c2 := s2.Children[0]
+	require.Equal(t, 1, s2.Rekeys)
+	require.Equal(t, 1, c2.Rekeys)
+	require.NotEqual(t, []string{s.SPIi, s.SPIr, s.KeyFingerprint}, []string{s2.SPIi, s2.SPIr, s2.KeyFingerprint}, "the IKE SA rekey")
+	require.NotEqual(t, c.InSPI, c2.InSPI)
+	require.NotEqual(t, c.OutSPI, c2.OutSPI)
+	require.NotEqual(t, c.InKey, c2.InKey)
+	require.NotEqual(t, c.OutKey, c2.OutKey)
+	require.Contains(t, swan, s2.SPIi+"_i")
+	require.Contains(t, swan, "in  "+c2.OutSPI+",")
+	require.Contains(t, text2, fmt.Sprintf("SPIs %s_i %s_r", s2.SPIi, s2.SPIr))
+	require.Regexp(t, `rekeying in \d+s, 1 rekeys, SK_d `+s2.KeyFingerprint+"\n", text2)
+	require.Regexp(t, `installed \d+s ago, rekeying in \d+s, 1 rekeys\n`, text2)
+	for _, out := range []string{text, raw, text2, raw2} {
+		require.NotContains(t, out, psk)
+		require.Empty(t, keyish.FindAllString(out, -1), "key material in\n%s", out)
+	}
 }

@@ -111,7 +111,8 @@ secrets {
 
 type ikeLab struct {
 	sw, az string
-	c      charon
+	c      charon      // strongSwan on premises, or
+	onprem *IKEGateway // secylab on premises
 	g      *IKEGateway
 }
 
@@ -138,6 +139,15 @@ func newIKELabPolicy(t *testing.T, initiate bool, ikeProposals, espProposals, ps
 		l.c = startCharon(t, l.sw, ikeProposals, espProposals, psk)
 	}
 	cfg := ikeConfig(l.az, azOuter, swOuter, azNet, swNet, azHost, initiate)
+	usePolicy(t, &cfg, policy)
+	l.g = startIKE(t, cfg)
+	return l
+}
+
+// usePolicy gives cfg policy's suites (nil: Azure's default, unchanged)
+// and DPD every second of silence, the peer dead after 3 s.
+func usePolicy(t *testing.T, cfg *IKEConfig, policy *ike.AzurePolicy) {
+	t.Helper()
 	if policy != nil {
 		is, es, errs := policy.Suites()
 		if len(errs) > 0 {
@@ -146,8 +156,6 @@ func newIKELabPolicy(t *testing.T, initiate bool, ikeProposals, espProposals, ps
 		cfg.IKE.IKE, cfg.IKE.ESP = []ike.Suite{is}, []ike.Suite{es}
 	}
 	cfg.DeadAfter, cfg.DPD = 3*time.Second, time.Second
-	l.g = startIKE(t, cfg)
-	return l
 }
 
 // runIKE runs a secylab IKE gateway with Azure's default policy in ns
@@ -264,129 +272,284 @@ func probes(t *testing.T, l *ikeLab) (stop func() (sent, got [2]int64)) {
 	}
 }
 
+// Two custom Azure policies of issue 15, in Azure's names (the lab's
+// topology makes them so): GCMAES256/SHA256/DHGroup24/PFS24 and
+// AES256/SHA256/ECP384 with PFS ECP384.
+var (
+	gcm24Policy = &ike.AzurePolicy{SALifeTimeSeconds: 3600, SADataSizeKilobytes: 102400000, IPsecEncryption: "GCMAES256", IPsecIntegrity: "GCMAES256",
+		IKEEncryption: "AES256", IKEIntegrity: "SHA256", DHGroup: "DHGroup24", PFSGroup: "PFS24"}
+	ecp384Policy = &ike.AzurePolicy{SALifeTimeSeconds: 3600, SADataSizeKilobytes: 102400000, IPsecEncryption: "AES256", IPsecIntegrity: "SHA256",
+		IKEEncryption: "AES256", IKEIntegrity: "SHA256", DHGroup: "ECP384", PFSGroup: "ECP384"}
+)
+
+// ikeCase is one policy on Azure's side (nil: Azure's default) and who
+// initiates, with the suites it must negotiate, in strongSwan's names:
+// the IKE SA's, the first Child SA's (IKE_AUTH carries no KE, so no PFS
+// group) and a rekeyed Child SA's (with the PFS group, if any).
+type ikeCase struct {
+	name                      string
+	policy                    *ike.AzurePolicy
+	initiate                  bool // secylab's Azure side initiates
+	ikeSuite, esp, espRekeyed string
+}
+
+const (
+	defaultIKE = "AES_CBC-256/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024"
+	gcm24IKE   = "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048_256"
+	ecp384IKE  = "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_384"
+	gcmESP     = "AES_GCM_16-256"
+	cbc256ESP  = "AES_CBC-256/HMAC_SHA2_256_128"
+)
+
+// checkSuites fails unless the gateway's status shows the IKE SA and its
+// one Child SA with the suites named.
+func checkSuites(t *testing.T, g *IKEGateway, ikeSuite, esp string) {
+	t.Helper()
+	if st := g.SAs(); st.Proposal != ikeSuite || len(st.Children) != 1 || st.Children[0].Proposal != esp {
+		t.Fatalf("negotiated %q, Child SAs %+v; want %q and %q", st.Proposal, st.Children, ikeSuite, esp)
+	}
+}
+
+// checkTraffic pings both ways and sends 2 MB over TCP each way, checked
+// by SHA-256.
+func checkTraffic(t *testing.T, l *ikeLab) {
+	t.Helper()
+	if err := nettest.Ping(l.sw, azHost.String(), 3); err != nil {
+		t.Fatalf("ping on premises → Azure: %v", err)
+	}
+	if err := nettest.Ping(l.az, swHost.String(), 3); err != nil {
+		t.Fatalf("ping Azure → on premises: %v", err)
+	}
+	transferBetween(t, l.sw, swHost, l.az, azHost, 2<<20)
+	transferBetween(t, l.az, azHost, l.sw, swHost, 2<<20)
+}
+
+// peerRekey has the on-premises side (strongSwan or secylab) rekey its
+// Child SA or the IKE SA.
+func (l *ikeLab) peerRekey(t *testing.T, ikeSA bool) {
+	t.Helper()
+	if l.onprem != nil {
+		rekey := l.onprem.RekeyChild
+		if ikeSA {
+			rekey = l.onprem.RekeyIKE
+		}
+		if err := rekey(); err != nil {
+			t.Fatalf("on premises rekey (IKE SA %v): %v", ikeSA, err)
+		}
+		return
+	}
+	args := []string{"--rekey", "--child", "net"}
+	if ikeSA {
+		args = []string{"--rekey", "--ike", "azure"}
+	}
+	if out, err := l.c.swanctl(t, args...); err != nil {
+		t.Fatalf("swanctl %v: %v\n%s", args, err, out)
+	}
+}
+
+// rekeyUnderProbes rekeys, while probes run both ways, the Child SA from
+// each side, the IKE SA from each side and then the Child SA on the new
+// IKE SA (keyed from its SK_d): every Child SA rekey must bring new SPIs
+// both ways, every IKE SA rekey new IKE SPIs, and no probe may be lost.
+func rekeyUnderProbes(t *testing.T, l *ikeLab) {
+	t.Helper()
+	stop := probes(t, l)
+	time.Sleep(100 * time.Millisecond)
+	seen := map[uint32]bool{}
+	for _, c := range l.g.Children() {
+		seen[c.InSPI], seen[c.OutSPI] = true, true
+	}
+	for _, step := range []struct {
+		what  string
+		ikeSA bool
+		ours  bool
+	}{
+		{"the peer's Child SA rekey", false, false}, {"our Child SA rekey", false, true},
+		{"the peer's IKE SA rekey", true, false}, {"our IKE SA rekey", true, true},
+		{"a Child SA rekey on the rekeyed IKE SA", false, true},
+	} {
+		spi := l.g.SPIi()
+		switch {
+		case !step.ours:
+			l.peerRekey(t, step.ikeSA)
+		case step.ikeSA:
+			if err := l.g.RekeyIKE(); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			if err := l.g.RekeyChild(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, l.g, step.what, func(s *ike.Session, _ []ike.Event) bool {
+			if step.ikeSA {
+				return spii(s) != spi && s.Pending() == nil
+			}
+			cs := s.Children()
+			return len(cs) == 1 && !seen[cs[0].InSPI] && !seen[cs[0].OutSPI] && s.Pending() == nil
+		})
+		c, ikeSPI := l.g.Children()[0], l.g.SPIi()
+		if l.onprem != nil {
+			waitFor(t, l.onprem, "the peer's side of "+step.what, func(s *ike.Session, _ []ike.Event) bool {
+				pc := s.Children()
+				return s.Pending() == nil && spii(s) == ikeSPI && len(pc) == 1 && pc[0].InSPI == c.OutSPI && pc[0].OutSPI == c.InSPI
+			})
+		}
+		seen[c.InSPI], seen[c.OutSPI] = true, true
+		time.Sleep(150 * time.Millisecond)
+		if step.ikeSA {
+			time.Sleep(150 * time.Millisecond)
+		}
+	}
+	sent, got := stop()
+	t.Logf("probes on premises → Azure %d sent %d received, Azure → on premises %d sent %d received", sent[0], got[0], sent[1], got[1])
+	if sent[0] < 100 || sent[1] < 100 || got != sent {
+		t.Fatalf("probes lost across the rekeys: sent %v received %v", sent, got)
+	}
+	if c := l.g.Children()[0]; c.Rekeys != 3 || l.g.SAs().Rekeys != 2 {
+		t.Fatalf("after the rekeys: Child SA %d rekeys, IKE SA %d rekeys; want 3 and 2", c.Rekeys, l.g.SAs().Rekeys)
+	}
+	if err := nettest.Ping(l.az, swHost.String(), 2); err != nil {
+		t.Fatalf("ping after the rekeys: %v", err)
+	}
+}
+
+// checkDPD cuts the wire on premises: DPD (every second of silence)
+// must declare the peer dead within DeadAfter (3 s) on secylab's side,
+// and on a secylab peer's, and remove the SAs.
+func checkDPD(t *testing.T, l *ikeLab) {
+	t.Helper()
+	gws := []*IKEGateway{l.g}
+	if l.onprem != nil {
+		gws = append(gws, l.onprem)
+	}
+	cut := time.Now()
+	nettest.Run(t, "ip", "-n", l.sw, "link", "set", "wan", "down")
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	for i, g := range gws {
+		if err := g.Wait(ctx, 0, func(s *ike.Session, _ []ike.Event) bool { return s.State() == ike.StateClosed }); err != nil {
+			t.Fatalf("DPD did not declare the peer of gateway %d dead: %v", i, err)
+		}
+		dead := time.Since(cut)
+		t.Logf("DPD: gateway %d found its peer dead %.2fs after the cut (DeadAfter 3s)", i, dead.Seconds())
+		if dead > 4*time.Second {
+			t.Fatalf("dead after %v", dead)
+		}
+	}
+	time.Sleep(inboundGrace + 100*time.Millisecond) // the inbound SA outlives its Child SA a little
+	for i, g := range gws {
+		if n := len(g.Gateway().Userspace().SAD().List()); n != 0 {
+			t.Fatalf("gateway %d: %d SAs left after DPD", i, n)
+		}
+	}
+}
+
 // TestIKEStrongSwan: strongSwan (kernel-libipsec) on premises and
 // secylab's gateway with Azure's default policy (AES256-SHA1-MODP1024,
 // then AES-256-GCM-16 or AES-256-CBC/SHA1 for ESP) and with two custom
 // Azure policies (GCMAES256/SHA256/DHGroup24/PFS24 and
 // AES256/SHA256/ECP384/PFS ECP384, made from Azure's names as the lab's
-// topology makes them), each side initiating; pings and SHA-256-checked
-// TCP transfers go both ways; the Child SA is rekeyed from each side and
-// the IKE SA from each side while probes run: no probe is lost and every
-// rekey brings new SPIs on both sides. Then the wire is cut: DPD declares
-// strongSwan dead within secylab's DeadAfter (3 s) and removes the SAs.
+// topology makes them), each side initiating; both ends show the suites
+// expected; pings and SHA-256-checked TCP transfers go both ways; the
+// Child SA is rekeyed from each side and the IKE SA from each side while
+// probes run: no probe is lost and every rekey brings new SPIs on both
+// sides. Then the wire is cut: DPD declares strongSwan dead within
+// secylab's DeadAfter (3 s) and removes the SAs.
 func TestIKEStrongSwan(t *testing.T) {
-	gcm24 := &ike.AzurePolicy{SALifeTimeSeconds: 3600, SADataSizeKilobytes: 102400000, IPsecEncryption: "GCMAES256", IPsecIntegrity: "GCMAES256",
-		IKEEncryption: "AES256", IKEIntegrity: "SHA256", DHGroup: "DHGroup24", PFSGroup: "PFS24"}
-	ecp384 := &ike.AzurePolicy{SALifeTimeSeconds: 3600, SADataSizeKilobytes: 102400000, IPsecEncryption: "AES256", IPsecIntegrity: "SHA256",
-		IKEEncryption: "AES256", IKEIntegrity: "SHA256", DHGroup: "ECP384", PFSGroup: "ECP384"}
 	for _, c := range []struct {
-		name, ike, esp, list string
-		policy               *ike.AzurePolicy
-		initiate             bool
+		ikeCase
+		swIKE, swESP string // strongSwan's proposals
 	}{
-		{"strongswan initiates, ESP AES-GCM-16-256", "aes256-sha1-modp1024", "aes256gcm16", "AES_CBC-256/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024", nil, false},
-		{"secylab initiates, ESP AES-CBC-256 HMAC-SHA1-96", "aes256-sha1-modp1024", "aes256-sha1", "AES_CBC-256/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024", nil, true},
-		{"custom GCMAES256 SHA256 DHGroup24 PFS24, strongswan initiates", "aes256-sha256-modp2048s256", "aes256gcm16-modp2048s256",
-			"AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048_256", gcm24, false},
-		{"custom GCMAES256 SHA256 DHGroup24 PFS24, secylab initiates", "aes256-sha256-modp2048s256", "aes256gcm16-modp2048s256",
-			"AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048_256", gcm24, true},
-		{"custom AES256 SHA256 ECP384, strongswan initiates", "aes256-sha256-ecp384", "aes256-sha256-ecp384",
-			"AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_384", ecp384, false},
-		{"custom AES256 SHA256 ECP384, secylab initiates", "aes256-sha256-ecp384", "aes256-sha256-ecp384",
-			"AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_384", ecp384, true},
+		{ikeCase{"strongswan initiates, ESP AES-GCM-16-256", nil, false, defaultIKE, gcmESP, gcmESP}, "aes256-sha1-modp1024", "aes256gcm16"},
+		{ikeCase{"secylab initiates, ESP AES-CBC-256 HMAC-SHA1-96", nil, true, defaultIKE, "AES_CBC-256/HMAC_SHA1_96", "AES_CBC-256/HMAC_SHA1_96"},
+			"aes256-sha1-modp1024", "aes256-sha1"},
+		{ikeCase{"custom GCMAES256 SHA256 DHGroup24 PFS24, strongswan initiates", gcm24Policy, false, gcm24IKE, gcmESP, gcmESP + "/MODP_2048_256"},
+			"aes256-sha256-modp2048s256", "aes256gcm16-modp2048s256"},
+		{ikeCase{"custom GCMAES256 SHA256 DHGroup24 PFS24, secylab initiates", gcm24Policy, true, gcm24IKE, gcmESP, gcmESP + "/MODP_2048_256"},
+			"aes256-sha256-modp2048s256", "aes256gcm16-modp2048s256"},
+		{ikeCase{"custom AES256 SHA256 ECP384, strongswan initiates", ecp384Policy, false, ecp384IKE, cbc256ESP, cbc256ESP + "/ECP_384"},
+			"aes256-sha256-ecp384", "aes256-sha256-ecp384"},
+		{ikeCase{"custom AES256 SHA256 ECP384, secylab initiates", ecp384Policy, true, ecp384IKE, cbc256ESP, cbc256ESP + "/ECP_384"},
+			"aes256-sha256-ecp384", "aes256-sha256-ecp384"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			l := newIKELabPolicy(t, c.initiate, c.ike, c.esp, testPSK, c.policy)
+			l := newIKELabPolicy(t, c.initiate, c.swIKE, c.swESP, testPSK, c.policy)
 			if !c.initiate {
 				if out, err := l.c.swanctl(t, "--initiate", "--child", "net", "--timeout", "10"); err != nil {
 					t.Fatalf("swanctl --initiate: %v\n%s", err, out)
 				}
 			}
 			waitFor(t, l.g, "the Child SA", childUp)
+			checkSuites(t, l.g, c.ikeSuite, c.esp)
 			sas, _ := l.c.swanctl(t, "--list-sas")
-			if !strings.Contains(sas, "ESTABLISHED") || !strings.Contains(sas, "INSTALLED") || !strings.Contains(sas, c.list) {
+			if !strings.Contains(sas, "ESTABLISHED") || !strings.Contains(sas, "INSTALLED") || !strings.Contains(sas, c.ikeSuite) ||
+				!strings.Contains(sas, "ESP:"+c.esp+"\n") {
 				t.Fatalf("swanctl --list-sas:\n%s", sas)
 			}
 			child := l.g.Children()[0]
 			if !strings.Contains(sas, fmt.Sprintf("in  %08x", child.OutSPI)) || !strings.Contains(sas, fmt.Sprintf("out %08x", child.InSPI)) {
 				t.Fatalf("SPIs %08x/%08x not in\n%s", child.InSPI, child.OutSPI, sas)
 			}
-			if err := nettest.Ping(l.sw, azHost.String(), 3); err != nil {
-				t.Fatalf("ping on premises → Azure: %v", err)
-			}
-			if err := nettest.Ping(l.az, swHost.String(), 3); err != nil {
-				t.Fatalf("ping Azure → on premises: %v", err)
-			}
-			transferBetween(t, l.sw, swHost, l.az, azHost, 2<<20)
-			transferBetween(t, l.az, azHost, l.sw, swHost, 2<<20)
-
-			stop := probes(t, l)
-			time.Sleep(100 * time.Millisecond)
-			seen := map[uint32]bool{child.InSPI: true}
-			newChild := func(what string) {
-				t.Helper()
-				waitFor(t, l.g, what, func(s *ike.Session, _ []ike.Event) bool {
-					cs := s.Children()
-					return len(cs) == 1 && !seen[cs[0].InSPI] && s.Pending() == nil
-				})
-				c := l.g.Children()[0]
-				seen[c.InSPI] = true
-				time.Sleep(150 * time.Millisecond)
-			}
-			if out, err := l.c.swanctl(t, "--rekey", "--child", "net"); err != nil {
-				t.Fatalf("swanctl --rekey --child: %v\n%s", err, out)
-			}
-			newChild("strongSwan's Child SA rekey")
-			if err := l.g.RekeyChild(); err != nil {
-				t.Fatal(err)
-			}
-			newChild("our Child SA rekey")
-			spi := l.g.SPIi()
-			if out, err := l.c.swanctl(t, "--rekey", "--ike", "azure"); err != nil {
-				t.Fatalf("swanctl --rekey --ike: %v\n%s", err, out)
-			}
-			waitFor(t, l.g, "strongSwan's IKE SA rekey", func(s *ike.Session, _ []ike.Event) bool { return spii(s) != spi && s.Pending() == nil })
-			time.Sleep(300 * time.Millisecond)
-			spi = l.g.SPIi()
-			if err := l.g.RekeyIKE(); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, l.g, "our IKE SA rekey", func(s *ike.Session, _ []ike.Event) bool { return spii(s) != spi && s.Pending() == nil })
-			time.Sleep(300 * time.Millisecond)
-			// A Child SA rekey on the new IKE SA: keyed from its SK_d.
-			if err := l.g.RekeyChild(); err != nil {
-				t.Fatal(err)
-			}
-			newChild("a Child SA rekey on the rekeyed IKE SA")
-			sent, got := stop()
-			t.Logf("probes on premises → Azure %d sent %d received, Azure → on premises %d sent %d received", sent[0], got[0], sent[1], got[1])
-			if sent[0] < 100 || sent[1] < 100 || got != sent {
-				t.Fatalf("probes lost across the rekeys: sent %v received %v", sent, got)
-			}
+			checkTraffic(t, l)
+			rekeyUnderProbes(t, l)
+			checkSuites(t, l.g, c.ikeSuite, c.espRekeyed)
 			sas, _ = l.c.swanctl(t, "--list-sas")
-			c := l.g.Children()[0]
-			if !strings.Contains(sas, fmt.Sprintf("in  %08x", c.OutSPI)) || strings.Count(sas, "INSTALLED") != 1 || c.Rekeys != 3 {
-				t.Fatalf("after the rekeys (ours %08x/%08x, %d rekeys):\n%s", c.InSPI, c.OutSPI, c.Rekeys, sas)
+			child = l.g.Children()[0]
+			if !strings.Contains(sas, fmt.Sprintf("in  %08x", child.OutSPI)) || strings.Count(sas, "INSTALLED") != 1 || !strings.Contains(sas, "ESP:"+c.espRekeyed+"\n") {
+				t.Fatalf("after the rekeys (ours %08x/%08x, %d rekeys):\n%s", child.InSPI, child.OutSPI, child.Rekeys, sas)
 			}
-			if err := nettest.Ping(l.az, swHost.String(), 2); err != nil {
-				t.Fatalf("ping after the rekeys: %v", err)
-			}
-			// A cut: strongSwan goes silent; DPD (every second of silence)
-			// finds it dead after DeadAfter.
-			cut := time.Now()
-			nettest.Run(t, "ip", "-n", l.sw, "link", "set", "wan", "down")
-			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
-			defer cancel()
-			if err := l.g.Wait(ctx, 0, func(s *ike.Session, _ []ike.Event) bool { return s.State() == ike.StateClosed }); err != nil {
-				t.Fatalf("DPD did not declare the peer dead: %v", err)
-			}
-			dead := time.Since(cut)
-			t.Logf("DPD: peer dead %.2fs after the cut (DeadAfter 3s)", dead.Seconds())
-			time.Sleep(inboundGrace + 100*time.Millisecond) // the inbound SA outlives its Child SA a little
-			if dead > 4*time.Second || len(l.g.Gateway().Userspace().SAD().List()) != 0 {
-				t.Fatalf("dead after %v, SAs left %d", dead, len(l.g.Gateway().Userspace().SAD().List()))
-			}
+			checkDPD(t, l)
 		})
+	}
+}
+
+// checkRefused fails unless nothing but IKE (UDP 500, or 4500 behind the
+// non-ESP marker) crossed the wire and neither end holds a Child SA or
+// sent ESP, though pings tried both ways.
+func checkRefused(t *testing.T, l *ikeLab, wire func() [][]byte) {
+	t.Helper()
+	nettest.Ping(l.az, swHost.String(), 1) // refused: no SA
+	nettest.Ping(l.sw, azHost.String(), 1)
+	ikes := 0
+	for _, f := range wire() {
+		if len(f) < 14+20 || binary.BigEndian.Uint16(f[12:]) != 0x0800 {
+			continue
+		}
+		ip := f[14:]
+		port := binary.BigEndian.Uint16(ip[22:])
+		if ip[9] != 17 || (port != 500 && port != 4500) || (port == 4500 && ipsec.ClassifyUDP(ipsec.UDPPayload(ip[20:])) != ipsec.UDPIKE) {
+			t.Fatalf("a frame that is not IKE on the wire: %x", ip[:min(40, len(ip))])
+		}
+		ikes++
+	}
+	if ikes == 0 {
+		t.Fatal("no IKE on the wire")
+	}
+	gws := []*IKEGateway{l.g}
+	if l.onprem != nil {
+		gws = append(gws, l.onprem)
+	} else if sas, _ := l.c.swanctl(t, "--list-sas"); strings.Contains(sas, "INSTALLED") {
+		t.Fatalf("strongSwan installed a Child SA:\n%s", sas)
+	}
+	for i, g := range gws {
+		st := g.Gateway().Userspace().Stats()
+		if sas := g.Gateway().Userspace().SAD().List(); len(sas) != 0 || st.TxPackets != 0 || st.NoSA == 0 || len(g.SAs().Children) != 0 {
+			t.Fatalf("gateway %d: SAs %d, Child SAs %d, sent %d, no-SA drops %d", i, len(sas), len(g.SAs().Children), st.TxPackets, st.NoSA)
+		}
+	}
+}
+
+// failedWith reports whether the events hold the IKE SA's failure with
+// notify n.
+func failedWith(n ike.NotifyType) func(*ike.Session, []ike.Event) bool {
+	return func(_ *ike.Session, evs []ike.Event) bool {
+		for _, e := range evs {
+			if e.Kind == ike.EvFailed && e.Notify == n {
+				return true
+			}
+		}
+		return false
 	}
 }
 
@@ -410,74 +573,120 @@ func TestIKEStrongSwanRefused(t *testing.T) {
 			if err == nil {
 				t.Fatalf("swanctl --initiate succeeded:\n%s", out)
 			}
-			waitFor(t, l.g, c.notify.String(), func(_ *ike.Session, evs []ike.Event) bool {
-				for _, e := range evs {
-					if e.Kind == ike.EvFailed && e.Notify == c.notify {
-						return true
-					}
-				}
-				return false
-			})
+			waitFor(t, l.g, c.notify.String(), failedWith(c.notify))
 			if !strings.Contains(l.c.log(), c.log) {
 				t.Fatalf("charon did not log %q", c.log)
 			}
-			nettest.Ping(l.az, swHost.String(), 1) // refused: no SA
-			frames := wire()
-			for _, f := range frames {
-				if len(f) < 14+20 || binary.BigEndian.Uint16(f[12:]) != 0x0800 {
-					continue
-				}
-				ip := f[14:]
-				if ip[9] != 17 || (binary.BigEndian.Uint16(ip[22:]) != 500 && binary.BigEndian.Uint16(ip[22:]) != 4500) {
-					t.Fatalf("a frame that is not IKE on the wire: %x", ip[:min(40, len(ip))])
-				}
-			}
-			st := l.g.Gateway().Userspace().Stats()
-			if sas := l.g.Gateway().Userspace().SAD().List(); len(sas) != 0 || st.TxPackets != 0 || st.NoSA == 0 {
-				t.Fatalf("SAs %d, sent %d, no-SA drops %d", len(sas), st.TxPackets, st.NoSA)
-			}
-			if sas, _ := l.c.swanctl(t, "--list-sas"); strings.Contains(sas, "INSTALLED") {
-				t.Fatalf("strongSwan installed a Child SA:\n%s", sas)
-			}
+			checkRefused(t, l, wire)
 		})
 	}
 }
 
-// TestIKESecylab: secylab's IKEv2 on both ends, Azure's default policy:
-// the tunnel comes up, pings go both ways, and Child SA and IKE SA rekeys
-// from each side lose no probe.
+// newSecylabLab is the IKE lab with a second secylab gateway on premises
+// in place of strongSwan, both with policy (nil: Azure's default), DPD
+// and DeadAfter 3 s; adjust, if set, changes the on-premises side's
+// configuration.
+func newSecylabLab(t *testing.T, policy *ike.AzurePolicy, azInitiates, onpremInitiates bool, adjust func(*IKEConfig)) *ikeLab {
+	t.Helper()
+	l := newIKELabPolicy(t, azInitiates, "", "", "", policy)
+	cfg := ikeConfig(l.sw, swOuter, azOuter, swNet, azNet, swHost, onpremInitiates)
+	usePolicy(t, &cfg, policy)
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	l.onprem = startIKE(t, cfg)
+	return l
+}
+
+// TestIKESecylab: secylab's IKEv2 on both ends, with Azure's default
+// policy and the two custom policies of TestIKEStrongSwan, each side
+// initiating: both ends negotiate the suites expected and agree on the
+// SPIs; pings and SHA-256-checked TCP transfers go both ways; Child SA
+// and IKE SA rekeys from each side bring new SPIs and lose no probe;
+// after a cut each end's DPD finds the other dead within 3 s.
 func TestIKESecylab(t *testing.T) {
-	l := newIKELab(t, false, "", "", "")
-	onprem := runIKE(t, l.sw, swOuter, azOuter, swNet, azNet, swHost, true)
-	waitFor(t, l.g, "the Child SA", childUp)
-	waitFor(t, onprem, "the Child SA", childUp)
-	if a, b := l.g.Children()[0], onprem.Children()[0]; a.InSPI != b.OutSPI || a.OutSPI != b.InSPI || a.Suite.Encr != ike.ENCR_AES_GCM_16 {
-		t.Fatalf("Child SAs %+v / %+v", a, b)
-	}
-	if err := nettest.Ping(l.sw, azHost.String(), 2); err != nil {
-		t.Fatal(err)
-	}
-	if err := nettest.Ping(l.az, swHost.String(), 2); err != nil {
-		t.Fatal(err)
-	}
-	stop := probes(t, l)
-	time.Sleep(100 * time.Millisecond)
-	for i, step := range []func() error{onprem.RekeyChild, l.g.RekeyChild, onprem.RekeyIKE, l.g.RekeyIKE, onprem.RekeyChild} {
-		if err := step(); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, onprem, fmt.Sprintf("rekey %d", i), func(s *ike.Session, _ []ike.Event) bool {
-			return s.Pending() == nil && len(s.Children()) == 1 && s.Children()[0].Rekeys+s.IKERekeys == i+1
+	for _, c := range []ikeCase{
+		{"default, on premises initiates", nil, false, defaultIKE, gcmESP, gcmESP},
+		{"default, Azure initiates", nil, true, defaultIKE, gcmESP, gcmESP},
+		{"custom GCMAES256 SHA256 DHGroup24 PFS24, on premises initiates", gcm24Policy, false, gcm24IKE, gcmESP, gcmESP + "/MODP_2048_256"},
+		{"custom GCMAES256 SHA256 DHGroup24 PFS24, Azure initiates", gcm24Policy, true, gcm24IKE, gcmESP, gcmESP + "/MODP_2048_256"},
+		{"custom AES256 SHA256 ECP384, on premises initiates", ecp384Policy, false, ecp384IKE, cbc256ESP, cbc256ESP + "/ECP_384"},
+		{"custom AES256 SHA256 ECP384, Azure initiates", ecp384Policy, true, ecp384IKE, cbc256ESP, cbc256ESP + "/ECP_384"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := newSecylabLab(t, c.policy, c.initiate, !c.initiate, nil)
+			waitFor(t, l.g, "the Child SA", childUp)
+			waitFor(t, l.onprem, "the Child SA", childUp)
+			checkSuites(t, l.g, c.ikeSuite, c.esp)
+			checkSuites(t, l.onprem, c.ikeSuite, c.esp)
+			if a, b := l.g.SAs(), l.onprem.SAs(); a.Initiator != c.initiate || b.Initiator == c.initiate || a.SPIi != b.SPIi || a.SPIr != b.SPIr ||
+				a.Children[0].InSPI != b.Children[0].OutSPI || a.Children[0].OutSPI != b.Children[0].InSPI || a.Children[0].InKey != b.Children[0].OutKey {
+				t.Fatalf("the two ends disagree: %+v / %+v", a, b)
+			}
+			checkTraffic(t, l)
+			rekeyUnderProbes(t, l)
+			checkSuites(t, l.g, c.ikeSuite, c.espRekeyed)
+			checkSuites(t, l.onprem, c.ikeSuite, c.espRekeyed)
+			if a, b := l.g.SAs(), l.onprem.SAs(); a.Rekeys != 2 || b.Rekeys != 2 || a.Children[0].Rekeys != 3 || b.Children[0].Rekeys != 3 ||
+				a.KeyFingerprint != b.KeyFingerprint || a.Children[0].InKey != b.Children[0].OutKey {
+				t.Fatalf("after the rekeys: %+v / %+v", a, b)
+			}
+			checkDPD(t, l)
 		})
-		time.Sleep(150 * time.Millisecond)
 	}
-	sent, got := stop()
-	t.Logf("probes %d/%d sent, %d/%d received", sent[0], sent[1], got[0], got[1])
-	if sent[0] < 100 || got != sent {
-		t.Fatalf("probes lost across the rekeys: sent %v received %v", sent, got)
+}
+
+// TestIKESecylabRefused: secylab on both ends, Azure's default policy on
+// Azure's side; each side initiating in turn, a PSK that differs fails
+// with AUTHENTICATION_FAILED and an on-premises side offering only
+// MODP_2048 (which Azure's default policy does not accept) with
+// NO_PROPOSAL_CHOSEN: the initiator sees the notify (its events, its
+// status), neither end installs a Child SA, and only IKE crosses the
+// wire.
+func TestIKESecylabRefused(t *testing.T) {
+	wrongPSK := func(c *IKEConfig) { c.IKE.PSK = []byte("not-the-psk") }
+	modp2048 := func(c *IKEConfig) {
+		c.IKE.IKE = []ike.Suite{{Encr: ike.ENCR_AES_CBC, KeyBits: 256, PRF: ike.PRF_HMAC_SHA2_256, Integ: ike.AUTH_HMAC_SHA2_256_128, DH: ike.MODP2048}}
 	}
-	if a, b := l.g.Children()[0], onprem.Children()[0]; a.InSPI != b.OutSPI || a.Rekeys != 3 || b.Rekeys != 3 {
-		t.Fatalf("after the rekeys: %+v / %+v", a, b)
+	for _, c := range []struct {
+		name        string
+		adjust      func(*IKEConfig)
+		azInitiates bool
+		notify      ike.NotifyType
+	}{
+		{"psk mismatch, on premises initiates", wrongPSK, false, ike.AUTHENTICATION_FAILED},
+		{"psk mismatch, Azure initiates", wrongPSK, true, ike.AUTHENTICATION_FAILED},
+		{"proposal mismatch, on premises initiates", modp2048, false, ike.NO_PROPOSAL_CHOSEN},
+		{"proposal mismatch, Azure initiates", modp2048, true, ike.NO_PROPOSAL_CHOSEN},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := newSecylabLab(t, nil, false, false, c.adjust)
+			wire := capture(t, l.az, "wan")
+			initiator, responder := l.onprem, l.g
+			if c.azInitiates {
+				initiator, responder = l.g, l.onprem
+			}
+			if err := initiator.Initiate(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, initiator, "the initiator's "+c.notify.String(), failedWith(c.notify))
+			if st := initiator.SAs(); st.State != "DELETED" || !st.Initiator || !strings.Contains(st.LastError, c.notify.String()) {
+				t.Fatalf("the initiator's status: %+v", st)
+			} else {
+				t.Logf("the initiator's status: %s, last failure: %s", st.State, st.LastError)
+			}
+			if s := responder.Session(); s != nil && responder.SAs().State == "ESTABLISHED" {
+				t.Fatalf("the responder established an IKE SA: %+v", responder.SAs())
+			}
+			for _, g := range []*IKEGateway{initiator, responder} {
+				for _, e := range g.Events() {
+					if e.Kind == ike.EvInstallIn || e.Kind == ike.EvInstallOut {
+						t.Fatalf("a Child SA was installed: %v", g.Events())
+					}
+				}
+			}
+			checkRefused(t, l, wire)
+		})
 	}
 }
 

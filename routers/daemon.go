@@ -112,10 +112,13 @@ var funcs = template.FuncMap{
 
 // BIRD 2 configuration, after the one seen working in lab-anchors §3.
 // BIRD's keywords "primary"/"secondary" cannot name protocols, hence the
-// "n_" prefix. BFD needs its own protocol; a short error wait time
-// keeps the first failed attempt (BFD not yet up) from costing a minute,
-// and a short connect delay (default 5 s) brings two BIRD siblings' iBGP
-// up within a second or two, as FRR's.
+// "n_" prefix. BFD needs its own protocol. A short error wait time
+// (default 60 s, doubling to 300 s) keeps the first failed attempt (BFD
+// not yet up) from costing a minute, and lets BIRD take the Microsoft
+// edge's connection a second after a session drops, as FRR does (at 5 s,
+// doubled on each drop within 5 min, a re-keyed link's session came back
+// 10 s after MKA the second time). A short connect delay (default 5 s)
+// brings two BIRD siblings' iBGP up within a second or two, as FRR's.
 // Every session carries both families (RFC 4760). Over an IPv4 session
 // an IPv6 route's next hop is the IPv4-mapped local address (RFC 4798),
 // as secylab's speaker sends it; BIRD sends and accepts it only with
@@ -143,7 +146,7 @@ template bgp edge {
   local as {{.ASN}};
   hold time {{secs .HoldTime}};
   keepalive time {{secs .Keepalive}};
-  error wait time 5, 30;
+  error wait time 1, 5;
   connect retry time 5;
   connect delay time 1;
 }

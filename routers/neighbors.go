@@ -168,8 +168,11 @@ func ParseFRRNeighbors(out []byte) ([]bgp.NeighborStatus, error) {
 			if b.Status == "Up" {
 				st = bfd.Up
 			}
+			// FRR shows only its own intervals: its transmit one stands
+			// for the negotiated (lab bgp printed "Up 0s×3").
+			tx := time.Duration(b.TxMin) * time.Millisecond
 			n.BFD = &bfd.Status{Peer: addr, State: st, DetectMult: b.Mult,
-				RequiredMinRx: time.Duration(b.RxMin) * time.Millisecond, DesiredMinTx: time.Duration(b.TxMin) * time.Millisecond}
+				RequiredMinRx: time.Duration(b.RxMin) * time.Millisecond, DesiredMinTx: tx, TxInterval: tx}
 		}
 		nbrs = append(nbrs, n)
 	}

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/secylab/secylab/bgp"
 	"github.com/secylab/secylab/bgp/bfd"
@@ -39,7 +40,7 @@ func TestParseDaemonNeighbors(t *testing.T) {
 	if bird[0].Name != "n_link1" || bird[0].Advertised[bgp.IPv4Unicast] != 1 {
 		t.Errorf("bird: name %q, advertised %v", bird[0].Name, bird[0].Advertised)
 	}
-	if n := frr[0]; n.Name != "192.168.100.130" || n.HoldTime.Seconds() != 180 || n.BFD == nil || n.BFD.State != bfd.Down || n.BFD.DetectMult != 3 ||
+	if n := frr[0]; n.Name != "192.168.100.130" || n.HoldTime.Seconds() != 180 || n.BFD == nil || n.BFD.State != bfd.Down || n.BFD.DetectMult != 3 || n.BFD.TxInterval != 300*time.Millisecond ||
 		n.LastError != "No AFI/SAFI activated for peer" {
 		t.Errorf("frr: %+v BFD %+v", n, n.BFD)
 	}

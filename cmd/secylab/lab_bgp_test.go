@@ -360,16 +360,15 @@ links:
 // eachDaemon runs f as a subtest for BIRD and for FRR, as root, each
 // skipped when the daemon is not installed.
 func eachDaemon(t *testing.T, f func(t *testing.T, tt daemonKind)) {
-	for _, tt := range []daemonKind{{"bird", "bird", "proto bird"}, {"frr", "/usr/lib/frr/bgpd", "proto bgp"}} {
+	for _, tt := range daemonKinds {
 		t.Run(tt.kind, func(t *testing.T) {
-			nettest.NeedRoot(t)
-			if _, err := exec.LookPath(tt.bin); err != nil {
-				t.Skipf("%s is not installed (.ci/setup installs bird2 and frr)", tt.bin)
-			}
+			needKinds(t, tt.kind)
 			f(t, tt)
 		})
 	}
 }
+
+var daemonKinds = []daemonKind{{"bird", "bird", "proto bird"}, {"frr", "/usr/lib/frr/bgpd", "proto bgp"}}
 
 // daemonKind is a routing daemon: the node kind, its binary and the
 // proto its kernel routes carry.
@@ -401,57 +400,97 @@ func TestLabBGPDaemons(t *testing.T) {
 	})
 }
 
-// siblingDaemons writes the built-in topology with kind (bird or frr) as
-// ce1 and ce2 to er-KIND.yaml in a directory of its own.
-func siblingDaemons(t *testing.T, kind string) string {
+// siblingDaemons writes the built-in topology with ce1 of kind ce1 and ce2
+// of kind ce2 (router: secylab's own; bird; frr) to er-CE1.yaml when both
+// are one kind, er-CE1-CE2.yaml otherwise, in a directory of its own.
+func siblingDaemons(t *testing.T, ce1, ce2 string) string {
 	topo, err := os.ReadFile("../../topology/builtin/expressroute-direct.yaml")
 	require.NoError(t, err)
 	y := string(topo)
-	for _, ce := range []string{"ce1", "ce2"} {
+	for ce, kind := range map[string]string{"ce1": ce1, "ce2": ce2} {
 		require.Contains(t, y, "  "+ce+":\n    kind: router\n")
 		y = strings.Replace(y, "  "+ce+":\n    kind: router\n", "  "+ce+":\n    kind: "+kind+"\n", 1)
 	}
-	file := filepath.Join(t.TempDir(), "er-"+kind+".yaml")
+	name := "er-" + ce1
+	if ce2 != ce1 {
+		name += "-" + ce2
+	}
+	file := filepath.Join(t.TempDir(), name+".yaml")
 	require.NoError(t, os.WriteFile(file, []byte(y), 0o600))
 	return file
 }
 
-// A drain returns once the traffic has moved, both ways: when `lab bgp
-// drain link1` returns, ce1 (BIRD or FRR) already forwards to the VNet
-// through ce2 and link2, ce2 over link2, msee1 to on-premises through
-// msee2; after undrain both ce1 and msee1 use link1 again.
-func TestLabBGPDaemonsDrain(t *testing.T) {
-	eachDaemon(t, func(t *testing.T, tt daemonKind) {
-		l := startLab(t, siblingDaemons(t, tt.kind), "--wait", "40s")
-		// The daemons' own sessions are in lab status (and lab up --wait
-		// waits for them): ce1's with its sibling ce2, daemon to daemon,
-		// which no secylab speaker sees, and those of both peerings.
-		l.eventually("ce1's sessions in lab status", 10*time.Second, func() bool {
-			return l.neighbor("ce1", "ce-lan").State == bgp.Established && l.neighbor("ce1", "ce-lan").ASN == 65001 &&
-				l.neighbor("ce2", "ce-lan").State == bgp.Established
-		})
-		status := l.mustRun("lab", "status")
-		require.Regexp(t, `(?m)^ce1\s+10\.1\.255\.2\s+ce-lan\s+65001\s+Established`, status)
-		require.Regexp(t, `(?m)^ce1\s+\S+\s+link1\S*\s+12076\s+Established`, status)
-		l.eventually("ce1 and msee1 on link1, ce2 through ce1", 40*time.Second, func() bool {
-			return strings.Contains(l.routeGet("ce1", "10.50.0.10"), "dev er1.100 ") &&
-				strings.Contains(l.routeGet("msee1", "10.1.0.10"), "dev er1.100 ") &&
-				strings.Contains(l.routeGet("ce2", "10.50.0.10"), "via 10.1.255.1 dev sib")
-		})
-		for i := range 2 {
-			l.mustRun("lab", "bgp", "drain", "link1")
-			require.Contains(t, l.routeGet("ce1", "10.50.0.10"), "via 10.1.255.2 dev sib", "cycle %d", i)
-			require.Contains(t, l.routeGet("ce2", "10.50.0.10"), "dev er2.100 ")
-			require.Contains(t, l.routeGet("msee1", "10.1.0.10"), "via 10.50.255.2 dev sib")
-			require.Contains(t, l.routeGet("msee2", "10.1.0.10"), "dev er2.100 ")
-			// An undrain returns with every path whole (no loop, no
-			// router without a route); link1 is preferred again soon after.
-			l.mustRun("lab", "bgp", "undrain", "link1")
-			l.eventually("ce1 and msee1 back on link1", 5*time.Second, func() bool {
-				return strings.Contains(l.routeGet("ce1", "10.50.0.10"), "dev er1.100 ") && strings.Contains(l.routeGet("msee1", "10.1.0.10"), "dev er1.100 ")
-			})
+// needKinds skips t unless the daemons of the node kinds are installed
+// (router is secylab's own).
+func needKinds(t *testing.T, kinds ...string) {
+	t.Helper()
+	nettest.NeedRoot(t)
+	for _, k := range kinds {
+		for _, d := range daemonKinds {
+			if d.kind != k {
+				continue
+			}
+			if _, err := exec.LookPath(d.bin); err != nil {
+				t.Skipf("%s is not installed (.ci/setup installs bird2 and frr)", d.bin)
+			}
 		}
+	}
+}
+
+// A drain returns once the traffic has moved, both ways: when `lab bgp
+// drain link1` returns, ce1 already forwards to the VNet through ce2 and
+// link2, ce2 over link2, msee1 to on-premises through msee2; after
+// undrain both ce1 and msee1 use link1 again. The siblings are BIRD, FRR
+// or secylab's own router, of one kind or mixed: their iBGP must work
+// whatever the other end runs.
+func TestLabBGPDaemonsDrain(t *testing.T) {
+	for _, c := range []struct{ ce1, ce2 string }{
+		{"bird", "bird"}, {"frr", "frr"}, {"bird", "frr"}, {"frr", "bird"}, {"router", "frr"}, {"bird", "router"},
+	} {
+		t.Run(c.ce1+"-"+c.ce2, func(t *testing.T) {
+			needKinds(t, c.ce1, c.ce2)
+			siblingsDrain(t, siblingDaemons(t, c.ce1, c.ce2))
+		})
+	}
+}
+
+func siblingsDrain(t *testing.T, topo string) {
+	l := startLab(t, topo, "--wait", "40s")
+	// The daemons' own sessions are in lab status (and lab up --wait
+	// waits for them): ce1's with its sibling ce2, which no Microsoft
+	// edge sees, and those of both peerings.
+	l.eventually("ce1's sessions in lab status", 10*time.Second, func() bool {
+		return l.neighbor("ce1", "ce-lan").State == bgp.Established && l.neighbor("ce1", "ce-lan").ASN == 65001 &&
+			l.neighbor("ce2", "ce-lan").State == bgp.Established && l.neighbor("ce2", "ce-lan").ASN == 65001
 	})
+	status := l.mustRun("lab", "status")
+	require.Regexp(t, `(?m)^ce1\s+10\.1\.255\.2\s+ce-lan\s+65001\s+Established`, status)
+	require.Regexp(t, `(?m)^ce2\s+10\.1\.255\.1\s+ce-lan\s+65001\s+Established`, status)
+	require.Regexp(t, `(?m)^ce1\s+\S+\s+link1\S*\s+12076\s+Established`, status)
+	require.Regexp(t, `(?m)^ce2\s+\S+\s+link2\S*\s+12076\s+Established`, status)
+	// Both customer routers' prefixes at the Microsoft edge, on each link's
+	// private peering: 10.1.0.0/16 and 198.51.100.0/24.
+	l.eventually("msee1 and msee2 have ce1's and ce2's prefixes", 20*time.Second, func() bool {
+		return l.neighbor("msee1", "link1.100").Received[bgp.IPv4Unicast] == 2 && l.neighbor("msee2", "link2.100").Received[bgp.IPv4Unicast] == 2
+	})
+	l.eventually("ce1 and msee1 on link1, ce2 through ce1", 40*time.Second, func() bool {
+		return strings.Contains(l.routeGet("ce1", "10.50.0.10"), "dev er1.100 ") &&
+			strings.Contains(l.routeGet("msee1", "10.1.0.10"), "dev er1.100 ") &&
+			strings.Contains(l.routeGet("ce2", "10.50.0.10"), "via 10.1.255.1 dev sib")
+	})
+	for i := range 2 {
+		l.mustRun("lab", "bgp", "drain", "link1")
+		require.Contains(t, l.routeGet("ce1", "10.50.0.10"), "via 10.1.255.2 dev sib", "cycle %d", i)
+		require.Contains(t, l.routeGet("ce2", "10.50.0.10"), "dev er2.100 ")
+		require.Contains(t, l.routeGet("msee1", "10.1.0.10"), "via 10.50.255.2 dev sib")
+		require.Contains(t, l.routeGet("msee2", "10.1.0.10"), "dev er2.100 ")
+		// An undrain returns with every path whole (no loop, no router
+		// without a route); link1 is preferred again soon after.
+		l.mustRun("lab", "bgp", "undrain", "link1")
+		l.eventually("ce1 and msee1 back on link1", 5*time.Second, func() bool {
+			return strings.Contains(l.routeGet("ce1", "10.50.0.10"), "dev er1.100 ") && strings.Contains(l.routeGet("msee1", "10.1.0.10"), "dev er1.100 ")
+		})
+	}
 }
 
 // daemonFailoverTopology: ce1 is a real BIRD or FRR customer router with

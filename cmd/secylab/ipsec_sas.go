@@ -75,14 +75,14 @@ func printIKESA(w io.Writer, s lab.IKETunnelSAs) {
 	if s.State == "ESTABLISHED" {
 		fmt.Fprintf(w, "  SPIs %s_i %s_r, NAT-T %v\n", s.SPIi, s.SPIr, s.NAT)
 		fmt.Fprintf(w, "  %s\n", s.Proposal)
-		fmt.Fprintf(w, "  established %ds ago, rekeying in %s, %d rekeys, SK_d %s\n", s.EstablishedSeconds, secs(s.RekeyInSeconds), s.Rekeys, s.KeyFingerprint)
+		fmt.Fprintf(w, "  established %ds ago, rekeying in %s, rekeys %d, SK_d %s\n", s.EstablishedSeconds, secs(s.RekeyInSeconds), s.Rekeys, s.KeyFingerprint)
 	}
 	if s.LastError != "" {
 		fmt.Fprintf(w, "  last failure: %s\n", s.LastError)
 	}
 	for _, c := range s.Children {
 		fmt.Fprintf(w, "  %s: INSTALLED, TUNNEL, ESP in UDP, %s\n", s.Tunnel, c.Proposal)
-		fmt.Fprintf(w, "    installed %ds ago, rekeying in %s, %d rekeys\n", c.InstalledSecond, secs(c.RekeyInSeconds), c.Rekeys)
+		fmt.Fprintf(w, "    installed %ds ago, rekeying in %s, rekeys %d\n", c.InstalledSecond, secs(c.RekeyInSeconds), c.Rekeys)
 		fmt.Fprintf(w, "    in  %s, %d bytes, %d packets, key %s\n", c.InSPI, c.BytesIn, c.PacketsIn, c.InKey)
 		fmt.Fprintf(w, "    out %s, %d bytes, %d packets, key %s\n", c.OutSPI, c.BytesOut, c.PacketsOut, c.OutKey)
 		if c.LifetimeKilobytes > 0 {

@@ -91,26 +91,46 @@ func canAppend(first []byte, fs, prev TCPSeg, next []byte, n TCPSeg) bool {
 		n.payload > fs.payload || n.seq != prev.seq+uint32(prev.payload) {
 		return false
 	}
-	if !bytes.Equal(first[:fs.l3], next[:fs.l3]) {
+	if !sameIPHeaders(first, next, fs.l3, fs.l4, fs.v6) {
 		return false
 	}
-	a, b := first[fs.l3:fs.l4], next[fs.l3:fs.l4]
-	if fs.v6 {
-		// Version, traffic class, flow label; next header, hop limit,
-		// addresses.
-		if !bytes.Equal(a[:4], b[:4]) || !bytes.Equal(a[6:40], b[6:40]) {
-			return false
-		}
-	} else {
-		// TOS; flags, TTL, protocol; addresses.
-		if a[1] != b[1] || !bytes.Equal(a[6:10], b[6:10]) || !bytes.Equal(a[12:20], b[12:20]) {
-			return false
-		}
-	}
-	a, b = first[fs.l4:fs.hdrLen], next[fs.l4:fs.hdrLen]
+	a, b := first[fs.l4:fs.hdrLen], next[fs.l4:fs.hdrLen]
 	// Ports; ack; data offset; window; urgent pointer; options.
 	return bytes.Equal(a[:4], b[:4]) && bytes.Equal(a[8:13], b[8:13]) &&
 		bytes.Equal(a[14:16], b[14:16]) && bytes.Equal(a[18:], b[18:])
+}
+
+// sameIPHeaders reports whether packets a and b have the same link header
+// (before l3) and the same IP header (l3 to l4) but for the fields GRO
+// lets differ: lengths, IDs and checksums, as inet_gro_receive and
+// ipv6_gro_receive compare them.
+func sameIPHeaders(a, b []byte, l3, l4 int, v6 bool) bool {
+	if !bytes.Equal(a[:l3], b[:l3]) {
+		return false
+	}
+	a, b = a[l3:l4], b[l3:l4]
+	if v6 {
+		// Version, traffic class, flow label; next header, hop limit,
+		// addresses.
+		return bytes.Equal(a[:4], b[:4]) && bytes.Equal(a[6:40], b[6:40])
+	}
+	// TOS; flags, TTL, protocol; addresses.
+	return a[1] == b[1] && bytes.Equal(a[6:10], b[6:10]) && bytes.Equal(a[12:20], b[12:20])
+}
+
+// setIPLength writes the IP header of a super-packet f of n octets (the
+// link header included), its IPv4 checksum anew, and returns the
+// addresses for the transport's pseudo-header sum.
+func setIPLength(f []byte, l3, l4, n int, v6 bool) (src, dst []byte) {
+	ip := f[l3:l4]
+	if v6 {
+		binary.BigEndian.PutUint16(ip[4:], uint16(n-l3-40))
+		return ip[8:24], ip[24:40]
+	}
+	binary.BigEndian.PutUint16(ip[2:], uint16(n-l3))
+	ip[10], ip[11] = 0, 0
+	binary.BigEndian.PutUint16(ip[10:], ^ChecksumFold(ChecksumAdd(ip, 0)))
+	return ip[12:16], ip[16:20]
 }
 
 // GRORun returns how many packets from pkts[0] make one coalesced write
@@ -167,17 +187,7 @@ func GROHeader(b []byte, run [][]byte, fs TCPSeg, payload int) int {
 	f := b[VirtioNetHdrLen : VirtioNetHdrLen+fs.hdrLen]
 	copy(f, run[0][:fs.hdrLen])
 	n := fs.hdrLen + payload
-	ip := f[fs.l3:fs.l4]
-	var src, dst []byte
-	if fs.v6 {
-		binary.BigEndian.PutUint16(ip[4:], uint16(n-fs.l3-40))
-		src, dst = ip[8:24], ip[24:40]
-	} else {
-		binary.BigEndian.PutUint16(ip[2:], uint16(n-fs.l3))
-		ip[10], ip[11] = 0, 0
-		binary.BigEndian.PutUint16(ip[10:], ^ChecksumFold(ChecksumAdd(ip, 0)))
-		src, dst = ip[12:16], ip[16:20]
-	}
+	src, dst := setIPLength(f, fs.l3, fs.l4, n, fs.v6)
 	tcp := f[fs.l4:]
 	tcp[13] |= run[len(run)-1][fs.l4+13] & tcpFlagPSH
 	binary.BigEndian.PutUint16(tcp[16:], ChecksumFold(PseudoHeaderSum(src, dst, ipProtoTCP, n-fs.l4)))

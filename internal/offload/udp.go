@@ -87,16 +87,7 @@ func canAppendUDP(first []byte, fs, prev UDPSeg, next []byte, n UDPSeg) bool {
 	if n.v6 != fs.v6 || prev.payload != fs.payload || n.payload > fs.payload {
 		return false
 	}
-	if !bytes.Equal(first[:fs.l3], next[:fs.l3]) {
-		return false
-	}
-	a, b := first[fs.l3:fs.l4], next[fs.l3:fs.l4]
-	if fs.v6 {
-		if !bytes.Equal(a[:4], b[:4]) || !bytes.Equal(a[6:40], b[6:40]) {
-			return false
-		}
-	} else if a[1] != b[1] || !bytes.Equal(a[6:10], b[6:10]) || !bytes.Equal(a[12:20], b[12:20]) ||
-		n.id != prev.id+1 {
+	if !sameIPHeaders(first, next, fs.l3, fs.l4, fs.v6) || !fs.v6 && n.id != prev.id+1 {
 		return false
 	}
 	return bytes.Equal(first[fs.l4:fs.l4+4], next[fs.l4:fs.l4+4]) // ports
@@ -153,17 +144,7 @@ func UDPHeader(b []byte, run [][]byte, fs UDPSeg, payload int) int {
 	f := b[VirtioNetHdrLen : VirtioNetHdrLen+hdrLen]
 	copy(f, run[0][:hdrLen])
 	n := hdrLen + payload
-	ip := f[fs.l3:fs.l4]
-	var src, dst []byte
-	if fs.v6 {
-		binary.BigEndian.PutUint16(ip[4:], uint16(n-fs.l3-40))
-		src, dst = ip[8:24], ip[24:40]
-	} else {
-		binary.BigEndian.PutUint16(ip[2:], uint16(n-fs.l3))
-		ip[10], ip[11] = 0, 0
-		binary.BigEndian.PutUint16(ip[10:], ^ChecksumFold(ChecksumAdd(ip, 0)))
-		src, dst = ip[12:16], ip[16:20]
-	}
+	src, dst := setIPLength(f, fs.l3, fs.l4, n, fs.v6)
 	udp := f[fs.l4:]
 	binary.BigEndian.PutUint16(udp[4:], uint16(n-fs.l4))
 	binary.BigEndian.PutUint16(udp[6:], ChecksumFold(PseudoHeaderSum(src, dst, ipProtoUDP, n-fs.l4)))

@@ -71,15 +71,7 @@ const (
 // the NIC, the iproute2 export (the macsec device with the SCI omitted),
 // wpa_supplicant adopting it (or another KaY), BIRD; then it runs the lines the host writes
 // on the console, one at a time, and marks their output and status.
-const routerInit = `#!/bin/sh
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
-echo 1 > /proc/sys/kernel/printk
-stty -echo 2>/dev/null
+const routerInit = guestPrologue + `stty -echo 2>/dev/null
 echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6
 echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6
 while read m; do

@@ -44,9 +44,9 @@ type VMRun struct {
 	Total   time.Duration // qemu start → qemu exit
 }
 
-// initScript is the guest's /init. busybox's shell would run its own ip
-// applet for "ip", so iproute2 is always called by its path.
-const initScript = `#!/bin/sh
+// guestPrologue begins every guest's /init: the PATH and the file systems
+// it needs, and quiet kernel messages on the console it talks over.
+const guestPrologue = `#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -54,7 +54,11 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 echo 1 > /proc/sys/kernel/printk
-while read m; do
+`
+
+// initScript is the guest's /init. busybox's shell would run its own ip
+// applet for "ip", so iproute2 is always called by its path.
+const initScript = guestPrologue + `while read m; do
 	insmod /lib/modules/$(uname -r)/$m || echo "SECYLAB-CONFORMANCE-LOG insmod $m failed"
 done < /modules.txt
 /usr/sbin/ip link set lo up

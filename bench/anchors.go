@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ecdh"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -159,40 +158,6 @@ func wgConfigure(ctx context.Context, sock, cfg string) error {
 	return nil
 }
 
-const swanctlConf = `connections {
-  bench {
-    version = 2
-    local_addrs = %[1]s
-    remote_addrs = %[2]s
-    proposals = aes256-sha256-modp2048
-    dpd_delay = 0
-    local {
-      auth = psk
-      id = %[1]s
-    }
-    remote {
-      auth = psk
-      id = %[2]s
-    }
-    children {
-      net {
-        local_ts = %[3]s/32
-        remote_ts = %[4]s/32
-        mode = tunnel
-        esp_proposals = aes256gcm16-noesn
-      }
-    }
-  }
-}
-secrets {
-  ike-bench {
-    id-1 = %[1]s
-    id-2 = %[2]s
-    secret = 0x%[5]s
-  }
-}
-`
-
 // startCharon runs strongSwan's charon (bin) with kernel-libipsec in both
 // namespaces, as the lab's strongswan nodes run it, and brings up an ESP
 // tunnel between them (AES-GCM-256, as the lab's ipsec path, but without
@@ -211,7 +176,8 @@ func (an *anchors) startCharon(ctx context.Context, bin string) (LabPath, error)
 			return LabPath{}, err
 		}
 		conf := filepath.Join(dir, "swanctl.conf")
-		body := fmt.Sprintf(swanctlConf, e.outer, e.peerOuter, e.ts, e.peerTS, hex.EncodeToString(psk))
+		body := strongswan.PSKConn{Name: "bench", Local: e.outer, Remote: e.peerOuter, Proposals: "aes256-sha256-modp2048", DPDDelay: "0",
+			LocalTS: e.ts + "/32", RemoteTS: e.peerTS + "/32", Mode: "tunnel", ESPProposals: "aes256gcm16-noesn", PSK: psk, SecretBothIDs: true}.Swanctl()
 		if err := secret.WriteBytes(conf, []byte(body)); err != nil {
 			return LabPath{}, err
 		}

@@ -32,40 +32,12 @@ const ikePSK = "conformance-ike-psk"
 // charonConf is the swanctl.conf of charon's side: Azure's default IKE
 // proposal (AES-256, SHA-256, MODP-1024) and AES-GCM-16-256 ESP.
 func charonConf(start bool) string {
-	action := ""
+	c := strongswan.PSKConn{Name: "secylab", Local: gwK.String(), Remote: gwU.String(), Proposals: "aes256-sha256-modp1024",
+		LocalTS: netK.String(), RemoteTS: netU.String(), ESPProposals: "aes256gcm16", PSK: []byte(ikePSK)}
 	if start {
-		action = "\n        start_action = start"
+		c.StartAction = "start"
 	}
-	return fmt.Sprintf(`connections {
-  secylab {
-    version = 2
-    local_addrs = %[1]s
-    remote_addrs = %[2]s
-    proposals = aes256-sha256-modp1024
-    local {
-      auth = psk
-      id = %[1]s
-    }
-    remote {
-      auth = psk
-      id = %[2]s
-    }
-    children {
-      net {
-        local_ts = %[3]s
-        remote_ts = %[4]s
-        esp_proposals = aes256gcm16%[5]s
-      }
-    }
-  }
-}
-secrets {
-  ike-secylab {
-    id = %[2]s
-    secret = "%[6]s"
-  }
-}
-`, gwK, gwU, netK, netU, action, ikePSK)
+	return c.Swanctl()
 }
 
 func ikeCase(e *env, secylabInitiates bool) (string, error) {

@@ -57,40 +57,12 @@ const swanPSK = "swan-lab-psk-never-printed"
 
 // swanConf is a swanctl.conf of one end; start initiates at once.
 func swanConf(local, remote, localTS, remoteTS, proposals string, start bool) string {
-	action := ""
+	c := strongswan.PSKConn{Name: "peer", Local: local, Remote: remote, Proposals: proposals, LocalTS: localTS, RemoteTS: remoteTS,
+		ESPProposals: "aes256gcm16-modp2048", PSK: []byte(swanPSK)}
 	if start {
-		action = "\n        start_action = start"
+		c.StartAction = "start"
 	}
-	return fmt.Sprintf(`connections {
-  peer {
-    version = 2
-    local_addrs = %[1]s
-    remote_addrs = %[2]s
-    proposals = %[5]s
-    local {
-      auth = psk
-      id = %[1]s
-    }
-    remote {
-      auth = psk
-      id = %[2]s
-    }
-    children {
-      net {
-        local_ts = %[3]s
-        remote_ts = %[4]s
-        esp_proposals = aes256gcm16-modp2048%[6]s
-      }
-    }
-  }
-}
-secrets {
-  ike-peer {
-    id = %[2]s
-    secret = "%[7]s"
-  }
-}
-`, local, remote, localTS, remoteTS, proposals, action, swanPSK)
+	return c.Swanctl()
 }
 
 func writeSwanLab(t *testing.T, proposalsA string) (topo, confA string) {

@@ -58,39 +58,8 @@ func startCharon(t *testing.T, ns, ikeProposals, espProposals, psk string) charo
 		t.Skip("strongSwan's charon is not installed (.ci/setup --tests installs it)")
 	}
 	dir := t.TempDir()
-	swan := fmt.Sprintf(`connections {
-  azure {
-    version = 2
-    local_addrs = %[1]s
-    remote_addrs = %[2]s
-    proposals = %[3]s
-    dpd_delay = 0
-    local {
-      auth = psk
-      id = %[1]s
-    }
-    remote {
-      auth = psk
-      id = %[2]s
-    }
-    children {
-      net {
-        local_ts = %[4]s
-        remote_ts = %[5]s
-        mode = tunnel
-        esp_proposals = %[6]s
-      }
-    }
-  }
-}
-secrets {
-  ike-azure {
-    id-1 = %[1]s
-    id-2 = %[2]s
-    secret = "%[7]s"
-  }
-}
-`, swOuter, azOuter, ikeProposals, swNet, azNet, espProposals, psk)
+	swan := strongswan.PSKConn{Name: "azure", Local: swOuter.String(), Remote: azOuter.String(), Proposals: ikeProposals, DPDDelay: "0",
+		LocalTS: swNet.String(), RemoteTS: azNet.String(), Mode: "tunnel", ESPProposals: espProposals, PSK: []byte(psk), SecretBothIDs: true}.Swanctl()
 	conf := filepath.Join(dir, "swanctl.conf")
 	if err := os.WriteFile(conf, []byte(swan), 0o600); err != nil {
 		t.Fatal(err)

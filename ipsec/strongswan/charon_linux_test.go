@@ -13,24 +13,9 @@ import (
 	"github.com/secylab/secylab/internal/nettest"
 )
 
-const goodConf = `connections {
-  onprem {
-    version = 2
-    local_addrs = 10.88.0.1
-    remote_addrs = 10.88.0.2
-    proposals = aes256-sha256-modp2048
-    local { auth = psk
-      id = 10.88.0.1 }
-    remote { auth = psk
-      id = 10.88.0.2 }
-    children { net { local_ts = 10.1.0.0/16
-      remote_ts = 10.2.0.0/16
-      esp_proposals = aes256gcm16 } }
-  }
-}
-secrets { ike-1 { id = 10.88.0.2
-  secret = "not-printed-anywhere" } }
-`
+// goodConf is a swanctl.conf charon accepts (ESP AES-GCM-16).
+var goodConf = PSKConn{Name: "onprem", Local: "10.88.0.1", Remote: "10.88.0.2", Proposals: "aes256-sha256-modp2048",
+	LocalTS: "10.1.0.0/16", RemoteTS: "10.2.0.0/16", ESPProposals: "aes256gcm16", PSK: []byte("not-printed-anywhere")}.Swanctl()
 
 func needCharon(t *testing.T) {
 	t.Helper()
@@ -84,4 +69,15 @@ func TestStartInNamespace(t *testing.T) {
 	assert.NotContains(t, string(log), "not-printed-anywhere")
 	_, err = os.Stat("/run/charon.pid")
 	assert.True(t, os.IsNotExist(err), "charon wrote the host's /run/charon.pid")
+}
+
+// TestPSKConnLoads: charon and swanctl load what PSKConn writes, with
+// every optional key and without, a binary key in hex.
+func TestPSKConnLoads(t *testing.T) {
+	needCharon(t)
+	binary := bareConn
+	binary.PSK = []byte{0, 1, 0xfe, 0xff, '"'}
+	for name, c := range map[string]PSKConn{"full": fullConn, "bare": bareConn, "binary key": binary} {
+		assert.NoError(t, Check(write(t, c.Swanctl())), name)
+	}
 }

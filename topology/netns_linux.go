@@ -59,11 +59,16 @@ func namespaceExists(name string) bool {
 // namespace bind-mounted on /run/netns/<name>. It runs on a throw-away
 // locked thread, so the caller's thread never changes namespace, and on
 // error it leaves no mount point behind.
-func createNamespace(name string) error {
-	if err := os.MkdirAll(NetnsDir, 0o755); err != nil {
+func createNamespace(name string) error { return createNamespaceIn(NetnsDir, name) }
+
+func createNamespaceIn(dir, name string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create namespace %s: %w", name, err)
 	}
-	path := filepath.Join(NetnsDir, name)
+	if err := sharedMountPoint(dir); err != nil {
+		return fmt.Errorf("create namespace %s: %w", name, err)
+	}
+	path := filepath.Join(dir, name)
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with us
@@ -92,11 +97,33 @@ func createNamespace(name string) error {
 	return nil
 }
 
+// sharedMountPoint makes dir a mount point with shared propagation before
+// the first namespace is mounted in it, as ip netns add does. Otherwise the
+// first ip netns add after ours (the bench's anchors, a user's own) finds
+// dir no mount point and bind-mounts it on itself, which hides our mounts
+// beneath: they could then be neither unmounted nor removed, and the lab
+// was left behind.
+func sharedMountPoint(dir string) error {
+	err := unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if errors.Is(err, unix.EINVAL) { // not a mount point yet
+		if err := unix.Mount(dir, dir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind mount %s on itself: %w", dir, err)
+		}
+		err = unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	}
+	if err != nil {
+		return fmt.Errorf("make %s shared: %w", dir, err)
+	}
+	return nil
+}
+
 // deleteNamespace unmounts and removes a named namespace; one that is
 // already gone, or was never mounted, is not an error. Devices in it go
 // when the last process in it exits.
-func deleteNamespace(name string) error {
-	path := filepath.Join(NetnsDir, name)
+func deleteNamespace(name string) error { return deleteNamespaceIn(NetnsDir, name) }
+
+func deleteNamespaceIn(dir, name string) error {
+	path := filepath.Join(dir, name)
 	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("delete namespace %s: unmount: %w", name, err)
 	}

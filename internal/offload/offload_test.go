@@ -3,6 +3,7 @@ package offload
 import (
 	"bytes"
 	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -183,5 +184,55 @@ func TestUDPRoundTrip(t *testing.T) {
 	// TCP is not UDPRun's.
 	if run, _, _, _ := UDPRun([][]byte{ipSegment(1, 1, tcpFlagACK, p, false)}, LinkIP, true); run != 0 {
 		t.Errorf("TCP: run of %d, want 0", run)
+	}
+}
+
+// checksumRef is RFC 1071's algorithm word by word, the reference
+// ChecksumAdd is checked against.
+func checksumRef(b []byte, sum uint64) uint16 {
+	for len(b) >= 2 {
+		sum += uint64(b[0])<<8 | uint64(b[1])
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		sum += uint64(b[0]) << 8
+	}
+	for sum>>16 != 0 {
+		sum = sum>>16 + sum&0xffff
+	}
+	return uint16(sum)
+}
+
+func TestChecksumAdd(t *testing.T) {
+	// RFC 1071, 3: the words 0001 f203 f4f5 f6f7 sum to ddf2.
+	if got := ChecksumFold(ChecksumAdd([]byte{0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7}, 0)); got != 0xddf2 {
+		t.Fatalf("RFC 1071 example: %#04x, want 0xddf2", got)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	b := make([]byte, 2100)
+	for n := range len(b) {
+		for i := range b[:n] {
+			b[i] = byte(rng.Uint32())
+		}
+		if n%7 == 0 {
+			clear(b[:n]) // runs of zeros and of ones: the carries' edge cases
+		} else if n%11 == 0 {
+			for i := range b[:n] {
+				b[i] = 0xff
+			}
+		}
+		sum := rng.Uint64() >> 16
+		if got, want := ChecksumFold(ChecksumAdd(b[:n], sum)), checksumRef(b[:n], sum); got != want {
+			t.Fatalf("%d octets from sum %#x: %#04x, want %#04x", n, sum, got, want)
+		}
+	}
+}
+
+func BenchmarkChecksumAdd(b *testing.B) {
+	buf := make([]byte, 1480) // a full-sized TCP segment's L4 octets
+	b.SetBytes(int64(len(buf)))
+	var s uint64
+	for b.Loop() {
+		s = ChecksumAdd(buf, s&0xffff)
 	}
 }

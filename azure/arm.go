@@ -394,12 +394,13 @@ func (e *Emulator) putPort(w http.ResponseWriter, r *http.Request, rg, name stri
 	if next.edge == nil {
 		changes = nil
 	}
+	undo := e.undoChanges(prev, changes)
 	// The PUT goes on record before its operation can end, so that a
 	// reader sees the call before its ASYNC outcome (rec.Status set: done).
 	rec.Status = status
 	e.record(*rec)
 	e.wg.Add(1)
-	go e.runOp(opID, op, key, next, prev, changes)
+	go e.runOp(opID, op, next, prev, changes, undo)
 	e.operationHeaders(w, next.Location, opID, v)
 	return status, e.portJSON(next, v), nil
 }
@@ -415,17 +416,52 @@ func describeChange(c LinkChange) string {
 	return s
 }
 
+// undoChanges lists, for each change, what puts its link back as prev
+// had it: Disabled without MACsec for a link prev did not have.
+func (e *Emulator) undoChanges(prev *Port, changes []LinkChange) []LinkChange {
+	undo := make([]LinkChange, len(changes))
+	for i, c := range changes {
+		undo[i] = LinkChange{Port: c.Port, Link: c.Link}
+		var l *Link
+		if prev != nil {
+			l = prev.link(c.Link)
+		}
+		if l == nil {
+			continue
+		}
+		undo[i].AdminEnabled = l.AdminState == "Enabled"
+		if l.MACsec.Enabled() {
+			undo[i].MACsec, _ = e.linkMACsec(prev, l)
+		}
+	}
+	return undo
+}
+
 // runOp carries out the edge's part of a PUT: each changed link, in
-// order. A failure puts the links back as the edge runs them.
-func (e *Emulator) runOp(id string, op *asyncOp, key string, next, prev *Port, changes []LinkChange) {
+// order. When the edge refuses one, the links it took already are put
+// back (undo[i] undoes changes[i]), last first, so that a failed PUT
+// leaves the edge as the port's links say, as before it.
+func (e *Emulator) runOp(id string, op *asyncOp, next, prev *Port, changes, undo []LinkChange) {
 	defer e.wg.Done()
 	var ferr *Error
-	for _, c := range changes {
+	for i, c := range changes {
 		c.Operation = id
-		if err := next.edge.Apply(e.ctx, c); err != nil {
-			ferr = errorf(http.StatusBadRequest, "ExpressRouteLinkUpdateFailed", c.Link, "The Microsoft edge did not take the change of %s: %v", c.Link, err)
-			break
+		err := next.edge.Apply(e.ctx, c)
+		if err == nil {
+			continue
 		}
+		ferr = errorf(http.StatusBadRequest, "ExpressRouteLinkUpdateFailed", c.Link, "The Microsoft edge did not take the change of %s: %v", c.Link, err)
+		for j := i - 1; j >= 0; j-- {
+			u := undo[j]
+			u.Operation = id
+			if err := next.edge.Apply(e.ctx, u); err != nil {
+				ferr.Details = append(ferr.Details, *errorf(http.StatusInternalServerError, "ExpressRouteLinkUpdateFailed", u.Link,
+					"%s could not be put back as it was: %v", u.Link, err))
+				continue
+			}
+			ferr.Message += "; " + u.Link + " put back as it was"
+		}
+		break
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -32,9 +33,15 @@ type edge struct {
 	mu      sync.Mutex
 	changes []LinkChange
 	keys    []expressroute.Key
+	refuse  string // a link whose changes the edge refuses
 }
 
 func (f *edge) Apply(_ context.Context, ch LinkChange) error {
+	if f.mu.Lock(); ch.Link == f.refuse {
+		f.mu.Unlock()
+		return fmt.Errorf("%s refused", ch.Link)
+	}
+	f.mu.Unlock()
 	var k expressroute.Key
 	if ch.MACsec != nil {
 		var err error
@@ -193,6 +200,57 @@ func newPort(identity string, bw int32, link1 *armnetwork.ExpressRouteLinkMacSec
 func macsecConfig(ckn, cak string, cipher armnetwork.ExpressRouteLinkMacSecCipher) *armnetwork.ExpressRouteLinkMacSecConfig {
 	return &armnetwork.ExpressRouteLinkMacSecConfig{CknSecretIdentifier: &ckn, CakSecretIdentifier: &cak, Cipher: &cipher,
 		SciState: ptr(armnetwork.ExpressRouteLinkMacSecSciStateDisabled)}
+}
+
+// TestFailedPutPutsTheEdgeBack: a PUT that changes both links, of which
+// the edge refuses link2's, fails, and link1, taken already, is put back
+// at the edge as it was, so that the edge runs what the port's links say.
+func TestFailedPutPutsTheEdgeBack(t *testing.T) {
+	f := newFixture(t)
+	ckn := f.setSecret(t, "link1-ckn", testCKN)
+	cak := f.setSecret(t, "link1-cak", testCAK)
+	if _, err := f.put(t, f.ports, f.ctx, "er-port", newPort(f.identity("er-identity"), 100, macsecConfig(ckn, cak, armnetwork.ExpressRouteLinkMacSecCipherGCMAesXpn256))); err != nil {
+		t.Fatalf("create the port: %v", err)
+	}
+	ckn2 := f.setSecret(t, "link1-ckn", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
+	cak2 := f.setSecret(t, "link1-cak", "0f0e0d0c0b0a09080706050403020100")
+	port, err := f.ports.Get(f.ctx, f.cloud.ResourceGroup, "er-port", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(port.Properties.Links) != 2 {
+		t.Fatalf("%d links", len(port.Properties.Links))
+	}
+	for _, l := range port.Properties.Links {
+		l.Properties.AdminState = ptr(armnetwork.ExpressRouteLinkAdminStateEnabled)
+		l.Properties.MacSecConfig = macsecConfig(ckn2, cak2, armnetwork.ExpressRouteLinkMacSecCipherGCMAES128)
+	}
+	f.edge.mu.Lock()
+	f.edge.refuse = "link2"
+	f.edge.mu.Unlock()
+	_, err = f.put(t, f.ports, f.ctx, "er-port", port.ExpressRoutePort)
+	wantCode(t, "the edge refusing link2", err, "ExpressRouteLinkUpdateFailed")
+	if n := f.edge.count(); n != 3 {
+		t.Fatalf("the edge took %d changes, want 3: link1 made, changed, put back", n)
+	}
+	if ch, k := f.edge.change(1); ch.Link != "link1" || ch.MACsec.Cipher.AzureName() != "GcmAes128" || k.CAKDigits != 32 {
+		t.Fatalf("change 1: %+v", ch)
+	}
+	first, _ := f.edge.change(0)
+	back, k := f.edge.change(2)
+	if back.Link != "link1" || !back.AdminEnabled || back.MACsec == nil || *back.MACsec != *first.MACsec || !strings.EqualFold(k.CKN.String(), testCKN) || k.CAKDigits != 64 {
+		t.Fatalf("link1 put back as %+v (key CKN %s), want %+v", back, k.CKN, first)
+	}
+	after, err := f.ports.Get(f.ctx, f.cloud.ResourceGroup, "er-port", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := *after.Properties.ProvisioningState; s != armnetwork.ProvisioningStateFailed {
+		t.Fatalf("provisioningState %s", s)
+	}
+	if m := after.Properties.Links[0].Properties.MacSecConfig; *m.CknSecretIdentifier != ckn || *m.Cipher != armnetwork.ExpressRouteLinkMacSecCipherGCMAesXpn256 {
+		t.Fatalf("link1 reads back %+v", m)
+	}
 }
 
 // TestSDK drives the emulator with Azure's SDK for Go: a port made with an

@@ -181,9 +181,26 @@ func (d *Daemon) Neighbors() ([]bgp.NeighborStatus, error) {
 		return nil, fmt.Errorf("routers: %s %q: %w: %s", d.Kind, cmd, err, strings.TrimSpace(out))
 	}
 	if d.Kind == "bird" {
-		return ParseBIRDProtocols(out), nil
+		return withBFD(ParseBIRDProtocols(out), d), nil
 	}
 	return ParseFRRNeighbors([]byte(out))
+}
+
+// withBFD gives BIRD's neighbours their BFD sessions, which BIRD shows
+// apart from its BGP protocols; a BIRD without a BFD protocol has none.
+func withBFD(nbrs []bgp.NeighborStatus, d *Daemon) []bgp.NeighborStatus {
+	out, err := d.Show("show bfd sessions")
+	if err != nil {
+		return nbrs
+	}
+	for _, s := range ParseBIRDBFDSessions(out) {
+		for i := range nbrs {
+			if nbrs[i].Address == s.Peer {
+				nbrs[i].BFD = &s
+			}
+		}
+	}
+	return nbrs
 }
 
 func (d *Daemon) logTail() string {

@@ -118,6 +118,13 @@ func checkInterop(t *testing.T, d *Daemon, msee *node, sess *bfd.Session, showRo
 		out, _ := d.Show(showBFD)
 		return sess.State() == bfd.Up && strings.Contains(out, bfdUp)
 	})
+	eventually(t, d.Kind+"'s own view of BFD and the timers", 5*time.Second, func() bool {
+		nbrs, err := d.Neighbors()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(nbrs) == 1 && nbrs[0].BFD != nil && nbrs[0].BFD.State == bfd.Up && nbrs[0].HoldTime == 180*time.Second && nbrs[0].KeepaliveTime == 60*time.Second
+	})
 	st := msee.neighbor(t, ce1Addr)
 	if st.HoldTime != 180*time.Second || st.KeepaliveTime != 60*time.Second {
 		t.Errorf("timers %v/%v, want 180s/60s", st.HoldTime, st.KeepaliveTime)

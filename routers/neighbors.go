@@ -21,6 +21,13 @@ import (
 // Protocols disabled by configuration (state down, no info) are left
 // out: nobody expects them Established.
 func ParseBIRDProtocols(out string) []bgp.NeighborStatus {
+	return parseBIRDProtocols(out, time.Now())
+}
+
+// parseBIRDProtocols is ParseBIRDProtocols at the time now: a protocol's
+// Since column is a time of day (BIRD's default within a day) or a date
+// and time, in the daemon's local time.
+func parseBIRDProtocols(out string, now time.Time) []bgp.NeighborStatus {
 	var nbrs []bgp.NeighborStatus
 	var cur *bgp.NeighborStatus
 	fam := bgp.IPv4Unicast
@@ -37,6 +44,9 @@ func ParseBIRDProtocols(out string) []bgp.NeighborStatus {
 				nbrs = append(nbrs, bgp.NeighborStatus{Name: f[0], State: birdState(f[3], f[5:]),
 					Received: map[bgp.Family]int{}, Accepted: map[bgp.Family]int{}, Advertised: map[bgp.Family]int{}})
 				cur = &nbrs[len(nbrs)-1]
+				if len(f) >= 5 {
+					cur.Uptime = birdSince(f[4], now)
+				}
 			}
 			continue
 		}
@@ -55,6 +65,10 @@ func ParseBIRDProtocols(out string) []bgp.NeighborStatus {
 			cur.ASN = uint32(asn)
 		case "Neighbor ID":
 			cur.RouterID, _ = netip.ParseAddr(val)
+		case "Hold timer": // "163.901/180": left/negotiated, in seconds
+			cur.HoldTime = birdTimer(val)
+		case "Keepalive timer": // "54.408/60"
+			cur.KeepaliveTime = birdTimer(val)
 		case "Last error": // "BFD session down", "Error: Hold timer expired", "Received: Cease"
 			cur.LastError = val
 		case "Channel ipv4":
@@ -78,6 +92,71 @@ func ParseBIRDProtocols(out string) []bgp.NeighborStatus {
 		}
 	}
 	return nbrs
+}
+
+// birdTimer reads the negotiated interval of a timer BIRD shows as
+// "left/interval" in seconds; 0 if there is none.
+func birdTimer(v string) time.Duration {
+	_, iv, ok := strings.Cut(v, "/")
+	if !ok {
+		return 0
+	}
+	return birdSeconds(iv)
+}
+
+// birdSeconds reads seconds with a fraction ("0.300", "180"); 0 if v is
+// not that.
+func birdSeconds(v string) time.Duration {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f > 1e6 {
+		return 0
+	}
+	return time.Duration(f * float64(time.Second)).Round(time.Millisecond)
+}
+
+// birdSince is how long ago a Since column's time was at now: a time of
+// day ("03:39:58.696", within the last day) or a date ("2026-12-01");
+// 0 if it is neither.
+func birdSince(v string, now time.Time) time.Duration {
+	if t, err := time.ParseInLocation("15:04:05.000", v, now.Location()); err == nil {
+		y, m, d := now.Date()
+		t = time.Date(y, m, d, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), now.Location())
+		if t.After(now) {
+			t = t.AddDate(0, 0, -1)
+		}
+		return now.Sub(t)
+	}
+	if t, err := time.ParseInLocation("2006-01-02", v, now.Location()); err == nil && !t.After(now) {
+		return now.Sub(t)
+	}
+	return 0
+}
+
+// ParseBIRDBFDSessions reads BIRD 2's `show bfd sessions`: a line per
+// session under each BFD protocol's header, "IP address  Interface
+// State  Since  Interval  Timeout", Interval being the negotiated
+// transmit interval and Timeout the detection time, in seconds.
+func ParseBIRDBFDSessions(out string) []bfd.Status {
+	var ss []bfd.Status
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			continue
+		}
+		addr, err := netip.ParseAddr(f[0])
+		if err != nil {
+			continue // the header, a protocol's name
+		}
+		st := bfd.Status{Peer: addr, State: bfd.Down}
+		for s := bfd.AdminDown; s <= bfd.Up; s++ {
+			if strings.EqualFold(f[2], s.String()) {
+				st.State = s
+			}
+		}
+		st.TxInterval, st.DetectTime = birdSeconds(f[len(f)-2]), birdSeconds(f[len(f)-1])
+		ss = append(ss, st)
+	}
+	return ss
 }
 
 // birdState is the BGP state of a protocol from its state column and

@@ -37,8 +37,16 @@ func TestParseDaemonNeighbors(t *testing.T) {
 			t.Errorf("%s: %+v", name, n)
 		}
 	}
-	if bird[0].Name != "n_link1" || bird[0].Advertised[bgp.IPv4Unicast] != 1 {
-		t.Errorf("bird: name %q, advertised %v", bird[0].Name, bird[0].Advertised)
+	if n := bird[0]; n.Name != "n_link1" || n.Advertised[bgp.IPv4Unicast] != 1 || n.HoldTime != 180*time.Second || n.KeepaliveTime != 60*time.Second {
+		t.Errorf("bird: name %q, advertised %v, hold %v, keepalive %v", n.Name, n.Advertised, n.HoldTime, n.KeepaliveTime)
+	}
+	// Since 03:39:58.696: a minute before 03:40:58.696, and a day less
+	// that minute before 03:38:58.696 (it was yesterday).
+	day := time.Date(2026, 12, 3, 3, 40, 58, 696e6, time.Local)
+	for now, want := range map[time.Time]time.Duration{day: time.Minute, day.Add(-2 * time.Minute): 24*time.Hour - time.Minute} {
+		if got := parseBIRDProtocols(string(b), now)[0].Uptime; got != want {
+			t.Errorf("bird: up %v at %v, want %v", got, now, want)
+		}
 	}
 	if n := frr[0]; n.Name != "192.168.100.130" || n.HoldTime.Seconds() != 180 || n.BFD == nil || n.BFD.State != bfd.Down || n.BFD.DetectMult != 3 || n.BFD.TxInterval != 300*time.Millisecond ||
 		n.LastError != "No AFI/SAFI activated for peer" {
@@ -56,10 +64,29 @@ func TestParseDaemonNeighbors(t *testing.T) {
 	}
 }
 
+// TestParseBIRDBFDSessions reads BIRD 2.0.12's `show bfd sessions`,
+// captured from TestInteropBIRD: the session to the Microsoft edge, Up,
+// 300 ms, detected after 900 ms.
+func TestParseBIRDBFDSessions(t *testing.T) {
+	b, err := os.ReadFile("testdata/bird-show-bfd-sessions.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := ParseBIRDBFDSessions(string(b))
+	if len(ss) != 1 || ss[0].Peer != netip.MustParseAddr("192.168.100.130") || ss[0].State != bfd.Up ||
+		ss[0].TxInterval != 300*time.Millisecond || ss[0].DetectTime != 900*time.Millisecond {
+		t.Fatalf("%+v", ss)
+	}
+	ss = ParseBIRDBFDSessions("bfd1:\n10.0.0.2   eth0   Init   03:39:59.123   1.000   0.000\n10.0.0.6 eth1 Down 03:39:59.123 x y\n")
+	if len(ss) != 2 || ss[0].State != bfd.Init || ss[0].TxInterval != time.Second || ss[1].State != bfd.Down || ss[1].TxInterval != 0 {
+		t.Fatalf("Init and Down: %+v", ss)
+	}
+}
+
 // FuzzParseDaemonNeighbors: whatever a daemon prints, the parsers do not
 // panic.
 func FuzzParseDaemonNeighbors(f *testing.F) {
-	for _, p := range []string{"testdata/bird-show-protocols-all.txt", "testdata/frr-show-bgp-neighbors.json"} {
+	for _, p := range []string{"testdata/bird-show-protocols-all.txt", "testdata/bird-show-bfd-sessions.txt", "testdata/frr-show-bgp-neighbors.json"} {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)
@@ -68,6 +95,7 @@ func FuzzParseDaemonNeighbors(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ParseBIRDProtocols(string(b))
+		ParseBIRDBFDSessions(string(b))
 		ParseFRRNeighbors(b)
 	})
 }

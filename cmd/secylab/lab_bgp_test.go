@@ -389,6 +389,10 @@ func TestLabBGPDaemons(t *testing.T) {
 			return b != nil && b.State == bfd.Up
 		})
 		t.Logf("%s: Established, routes exchanged and BFD Up %v after lab up", tt.kind, time.Since(start).Round(time.Millisecond))
+		l.eventually(tt.kind+"'s own view: BFD Up, the timers msee1 negotiated", 5*time.Second, func() bool {
+			n, m := l.neighbor("ce1", "link1"), l.neighbor("msee1", "link1")
+			return n.BFD != nil && n.BFD.State == bfd.Up && n.HoldTime == m.HoldTime && n.KeepaliveTime == m.KeepaliveTime && n.HoldTime > 0
+		})
 		require.Contains(t, l.routeGet("msee1", "10.1.0.1"), "via 192.168.100.129 dev er1")
 		require.NoError(t, nettest.Ping(l.ns("ce1"), "192.168.100.130", 2))
 		out := l.mustRun("lab", "bgp", "ce1")

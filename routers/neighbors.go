@@ -135,8 +135,15 @@ func birdSince(v string, now time.Time) time.Duration {
 // ParseBIRDBFDSessions reads BIRD 2's `show bfd sessions`: a line per
 // session under each BFD protocol's header, "IP address  Interface
 // State  Since  Interval  Timeout", Interval being the negotiated
-// transmit interval and Timeout the detection time, in seconds.
+// transmit interval and Timeout the detection time, in seconds, Since
+// when the session entered its state.
 func ParseBIRDBFDSessions(out string) []bfd.Status {
+	return parseBIRDBFDSessions(out, time.Now())
+}
+
+// parseBIRDBFDSessions is ParseBIRDBFDSessions at the time now, which
+// turns a session's Since column into a time.
+func parseBIRDBFDSessions(out string, now time.Time) []bfd.Status {
 	var ss []bfd.Status
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
@@ -154,6 +161,9 @@ func ParseBIRDBFDSessions(out string) []bfd.Status {
 			}
 		}
 		st.TxInterval, st.DetectTime = birdSeconds(f[len(f)-2]), birdSeconds(f[len(f)-1])
+		if d := birdSince(f[3], now); d > 0 {
+			st.Since = now.Add(-d) // a flap between two looks shows as a new Since
+		}
 		ss = append(ss, st)
 	}
 	return ss

@@ -72,9 +72,10 @@ func TestParseBIRDBFDSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss := ParseBIRDBFDSessions(string(b))
+	now := time.Date(2026, 12, 3, 7, 24, 19, 630e6, time.Local)
+	ss := parseBIRDBFDSessions(string(b), now)
 	if len(ss) != 1 || ss[0].Peer != netip.MustParseAddr("192.168.100.130") || ss[0].State != bfd.Up ||
-		ss[0].TxInterval != 300*time.Millisecond || ss[0].DetectTime != 900*time.Millisecond {
+		ss[0].TxInterval != 300*time.Millisecond || ss[0].DetectTime != 900*time.Millisecond || !ss[0].Since.Equal(now.Add(-time.Minute)) {
 		t.Fatalf("%+v", ss)
 	}
 	ss = ParseBIRDBFDSessions("bfd1:\n10.0.0.2   eth0   Init   03:39:59.123   1.000   0.000\n10.0.0.6 eth1 Down 03:39:59.123 x y\n")

@@ -25,8 +25,8 @@ func ParseBIRDProtocols(out string) []bgp.NeighborStatus {
 }
 
 // parseBIRDProtocols is ParseBIRDProtocols at the time now: a protocol's
-// Since column is a time of day (BIRD's default within a day) or a date
-// and time, in the daemon's local time.
+// Since column is a time of day (BIRD's default within a day) or a date,
+// in the daemon's local time.
 func parseBIRDProtocols(out string, now time.Time) []bgp.NeighborStatus {
 	var nbrs []bgp.NeighborStatus
 	var cur *bgp.NeighborStatus

@@ -416,22 +416,25 @@ func describeChange(c LinkChange) string {
 	return s
 }
 
+// linkChange is what the edge runs for link l of port p as it stands.
+func (e *Emulator) linkChange(p *Port, l *Link) LinkChange {
+	ch := LinkChange{Port: p.Name, Link: l.Name, AdminEnabled: l.AdminState == "Enabled"}
+	if l.MACsec.Enabled() {
+		ch.MACsec, _ = e.linkMACsec(p, l)
+	}
+	return ch
+}
+
 // undoChanges lists, for each change, what puts its link back as prev
 // had it: Disabled without MACsec for a link prev did not have.
 func (e *Emulator) undoChanges(prev *Port, changes []LinkChange) []LinkChange {
 	undo := make([]LinkChange, len(changes))
 	for i, c := range changes {
 		undo[i] = LinkChange{Port: c.Port, Link: c.Link}
-		var l *Link
 		if prev != nil {
-			l = prev.link(c.Link)
-		}
-		if l == nil {
-			continue
-		}
-		undo[i].AdminEnabled = l.AdminState == "Enabled"
-		if l.MACsec.Enabled() {
-			undo[i].MACsec, _ = e.linkMACsec(prev, l)
+			if l := prev.link(c.Link); l != nil {
+				undo[i] = e.linkChange(prev, l)
+			}
 		}
 	}
 	return undo
@@ -586,15 +589,12 @@ func (e *Emulator) checkPut(cur *Port, rg, name string, b *portJSON, v apiVersio
 		if cur == nil && l.AdminState == "Disabled" && !l.MACsec.Enabled() {
 			continue
 		}
-		ch := LinkChange{Port: name, Link: l.Name, AdminEnabled: l.AdminState == "Enabled"}
+		ch := e.linkChange(next, l)
 		if l.MACsec.Enabled() && (was == nil || was.MACsec != l.MACsec) {
 			m, err := e.checkMACsec(next, l, v)
 			if err != nil {
 				return nil, nil, err
 			}
-			ch.MACsec = m
-		} else if l.MACsec.Enabled() {
-			m, _ := e.linkMACsec(next, l)
 			ch.MACsec = m
 		}
 		changes = append(changes, ch)

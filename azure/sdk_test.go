@@ -37,11 +37,12 @@ type edge struct {
 }
 
 func (f *edge) Apply(_ context.Context, ch LinkChange) error {
-	if f.mu.Lock(); ch.Link == f.refuse {
-		f.mu.Unlock()
+	f.mu.Lock()
+	refused := ch.Link == f.refuse
+	f.mu.Unlock()
+	if refused {
 		return fmt.Errorf("%s refused", ch.Link)
 	}
-	f.mu.Unlock()
 	var k expressroute.Key
 	if ch.MACsec != nil {
 		var err error

@@ -106,7 +106,7 @@ func (p *Port) SetKaY(f func(frame []byte)) {
 // A wire capture sees it as it sees the forwarded frames: before the
 // impairments.
 func (p *Port) SendKaY(frame []byte) error {
-	p.capture(Wire, frame, time.Time{})
+	p.capture(Wire, frame, new(time.Time))
 	frames := [][]byte{frame}
 	frames = p.shaper.filter(frames)
 	if len(frames) == 0 {
@@ -134,21 +134,15 @@ func (p *Port) SetMirror(side Side, m Mirror) {
 	p.mirror[side].Store(&m)
 }
 
-// stamp is the capture time of a batch's frames, which arrived with one
-// system call: one clock read per batch, none while nothing captures.
-func (p *Port) stamp() time.Time {
-	if p.mirror[Wire].Load() == nil && p.mirror[Clear].Load() == nil {
-		return time.Time{}
-	}
-	return time.Now()
-}
-
-func (p *Port) capture(side Side, frame []byte, ts time.Time) {
+// capture hands frame to side's mirror, if any, stamped *ts: the time
+// of its batch (the frames of one system call), read from the clock by
+// the batch's first captured frame, so never while nothing captures.
+func (p *Port) capture(side Side, frame []byte, ts *time.Time) {
 	if m := p.mirror[side].Load(); m != nil {
-		if ts.IsZero() { // a mirror set since the batch's stamp
-			ts = time.Now()
+		if ts.IsZero() {
+			*ts = time.Now()
 		}
-		(*m).Capture(ts, frame)
+		(*m).Capture(*ts, frame)
 	}
 }
 
@@ -217,7 +211,7 @@ func (p *Port) transmitFrom(dev frameio.Device, v *VLAN) error {
 		if err != nil {
 			return err
 		}
-		ts := p.stamp()
+		var ts time.Time
 		p.wireMu.Lock()
 		y := p.secy.Load()
 		off, out := readOff, out[:n]
@@ -226,7 +220,7 @@ func (p *Port) transmitFrom(dev frameio.Device, v *VLAN) error {
 				off, sizes[i] = v.Tag(bufs[i], readOff, sizes[i])
 			}
 			out[i] = bufs[i][off : off+sizes[i]]
-			p.capture(Clear, out[i], ts)
+			p.capture(Clear, out[i], &ts)
 		}
 		if y != nil { // the whole read in one batch: its PNs and counters at once
 			if sent, _ := y.ProtectBatch(bufs[:n], off, sizes[:n], out); sent < n {
@@ -235,7 +229,7 @@ func (p *Port) transmitFrom(dev frameio.Device, v *VLAN) error {
 		}
 		out = slices.DeleteFunc(out, func(f []byte) bool { return f == nil })
 		for _, f := range out {
-			p.capture(Wire, f, ts)
+			p.capture(Wire, f, &ts)
 		}
 		if out = p.shaper.filter(out); len(out) == 0 {
 			p.wireMu.Unlock()
@@ -266,12 +260,12 @@ func (p *Port) receive() error {
 			return err
 		}
 		out = out[:0]
-		ts := p.stamp()
+		var ts time.Time
 		y := p.secy.Load()
 		secBufs, secSizes = secBufs[:0], secSizes[:0]
 		for i := 0; i < n; i++ {
 			frame := bufs[i][rxOffset : rxOffset+sizes[i]]
-			p.capture(Wire, frame, ts)
+			p.capture(Wire, frame, &ts)
 			if len(frame) >= 14 && binary.BigEndian.Uint16(frame[12:]) == mka.EtherTypeEAPOL { // MKA belongs to the uncontrolled port
 				if kay := p.kay.Load(); kay != nil {
 					p.kayRx.Add(1)
@@ -286,7 +280,7 @@ func (p *Port) receive() error {
 				secBufs, secSizes = append(secBufs, bufs[i]), append(secSizes, sizes[i])
 				continue
 			}
-			out = p.toClear(frame, out, ts)
+			out = p.toClear(frame, out, &ts)
 		}
 		if m := len(secBufs); m > 0 {
 			y.ValidateBatch(secBufs, rxOffset, secSizes, secOut, results)
@@ -301,7 +295,7 @@ func (p *Port) receive() error {
 				case !r.Delivered():
 					dropped++
 				default:
-					out = p.toClear(frame, out, ts)
+					out = p.toClear(frame, out, &ts)
 				}
 			}
 			if dropped > 0 {
@@ -323,7 +317,7 @@ func (p *Port) receive() error {
 
 // toClear passes a received frame to the controlled side: appended to out,
 // or to its VLAN's sub-interface.
-func (p *Port) toClear(frame []byte, out [][]byte, ts time.Time) [][]byte {
+func (p *Port) toClear(frame []byte, out [][]byte, ts *time.Time) [][]byte {
 	p.capture(Clear, frame, ts)
 	if len(p.subs) > 0 {
 		if k, tl := parseTags(frame); tl != 0 {
